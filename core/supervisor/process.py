@@ -1,0 +1,274 @@
+"""One game-server OS process: spawn it detached, re-adopt it, watch its exit, signal it.
+
+Game servers must outlive the bot: each runs in its own session with stdout/stderr
+appended to a file (never a pipe that dies with us), and stdin from a FIFO when the game
+has a console. Exit is watched through a pidfd, which works the same for our own children
+and for processes adopted from a previous bot, and costs nothing while idle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import signal
+import stat
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+__all__ = [
+    "ExitStatus",
+    "ProcessHandle",
+    "ProcessIdentity",
+    "adopt",
+    "identity_of",
+    "matches_identity",
+    "spawn",
+]
+
+_log = logging.getLogger(__name__)
+
+CREATE_TIME_TOLERANCE = 0.05
+"""Seconds: psutil's create_time is derived from boot time and clock ticks."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessIdentity:
+    pid: int
+    create_time: float
+    cmdline: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ExitStatus:
+    """How a process ended; both None when it was not our child (adopted)."""
+
+    exit_code: int | None
+    signal: int | None
+
+    def describe(self) -> str:
+        if self.signal is not None:
+            try:
+                name = signal.Signals(self.signal).name
+            except ValueError:
+                name = f"signal {self.signal}"
+            return f"killed by {name}"
+        if self.exit_code is not None:
+            return f"exit code {self.exit_code}"
+        return "exited (code unknown: process was adopted)"
+
+
+def identity_of(pid: int) -> ProcessIdentity | None:
+    """The identity of a live (non-zombie) process, or None."""
+    try:
+        proc = psutil.Process(pid)
+        with proc.oneshot():
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return None
+            return ProcessIdentity(pid, proc.create_time(), tuple(proc.cmdline()))
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return None
+
+
+def matches_identity(expected: ProcessIdentity, actual: ProcessIdentity | None) -> bool:
+    """True when `actual` is the very process `expected` recorded (not a reused pid)."""
+    return (
+        actual is not None
+        and actual.pid == expected.pid
+        and abs(actual.create_time - expected.create_time) <= CREATE_TIME_TOLERANCE
+        and actual.cmdline == expected.cmdline
+    )
+
+
+def _ensure_fifo(path: Path) -> None:
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        os.mkfifo(path, 0o600)
+        return
+    if not stat.S_ISFIFO(mode):
+        path.unlink()
+        os.mkfifo(path, 0o600)
+
+
+class ProcessHandle:
+    """A live process we own or adopted. `exited` resolves once, with its ExitStatus."""
+
+    def __init__(
+        self,
+        identity: ProcessIdentity,
+        *,
+        popen: subprocess.Popen[bytes] | None = None,
+        console: Path | None = None,
+        started_at: float | None = None,
+    ) -> None:
+        self.identity = identity
+        self._popen = popen
+        self.console_path = console
+        self.started_at = time.time() if started_at is None else started_at
+        self._monotonic_start = time.monotonic() - max(0.0, time.time() - self.started_at)
+        self._pidfd: int | None = None
+        self._poll_task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.exited: asyncio.Future[ExitStatus] | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.identity.pid
+
+    @property
+    def adopted(self) -> bool:
+        return self._popen is None
+
+    def uptime(self) -> float:
+        return max(0.0, time.monotonic() - self._monotonic_start)
+
+    # -- exit watching -----------------------------------------------------------------
+
+    def watch(self) -> asyncio.Future[ExitStatus]:
+        """Start watching for the exit (idempotent)."""
+        if self.exited is not None:
+            return self.exited
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self.exited = loop.create_future()
+        try:
+            self._pidfd = os.pidfd_open(self.pid)
+        except ProcessLookupError:
+            self._finish()
+            return self.exited
+        except OSError as exc:  # no pidfd (old kernel, sandbox): poll instead
+            _log.debug("pidfd_open unavailable (%s); polling pid %d", exc, self.pid)
+            self._poll_task = loop.create_task(self._poll_exit())
+            return self.exited
+        loop.add_reader(self._pidfd, self._on_pidfd_ready)
+        return self.exited
+
+    def _on_pidfd_ready(self) -> None:
+        self._finish()
+
+    async def _poll_exit(self) -> None:
+        alive = True
+        while alive:
+            await asyncio.sleep(0.5)
+            alive = self.is_alive()
+        self._finish()
+
+    def _finish(self) -> None:
+        if self._pidfd is not None and self._loop is not None:
+            self._loop.remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = None
+        status = self._reap()
+        if self.exited is not None and not self.exited.done():
+            self.exited.set_result(status)
+
+    def _reap(self) -> ExitStatus:
+        if self._popen is None:
+            return ExitStatus(None, None)
+        code = self._popen.poll()
+        if code is None:  # readable pidfd but not yet reapable: wait briefly
+            try:
+                code = self._popen.wait(timeout=1.0)
+            except subprocess.TimeoutExpired:
+                return ExitStatus(None, None)
+        if code < 0:
+            return ExitStatus(None, -code)
+        return ExitStatus(code, None)
+
+    def close(self) -> None:
+        """Stop watching without touching the process (the bot is going away, the game stays)."""
+        if self._poll_task is not None:
+            self._poll_task.cancel()
+            self._poll_task = None
+        if self._pidfd is not None and self._loop is not None:
+            self._loop.remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = None
+        if self.exited is not None and not self.exited.done():
+            self.exited.cancel()
+
+    # -- control -----------------------------------------------------------------------
+
+    def is_alive(self) -> bool:
+        if self.exited is not None and self.exited.done():
+            return False
+        if self._popen is not None:
+            return self._popen.poll() is None
+        return matches_identity(self.identity, identity_of(self.pid))
+
+    def signal_group(self, sig: signal.Signals) -> bool:
+        """Signal the whole process group; False when nothing was there to signal."""
+        if not self.is_alive():
+            return False
+        try:
+            os.killpg(self.pid, sig)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            _log.warning("not allowed to signal process group %d", self.pid)
+            return False
+        return True
+
+    def write_console(self, line: str) -> None:
+        """Write one line to the game's console FIFO; the line must not contain newlines."""
+        if self.console_path is None:
+            raise OSError(errno.ENOTSUP, "this game has no console")
+        if "\n" in line or "\r" in line:
+            raise ValueError("a console line cannot contain a line break")
+        fd = os.open(self.console_path, os.O_WRONLY | os.O_NONBLOCK)
+        try:
+            os.write(fd, line.encode("utf-8") + b"\n")
+        finally:
+            os.close(fd)
+
+
+def spawn(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    log_path: Path,
+    env: Mapping[str, str],
+    console_path: Path | None,
+) -> ProcessHandle:
+    """Start a process detached from the bot: own session, output appended to `log_path`."""
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+    stdin_fd: int | None = None
+    try:
+        if console_path is not None:
+            _ensure_fifo(console_path)
+            # O_RDWR never blocks on a FIFO and keeps a writer open, so the game never sees EOF.
+            stdin_fd = os.open(console_path, os.O_RDWR)
+        popen = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=dict(env),
+            stdin=stdin_fd if stdin_fd is not None else subprocess.DEVNULL,
+            stdout=log_fd,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+    finally:
+        os.close(log_fd)
+        if stdin_fd is not None:
+            os.close(stdin_fd)
+    identity = identity_of(popen.pid)
+    if identity is None:  # died at once; keep what we know so its exit is still reported
+        identity = ProcessIdentity(popen.pid, time.time(), tuple(argv))
+    return ProcessHandle(identity, popen=popen, console=console_path)
+
+
+def adopt(
+    identity: ProcessIdentity, *, console_path: Path | None, started_at: float
+) -> ProcessHandle | None:
+    """Re-attach to a process an earlier bot started; None if it is gone or the pid was reused."""
+    if not matches_identity(identity, identity_of(identity.pid)):
+        return None
+    return ProcessHandle(identity, console=console_path, started_at=started_at)

@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from core.supervisor.states import ServerState
+from data.db import Database, MigrationError
+from data.repositories.history import AuditRepository, HistoryRepository
+from data.repositories.servers import ProcessRecord, ServerRepository
+from data.repositories.settings import SecretRepository, SettingsRepository
+from data.repositories.telemetry import LogOffsetRepository, MetricSample, MetricsRepository
+
+
+async def test_migrations_apply_once_and_pragmas(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "a.db")
+    try:
+        assert await db.fetchval("PRAGMA journal_mode") == "wal"
+        assert await db.fetchval("PRAGMA foreign_keys") == 1
+        assert await db.migrate() == []  # re-runnable
+        names = [r[0] for r in await db.fetchall("SELECT name FROM schema_migrations")]
+        assert names == ["0001_initial.sql"]
+    finally:
+        await db.close()
+
+
+async def test_a_failing_migration_rolls_back_and_stays_pending(tmp_path: Path) -> None:
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "0001_ok.sql").write_text("CREATE TABLE a (x INTEGER);\n")
+    (folder / "0002_bad.sql").write_text(
+        "CREATE TABLE b (x INTEGER);\nINSERT INTO nowhere VALUES (1);\n"
+    )
+    db = await Database.open(tmp_path / "m.db", migrate=False)
+    try:
+        with pytest.raises(MigrationError):
+            await db.migrate(folder)
+        tables = {r[0] for r in await db.fetchall("SELECT name FROM sqlite_master")}
+        assert "a" in tables and "b" not in tables
+        applied = [r[0] for r in await db.fetchall("SELECT name FROM schema_migrations")]
+        assert applied == ["0001_ok.sql"]
+        (folder / "0002_bad.sql").write_text("CREATE TABLE b (x INTEGER);\n")
+        assert await db.migrate(folder) == ["0002_bad.sql"]
+    finally:
+        await db.close()
+
+
+async def test_transaction_rolls_back_on_error(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "t.db")
+    repo = ServerRepository(db)
+    try:
+        with pytest.raises(RuntimeError):
+            async with db.transaction():
+                await repo.create("alpha", "arma3")
+                raise RuntimeError("boom")
+        assert await repo.list() == []
+        await repo.create("dup", "arma3")
+        with pytest.raises(sqlite3.IntegrityError):
+            await repo.create("dup", "arma3")
+        assert [r.name for r in await repo.list()] == ["dup"]
+    finally:
+        await db.close()
+
+
+async def test_repositories_round_trip(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "r.db")
+    try:
+        servers = ServerRepository(db)
+        record = await servers.create("alpha", "arma3")
+        assert record.state is ServerState.STOPPED and record.process is None
+        await servers.set_state(record.id, ServerState.STARTING, "go")
+        process = ProcessRecord(123, 1000.5, ("a", "b c"), 999.0)
+        await servers.set_process(record.id, process)
+        loaded = await servers.get_by_name("alpha")
+        assert loaded is not None
+        assert loaded.state is ServerState.STARTING and loaded.process == process
+
+        settings = SettingsRepository(db)
+        await settings.set_many(record.id, {"max_players": 40, "motd": ["a", "b"]})
+        assert await settings.get_all(record.id) == {"max_players": 40, "motd": ["a", "b"]}
+
+        secrets = SecretRepository(db)
+        await secrets.put(record.id, "rcon_password", b"cipher")
+        assert await secrets.get(record.id, "rcon_password") == b"cipher"
+        assert await secrets.keys(record.id) == ["rcon_password"]
+
+        history = HistoryRepository(db)
+        await history.add(record.id, "crash", {"exit_code": 1}, ts=100.0)
+        await history.add(record.id, "crash", {"exit_code": 2}, ts=200.0)
+        assert await history.count_since(record.id, "crash", 150.0) == 1
+
+        audit = AuditRepository(db)
+        await audit.add(
+            actor_id=7,
+            actor_name="ann",
+            action="start",
+            server_id=record.id,
+            arguments={"x": 1},
+            result="ok",
+            ok=True,
+        )
+        entries = await audit.recent()
+        assert entries[0].actor_name == "ann" and entries[0].ok
+
+        offsets = LogOffsetRepository(db)
+        await offsets.save(record.id, "console", "reader", "1:2", 10)
+        await offsets.save(record.id, "console", "reader", "1:2", 20)
+        stored = await offsets.load(record.id)
+        assert [(s.consumer, s.offset) for s in stored] == [("reader", 20)]
+
+        metrics = MetricsRepository(db)
+        await metrics.add_many(
+            [MetricSample(record.id, 1.0, 5.0, 100), MetricSample(record.id, 2.0, 6.0, 200)]
+        )
+        latest = await metrics.latest(record.id)
+        assert latest is not None and latest.rss_bytes == 200
+        assert await metrics.prune(1.5) == 1
+
+        await servers.archive(record.id)
+        assert await servers.get_by_name("alpha") is None
+        assert await servers.list() == []
+        # the name is free again for a new server
+        await servers.create("alpha", "arma3")
+    finally:
+        await db.close()
