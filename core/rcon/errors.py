@@ -1,4 +1,4 @@
-"""Errors of the RCon clients. Each says whose fault it was: ours, the server's, or the network's."""
+"""Errors of the RCon clients; each says whose fault it was: ours, the server's or the network's."""
 
 from __future__ import annotations
 

@@ -1,0 +1,689 @@
+"""BattlEye RCon (UDP, protocol v2) as a sans-IO core: packets, a client and a server protocol.
+
+Nothing here touches a socket or an event loop. Feed datagrams in, take typed events and the
+datagrams to send out; time is passed in where it matters (server side). That keeps the wire
+format testable byte for byte and lets the asyncio transport and the fake server stay thin.
+"""
+
+from __future__ import annotations
+
+import enum
+import hmac
+import logging
+import zlib
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Final, TypeAlias
+
+__all__ = [
+    "MAX_DATAGRAM",
+    "Address",
+    "AdminDropped",
+    "AdminLoggedIn",
+    "ClientPacket",
+    "ClientProtocol",
+    "ClientState",
+    "CommandReceived",
+    "CommandReply",
+    "CommandReplyPart",
+    "CommandRequest",
+    "Event",
+    "LocalProtocolError",
+    "LoginRefused",
+    "LoginReply",
+    "LoginRequest",
+    "LoginResult",
+    "MalformedPacket",
+    "MessageAck",
+    "MessagePacket",
+    "PacketType",
+    "ServerEvent",
+    "ServerMessage",
+    "ServerPacket",
+    "ServerProtocol",
+    "decode_client_packet",
+    "decode_server_packet",
+]
+
+_log = logging.getLogger(__name__)
+
+MAX_DATAGRAM: Final = 65507
+"""Largest UDP payload; anything bigger is not a BattlEye packet."""
+
+_MAGIC: Final = b"BE"
+_crc32 = zlib.crc32
+
+
+class PacketType(enum.IntEnum):
+    LOGIN = 0x00
+    COMMAND = 0x01
+    MESSAGE = 0x02
+
+
+class MalformedPacket(ValueError):
+    """Remote garbage: the datagram is not a valid BattlEye packet (the peer's fault)."""
+
+
+class LocalProtocolError(RuntimeError):
+    """Local misuse of a protocol object, e.g. a command before login (our fault)."""
+
+
+def _frame(body: bytes) -> bytes:
+    """Prefix `body` (which starts at the 0xFF byte) with 'BE' and its CRC32."""
+    return _MAGIC + _crc32(body).to_bytes(4, "little") + body
+
+
+def _check_frame(data: bytes) -> int:
+    """Validate the header and CRC of `data`; return the packet type byte."""
+    n = len(data)
+    if n < 8:
+        raise MalformedPacket(f"datagram of {n} bytes is shorter than a header")
+    if n > MAX_DATAGRAM:
+        raise MalformedPacket(f"datagram of {n} bytes exceeds {MAX_DATAGRAM}")
+    if data[0] != 0x42 or data[1] != 0x45:
+        raise MalformedPacket("missing 'BE' magic")
+    if data[6] != 0xFF:
+        raise MalformedPacket("missing 0xFF after the checksum")
+    if _crc32(memoryview(data)[6:]) != int.from_bytes(data[2:6], "little"):
+        raise MalformedPacket("CRC32 mismatch")
+    ptype = data[7]
+    if ptype > 2:
+        raise MalformedPacket(f"unknown packet type 0x{ptype:02x}")
+    return ptype
+
+
+def _check_seq(seq: int) -> None:
+    if not 0 <= seq <= 255:
+        raise ValueError(f"sequence number {seq} is not a byte")
+
+
+# --- packets ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LoginRequest:
+    """Client → server: `0x00 | password`. The password never shows in the repr."""
+
+    password: bytes = field(repr=False)
+
+    def to_bytes(self) -> bytes:
+        return _frame(b"\xff\x00" + self.password)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> LoginRequest:
+        if _check_frame(data) != PacketType.LOGIN:
+            raise MalformedPacket("not a login packet")
+        return cls(bytes(data[8:]))
+
+
+@dataclass(frozen=True, slots=True)
+class LoginReply:
+    """Server → client: `0x00 | 0x01` (accepted) or `0x00 | 0x00` (refused)."""
+
+    ok: bool
+
+    def to_bytes(self) -> bytes:
+        return _LOGIN_OK if self.ok else _LOGIN_FAIL
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> LoginReply:
+        if _check_frame(data) != PacketType.LOGIN:
+            raise MalformedPacket("not a login packet")
+        if len(data) != 9 or data[8] > 1:
+            raise MalformedPacket("login reply must be exactly one byte 0 or 1")
+        return cls(data[8] == 1)
+
+
+_LOGIN_OK: Final = _frame(b"\xff\x00\x01")
+_LOGIN_FAIL: Final = _frame(b"\xff\x00\x00")
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRequest:
+    """Client → server: `0x01 | seq | command`; an empty command is the keepalive."""
+
+    seq: int
+    command: bytes
+
+    def __post_init__(self) -> None:
+        _check_seq(self.seq)
+
+    def to_bytes(self) -> bytes:
+        return _frame(bytes((0xFF, 0x01, self.seq)) + self.command)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> CommandRequest:
+        if _check_frame(data) != PacketType.COMMAND or len(data) < 9:
+            raise MalformedPacket("not a command packet")
+        return cls(data[8], bytes(data[9:]))
+
+
+@dataclass(frozen=True, slots=True)
+class CommandReplyPart:
+    """Server → client: `0x01 | seq | [0x00 | count | index] | text`.
+
+    A one-part reply has no sub-header (total=1, index=0) unless its text itself starts with
+    0x00, in which case the encoder writes `0x00 01 00` so that decoding gives the value back.
+    """
+
+    seq: int
+    total: int
+    index: int
+    data: bytes
+
+    def __post_init__(self) -> None:
+        _check_seq(self.seq)
+        if not 1 <= self.total <= 255 or not 0 <= self.index < self.total:
+            raise ValueError(f"part {self.index} of {self.total} is out of range")
+
+    def to_bytes(self) -> bytes:
+        if self.total == 1 and not self.data.startswith(b"\x00"):
+            return _frame(bytes((0xFF, 0x01, self.seq)) + self.data)
+        head = bytes((0xFF, 0x01, self.seq, 0x00, self.total, self.index))
+        return _frame(head + self.data)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> CommandReplyPart:
+        if _check_frame(data) != PacketType.COMMAND or len(data) < 9:
+            raise MalformedPacket("not a command reply")
+        return _parse_reply(data)
+
+
+def _parse_reply(data: bytes) -> CommandReplyPart:
+    """Body of a command reply whose frame was already checked."""
+    seq = data[8]
+    if len(data) > 9 and data[9] == 0:
+        if len(data) < 12:
+            raise MalformedPacket("truncated multipart sub-header")
+        total, index = data[10], data[11]
+        if total == 0 or index >= total:
+            raise MalformedPacket(f"part {index} of {total} is out of range")
+        return CommandReplyPart(seq, total, index, bytes(data[12:]))
+    return CommandReplyPart(seq, 1, 0, bytes(data[9:]))
+
+
+@dataclass(frozen=True, slots=True)
+class MessagePacket:
+    """Server → client: `0x02 | seq | text`, a console line the client must acknowledge."""
+
+    seq: int
+    data: bytes
+
+    def __post_init__(self) -> None:
+        _check_seq(self.seq)
+
+    def to_bytes(self) -> bytes:
+        return _frame(bytes((0xFF, 0x02, self.seq)) + self.data)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> MessagePacket:
+        if _check_frame(data) != PacketType.MESSAGE or len(data) < 9:
+            raise MalformedPacket("not a server message")
+        return cls(data[8], bytes(data[9:]))
+
+
+@dataclass(frozen=True, slots=True)
+class MessageAck:
+    """Client → server: `0x02 | seq`, the acknowledgement of a server message."""
+
+    seq: int
+
+    def __post_init__(self) -> None:
+        _check_seq(self.seq)
+
+    def to_bytes(self) -> bytes:
+        return _ACKS[self.seq]
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> MessageAck:
+        if _check_frame(data) != PacketType.MESSAGE or len(data) != 9:
+            raise MalformedPacket("not a message acknowledgement")
+        return cls(data[8])
+
+
+_ACKS: Final = tuple(_frame(bytes((0xFF, 0x02, s))) for s in range(256))
+
+ClientPacket: TypeAlias = LoginRequest | CommandRequest | MessageAck
+ServerPacket: TypeAlias = LoginReply | CommandReplyPart | MessagePacket
+
+
+def decode_server_packet(data: bytes) -> ServerPacket:
+    """Parse a datagram sent by a server; raise `MalformedPacket` for anything else."""
+    ptype = _check_frame(data)
+    if ptype == PacketType.LOGIN:
+        return LoginReply.from_bytes(data)
+    if len(data) < 9:
+        raise MalformedPacket("missing sequence number")
+    if ptype == PacketType.COMMAND:
+        return _parse_reply(data)
+    return MessagePacket(data[8], bytes(data[9:]))
+
+
+def decode_client_packet(data: bytes) -> ClientPacket:
+    """Parse a datagram sent by a client; raise `MalformedPacket` for anything else."""
+    ptype = _check_frame(data)
+    if ptype == PacketType.LOGIN:
+        return LoginRequest(bytes(data[8:]))
+    if len(data) < 9:
+        raise MalformedPacket("missing sequence number")
+    if ptype == PacketType.COMMAND:
+        return CommandRequest(data[8], bytes(data[9:]))
+    if len(data) != 9:
+        raise MalformedPacket("message acknowledgement with a body")
+    return MessageAck(data[8])
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
+
+
+# --- client ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    ok: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CommandReply:
+    seq: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ServerMessage:
+    seq: int
+    text: str
+
+
+Event: TypeAlias = LoginResult | CommandReply | ServerMessage
+
+
+class ClientState(enum.Enum):
+    IDLE = "idle"
+    LOGGING_IN = "logging in"
+    LOGGED_IN = "logged in"
+    REFUSED = "refused"
+
+
+class _Slot:
+    """One command in flight: its datagram (re-sent as is) and its reassembly state."""
+
+    __slots__ = ("datagram", "have", "parts")
+
+    def __init__(self, datagram: bytes) -> None:
+        self.datagram = datagram
+        self.parts: list[bytes | None] | None = None
+        self.have = 0
+
+
+class ClientProtocol:
+    """Client side of one RCon session.
+
+    `login()` starts a session, `start_command()` puts a command in flight under a free
+    sequence number, `receive()` turns a datagram into events, `datagrams_to_send()` drains
+    the acknowledgements to send. Bad input is counted in `malformed`, never raised.
+    """
+
+    def __init__(self, *, dedup_window: int = 128) -> None:
+        if not 1 <= dedup_window <= 255:
+            raise ValueError("dedup_window must be within 1..255")
+        self.state = ClientState.IDLE
+        self.malformed = 0
+        """Datagrams dropped because they were not valid server packets."""
+        self.unexpected = 0
+        """Valid packets that matched nothing (late reply, stray login reply)."""
+        self.duplicates = 0
+        """Server messages seen again (acknowledged, not delivered twice)."""
+        self._window = dedup_window
+        self._inflight: dict[int, _Slot] = {}
+        self._next_seq = 0
+        self._seen: set[int] = set()
+        self._seen_order: deque[int] = deque()
+        self._outbox: list[bytes] = []
+
+    def __repr__(self) -> str:
+        return f"<ClientProtocol {self.state.value}, {len(self._inflight)} in flight>"
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._inflight)
+
+    def login(self, password: str | bytes) -> bytes:
+        """Start a new session: forget commands and seen messages; return the login datagram."""
+        self.reset()
+        self.state = ClientState.LOGGING_IN
+        raw = password.encode() if isinstance(password, str) else password
+        return LoginRequest(raw).to_bytes()
+
+    def reset(self) -> None:
+        """Back to no session (the old session's sequence numbers mean nothing any more)."""
+        self.state = ClientState.IDLE
+        self._inflight.clear()
+        self._next_seq = 0
+        self._seen.clear()
+        self._seen_order.clear()
+        self._outbox.clear()
+
+    def start_command(self, command: str | bytes) -> int | None:
+        """Put a command in flight; return its sequence number, or None if all 256 are busy.
+
+        Numbers are handed out in ring order (wrapping 255 -> 0) and one still in flight is
+        skipped, so a reply can never be matched to the wrong command.
+        """
+        if self.state is not ClientState.LOGGED_IN:
+            raise LocalProtocolError(f"cannot send a command while {self.state.value}")
+        inflight = self._inflight
+        if len(inflight) >= 256:
+            return None
+        seq = self._next_seq
+        while seq in inflight:
+            seq = (seq + 1) & 0xFF
+        self._next_seq = (seq + 1) & 0xFF
+        raw = command.encode() if isinstance(command, str) else command
+        inflight[seq] = _Slot(_frame(bytes((0xFF, 0x01, seq)) + raw))
+        return seq
+
+    def command_datagram(self, seq: int) -> bytes:
+        """The datagram of the command in flight under `seq` (the same bytes for a resend)."""
+        return self._inflight[seq].datagram
+
+    def cancel_command(self, seq: int) -> None:
+        """Stop waiting for `seq` (timed out or abandoned); a late reply is then ignored."""
+        self._inflight.pop(seq, None)
+
+    def datagrams_to_send(self) -> list[bytes]:
+        out = self._outbox
+        if out:
+            self._outbox = []
+        return out
+
+    def receive(self, data: bytes) -> list[Event]:
+        """Handle one datagram from the server and return the events it completes."""
+        try:
+            ptype = _check_frame(data)
+            if ptype == PacketType.COMMAND:
+                if len(data) < 9:
+                    raise MalformedPacket("missing sequence number")
+                return self._on_reply(data)
+            if ptype == PacketType.MESSAGE:
+                if len(data) < 9:
+                    raise MalformedPacket("missing sequence number")
+                return self._on_message(data[8], data)
+            return self._on_login(LoginReply.from_bytes(data))
+        except MalformedPacket as exc:
+            self.malformed += 1
+            _log.debug("dropped malformed datagram (%d bytes): %s", len(data), exc)
+            return []
+
+    def _on_login(self, reply: LoginReply) -> list[Event]:
+        if self.state is not ClientState.LOGGING_IN:
+            self.unexpected += 1
+            return []
+        self.state = ClientState.LOGGED_IN if reply.ok else ClientState.REFUSED
+        return [LoginResult(reply.ok)]
+
+    def _on_reply(self, data: bytes) -> list[Event]:
+        seq = data[8]
+        if len(data) == 9 or data[9] != 0:  # the common case: a one-part reply
+            if self._inflight.pop(seq, None) is None:
+                self.unexpected += 1
+                return []
+            return [CommandReply(seq, _text(data[9:]))]
+        part = _parse_reply(data)
+        slot = self._inflight.get(seq)
+        if slot is None:
+            self.unexpected += 1
+            return []
+        parts = slot.parts
+        if parts is None or len(parts) != part.total:
+            if parts is not None:
+                _log.debug("reply %d changed its part count; reassembling anew", seq)
+            parts = slot.parts = [None] * part.total
+            slot.have = 0
+        if parts[part.index] is None:
+            parts[part.index] = part.data
+            slot.have += 1
+        if slot.have < part.total:
+            return []
+        del self._inflight[seq]
+        return [CommandReply(seq, _text(b"".join(p or b"" for p in parts)))]
+
+    def _on_message(self, seq: int, data: bytes) -> list[Event]:
+        self._outbox.append(_ACKS[seq])  # always, even for a duplicate: our ack may be lost
+        if self.state is ClientState.IDLE or self.state is ClientState.REFUSED:
+            return []
+        if seq in self._seen:
+            self.duplicates += 1
+            return []
+        order = self._seen_order
+        if len(order) >= self._window:
+            self._seen.discard(order.popleft())
+        order.append(seq)
+        self._seen.add(seq)
+        return [ServerMessage(seq, _text(data[9:]))]
+
+
+# --- server ----------------------------------------------------------------------------------
+
+Address: TypeAlias = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class AdminLoggedIn:
+    addr: Address
+    admin_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class LoginRefused:
+    addr: Address
+
+
+@dataclass(frozen=True, slots=True)
+class CommandReceived:
+    addr: Address
+    admin_id: int
+    seq: int
+    command: str
+
+
+@dataclass(frozen=True, slots=True)
+class AdminDropped:
+    addr: Address
+    admin_id: int
+    reason: str
+
+
+ServerEvent: TypeAlias = AdminLoggedIn | LoginRefused | CommandReceived | AdminDropped
+
+
+class _Outgoing:
+    __slots__ = ("datagram", "due", "sends")
+
+    def __init__(self, datagram: bytes, due: float) -> None:
+        self.datagram = datagram
+        self.due = due
+        self.sends = 1
+
+
+class _Session:
+    __slots__ = ("addr", "admin_id", "answered", "asked", "last_command", "next_seq", "unacked")
+
+    def __init__(self, addr: Address, admin_id: int, now: float) -> None:
+        self.addr = addr
+        self.admin_id = admin_id
+        self.last_command = now
+        self.next_seq = 0
+        self.unacked: dict[int, _Outgoing] = {}
+        self.asked: dict[int, bytes] = {}  # seq -> command awaiting reply()
+        self.answered: dict[int, tuple[bytes, float, list[bytes]]] = {}  # repeat cache
+
+
+class ServerProtocol:
+    """Server side: authenticated admins keyed by address, replies, messages with resends.
+
+    Time is an argument (`now`, seconds on any monotonic clock). Call `tick(now)` now and then
+    (see `next_deadline()`) to resend unacknowledged messages and drop idle or deaf admins.
+    A command repeated with the same sequence number and bytes within `repeat_window` seconds
+    is a client's resend: it gets the cached reply and is not run again.
+    """
+
+    def __init__(
+        self,
+        password: str,
+        *,
+        part_size: int = 1400,
+        idle_timeout: float = 45.0,
+        resend_interval: float = 2.0,
+        resend_attempts: int = 5,
+        repeat_window: float = 5.0,
+    ) -> None:
+        if part_size < 1 or resend_attempts < 1:
+            raise ValueError("part_size and resend_attempts must be positive")
+        self._password = password.encode()
+        self.part_size = part_size
+        self.idle_timeout = idle_timeout
+        self.resend_interval = resend_interval
+        self.resend_attempts = resend_attempts
+        self.repeat_window = repeat_window
+        self.malformed = 0
+        self.ignored = 0
+        """Valid packets from addresses that are not logged in (no answer, by design)."""
+        self._sessions: dict[Address, _Session] = {}
+        self._outbox: list[tuple[bytes, Address]] = []
+
+    def __repr__(self) -> str:
+        return f"<ServerProtocol {len(self._sessions)} admins>"
+
+    @property
+    def admins(self) -> list[tuple[int, Address]]:
+        """Logged-in admins as (admin id, address), by id."""
+        return sorted((s.admin_id, s.addr) for s in self._sessions.values())
+
+    @property
+    def unacked(self) -> int:
+        """Server messages sent and not yet acknowledged, over all admins."""
+        return sum(len(s.unacked) for s in self._sessions.values())
+
+    def admin_id(self, addr: Address) -> int | None:
+        session = self._sessions.get(addr)
+        return None if session is None else session.admin_id
+
+    def datagrams_to_send(self) -> list[tuple[bytes, Address]]:
+        out = self._outbox
+        if out:
+            self._outbox = []
+        return out
+
+    def forget_all(self) -> None:
+        """Forget every session, as a restarted server would."""
+        self._sessions.clear()
+        self._outbox.clear()
+
+    def receive(self, data: bytes, addr: Address, now: float) -> list[ServerEvent]:
+        """Handle one datagram from `addr`; bad ones are counted in `malformed` and dropped."""
+        try:
+            packet = decode_client_packet(data)
+        except MalformedPacket as exc:
+            self.malformed += 1
+            _log.debug("dropped malformed datagram from %s: %s", addr, exc)
+            return []
+        if isinstance(packet, LoginRequest):
+            return self._on_login(packet, addr, now)
+        session = self._sessions.get(addr)
+        if session is None:
+            self.ignored += 1
+            return []
+        if isinstance(packet, MessageAck):
+            session.unacked.pop(packet.seq, None)
+            return []
+        session.last_command = now
+        seq = packet.seq
+        cached = session.answered.get(seq)
+        fresh = cached is not None and now - cached[1] <= self.repeat_window
+        if cached is not None and fresh and cached[0] == packet.command:
+            self._outbox.extend((d, addr) for d in cached[2])  # a resend: answer, don't rerun
+            return []
+        if session.asked.get(seq) == packet.command:
+            return []  # still being answered
+        session.asked[seq] = packet.command
+        return [CommandReceived(addr, session.admin_id, seq, _text(packet.command))]
+
+    def _on_login(self, packet: LoginRequest, addr: Address, now: float) -> list[ServerEvent]:
+        if not hmac.compare_digest(packet.password, self._password):
+            self._outbox.append((_LOGIN_FAIL, addr))
+            return [LoginRefused(addr)]
+        self._sessions.pop(addr, None)  # a re-login from the same address starts over
+        used = {s.admin_id for s in self._sessions.values()}
+        admin_id = next(i for i in range(len(used) + 1) if i not in used)
+        self._sessions[addr] = _Session(addr, admin_id, now)
+        self._outbox.append((_LOGIN_OK, addr))
+        self.broadcast(f"RCon admin #{admin_id} ({addr[0]}:{addr[1]}) logged in", now)
+        return [AdminLoggedIn(addr, admin_id)]
+
+    def reply(self, addr: Address, seq: int, text: str, now: float) -> None:
+        """Answer command `seq` of `addr`, split into parts of at most `part_size` bytes."""
+        session = self._sessions.get(addr)
+        if session is None:
+            return
+        command = session.asked.pop(seq, b"")
+        raw = text.encode()
+        size = max(self.part_size, -(-len(raw) // 255))  # the part count is one byte
+        if len(raw) <= size:
+            datagrams = [CommandReplyPart(seq, 1, 0, raw).to_bytes()]
+        else:
+            chunks = [raw[i : i + size] for i in range(0, len(raw), size)]
+            total = len(chunks)
+            datagrams = [
+                CommandReplyPart(seq, total, i, c).to_bytes() for i, c in enumerate(chunks)
+            ]
+        session.answered[seq] = (command, now, datagrams)
+        self._outbox.extend((d, addr) for d in datagrams)
+
+    def send_message(self, addr: Address, text: str, now: float) -> None:
+        """Send a server message to one admin; it is resent until acknowledged."""
+        session = self._sessions.get(addr)
+        if session is None:
+            return
+        seq = session.next_seq
+        session.next_seq = (seq + 1) & 0xFF
+        datagram = MessagePacket(seq, text.encode()).to_bytes()
+        session.unacked[seq] = _Outgoing(datagram, now + self.resend_interval)
+        self._outbox.append((datagram, addr))
+
+    def broadcast(self, text: str, now: float) -> None:
+        """Send a server message to every logged-in admin."""
+        for addr in list(self._sessions):
+            self.send_message(addr, text, now)
+
+    def next_deadline(self) -> float | None:
+        """The earliest time at which `tick()` has something to do, if any."""
+        times = [s.last_command + self.idle_timeout for s in self._sessions.values()]
+        times += [o.due for s in self._sessions.values() for o in s.unacked.values()]
+        return min(times, default=None)
+
+    def tick(self, now: float) -> list[ServerEvent]:
+        """Resend due messages; drop admins idle too long or deaf to five sends."""
+        events: list[ServerEvent] = []
+        for addr, session in list(self._sessions.items()):
+            reason = None
+            if now - session.last_command > self.idle_timeout:
+                reason = "idle timeout"
+            for out in session.unacked.values():
+                if reason is None and now >= out.due:
+                    if out.sends >= self.resend_attempts:
+                        reason = "messages not acknowledged"
+                        break
+                    out.sends += 1
+                    out.due = now + self.resend_interval
+                    self._outbox.append((out.datagram, addr))
+            if reason is not None:
+                del self._sessions[addr]
+                events.append(AdminDropped(addr, session.admin_id, reason))
+                continue
+            stale = [s for s, c in session.answered.items() if now - c[1] > self.repeat_window]
+            for s in stale:
+                del session.answered[s]
+        return events

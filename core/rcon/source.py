@@ -1,0 +1,365 @@
+"""Source RCON (TCP) protocol core, sans-IO: feed it bytes, drain events and bytes to send.
+
+The wire format is `<size:int32><id:int32><type:int32><body>\\0\\0`, little-endian, where
+`size` counts everything after itself. Nothing here touches a socket, so the whole protocol
+(login, id matching, multi-packet replies) is tested without a network, and the asyncio
+transport in `source_client.py` stays small.
+
+Two server families speak this protocol and differ where it matters:
+
+* The Source engine reads a proper stream (several packets per read are fine), answers a
+  login with an empty RESPONSE_VALUE before the AUTH_RESPONSE, and mirrors an empty
+  RESPONSE_VALUE back followed by one more packet whose body is `00 00 00 01`.
+* Minecraft handles one packet per `read()` of at most 1460 bytes and closes the
+  connection when a read holds more or less than exactly one packet; it answers a login
+  with the AUTH_RESPONSE only, and an empty RESPONSE_VALUE with `Unknown request 0`.
+
+A reply split over several packets carries the command's id on each; its end is found by
+sending an empty RESPONSE_VALUE with a fresh id after the command: every packet with the
+command's id that arrives before the answer to that id belongs to the reply. By default
+(`pipeline=False`) one command is on the wire at a time and its terminator goes out only
+after the first reply packet, so Minecraft never sees two packets in one read; with
+`pipeline=True` (Source servers only) commands and terminators are written back to back.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import struct
+from collections import deque
+from dataclasses import dataclass, field
+
+from core.rcon.errors import RconError
+
+__all__ = [
+    "MAX_COMMAND_BYTES",
+    "MAX_PACKET_SIZE",
+    "MIN_PACKET_SIZE",
+    "SERVERDATA_AUTH",
+    "SERVERDATA_AUTH_RESPONSE",
+    "SERVERDATA_EXECCOMMAND",
+    "SERVERDATA_RESPONSE_VALUE",
+    "Authenticated",
+    "AuthenticationFailed",
+    "CommandReply",
+    "Event",
+    "LocalProtocolError",
+    "Packet",
+    "PacketDecoder",
+    "ProtocolState",
+    "RemoteProtocolError",
+    "SourceRconProtocol",
+    "encode_command",
+]
+
+_log = logging.getLogger(__name__)
+
+SERVERDATA_AUTH = 3
+SERVERDATA_AUTH_RESPONSE = 2
+SERVERDATA_EXECCOMMAND = 2
+SERVERDATA_RESPONSE_VALUE = 0
+
+MIN_PACKET_SIZE = 10
+"""Smallest `size` field: id, type and the two NULs of an empty body."""
+
+MAX_PACKET_SIZE = 16 * 1024
+"""Largest `size` field we accept from a server. Minecraft splits replies every 4096 UTF-16
+units, which is up to 12288 UTF-8 bytes; anything larger is not RCON."""
+
+MAX_COMMAND_BYTES = 1446
+"""Largest command body we send: Minecraft reads requests into a 1460-byte buffer and
+drops the connection on anything longer (1460 - 14 bytes of framing)."""
+
+_INT32_MIN = -(2**31)
+_INT32_MAX = 2**31 - 1
+_HEADER = struct.Struct("<iii")
+_SIZE = struct.Struct("<i")
+
+
+class LocalProtocolError(RconError, ValueError):
+    """We were asked to send something the protocol cannot carry (our fault)."""
+
+
+class RemoteProtocolError(RconError):
+    """The server sent bytes that are not Source RCON (its fault); the connection is unusable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Packet:
+    """One RCON packet. The body is raw bytes: servers may split UTF-8 text mid-character."""
+
+    id: int
+    type: int
+    body: bytes = b""
+
+    def __post_init__(self) -> None:
+        if not (_INT32_MIN <= self.id <= _INT32_MAX and _INT32_MIN <= self.type <= _INT32_MAX):
+            raise LocalProtocolError("packet id and type must fit in a signed 32-bit integer")
+
+    def __repr__(self) -> str:
+        # An AUTH packet's body is the password: never show it.
+        body = f"<{len(self.body)} bytes>" if self.type == SERVERDATA_AUTH else repr(self.body)
+        return f"Packet(id={self.id}, type={self.type}, body={body})"
+
+    @property
+    def size(self) -> int:
+        """The value of the wire `size` field."""
+        return len(self.body) + MIN_PACKET_SIZE
+
+    def to_bytes(self) -> bytes:
+        return _HEADER.pack(self.size, self.id, self.type) + self.body + b"\0\0"
+
+    @classmethod
+    def from_bytes(cls, data: bytes | bytearray | memoryview) -> Packet:
+        """Decode exactly one whole packet (size prefix included), or raise RemoteProtocolError.
+
+        The body may contain NUL bytes (Source's trailing `00 00 00 01` packet does); only the
+        framing is checked.
+        """
+        data = bytes(data)
+        if len(data) < 4 + MIN_PACKET_SIZE:
+            raise RemoteProtocolError(f"packet of {len(data)} bytes is shorter than 14")
+        size, packet_id, packet_type = _HEADER.unpack_from(data)
+        if size != len(data) - 4:
+            raise RemoteProtocolError(f"size field says {size} but {len(data) - 4} bytes follow")
+        if size > MAX_PACKET_SIZE:
+            raise RemoteProtocolError(f"packet size {size} is larger than {MAX_PACKET_SIZE}")
+        if data[-2:] != b"\0\0":
+            raise RemoteProtocolError("packet does not end with two NUL bytes")
+        return cls(packet_id, packet_type, data[12:-2])
+
+
+class PacketDecoder:
+    """Turns a byte stream cut anywhere into packets.
+
+    After a RemoteProtocolError the stream has lost its framing for good, so the decoder
+    keeps raising; the transport drops the connection and starts a fresh decoder.
+    """
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._error: str | None = None
+
+    def feed(self, data: bytes) -> None:
+        self._buffer += data
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet part of a whole packet."""
+        return len(self._buffer)
+
+    def next_packet(self) -> Packet | None:
+        """The next whole packet, None if more bytes are needed; RemoteProtocolError on garbage."""
+        if self._error is not None:
+            raise RemoteProtocolError(self._error)
+        if len(self._buffer) < 4:
+            return None
+        (size,) = _SIZE.unpack_from(self._buffer)
+        if not MIN_PACKET_SIZE <= size <= MAX_PACKET_SIZE:
+            self._error = f"packet size {size} is outside {MIN_PACKET_SIZE}..{MAX_PACKET_SIZE}"
+            raise RemoteProtocolError(self._error)
+        if len(self._buffer) < 4 + size:
+            return None
+        raw = bytes(self._buffer[: 4 + size])
+        del self._buffer[: 4 + size]
+        try:
+            return Packet.from_bytes(raw)
+        except RemoteProtocolError as exc:
+            self._error = str(exc)
+            raise
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    """The server accepted the password; commands can flow."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticationFailed:
+    """The server answered with id -1: wrong password (or a command sent before login)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommandReply:
+    """The whole reply to one command, all its packets joined."""
+
+    request_id: int
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        """The reply as text; joined before decoding since Source splits mid-character."""
+        return self.body.decode("utf-8", errors="replace")
+
+
+Event = Authenticated | AuthenticationFailed | CommandReply
+
+
+class ProtocolState(enum.Enum):
+    NEW = "new"
+    AUTHENTICATING = "authenticating"
+    READY = "ready"
+    REFUSED = "refused"
+
+
+def encode_command(command: str, max_bytes: int = MAX_COMMAND_BYTES) -> bytes:
+    """The body for `command`, or LocalProtocolError if no server would run it as given."""
+    body = command.encode("utf-8")
+    if b"\0" in body:
+        raise LocalProtocolError("a command cannot contain a NUL character")
+    if len(body) > max_bytes:
+        raise LocalProtocolError(
+            f"command is {len(body)} bytes in UTF-8; the server accepts at most {max_bytes}"
+        )
+    return body
+
+
+@dataclass(slots=True)
+class _Request:
+    command_id: int
+    body: bytes
+    terminator_id: int | None = None
+    chunks: list[bytes] = field(default_factory=list)
+
+
+class SourceRconProtocol:
+    """The client side of one connection: issues ids, logs in, matches replies to commands.
+
+    Commands may be submitted at any time (even before login); they are written once the
+    login succeeded, one at a time unless `pipeline` is set.
+    """
+
+    def __init__(
+        self,
+        *,
+        pipeline: bool = False,
+        max_command_bytes: int = MAX_COMMAND_BYTES,
+        first_id: int = 1,
+    ) -> None:
+        if not 1 <= first_id <= _INT32_MAX:
+            raise ValueError("first_id must be a positive 32-bit integer")
+        self.pipeline = pipeline
+        self.max_command_bytes = max_command_bytes
+        self.state = ProtocolState.NEW
+        self._next_id = first_id
+        self._auth_id: int | None = None
+        self._decoder = PacketDecoder()
+        self._out = bytearray()
+        self._events: deque[Event] = deque()
+        self._waiting: dict[int, _Request] = {}  # submitted, not written yet (ordered)
+        self._by_command: dict[int, _Request] = {}  # written, reply not complete
+        self._by_terminator: dict[int, _Request] = {}
+
+    @property
+    def pending(self) -> int:
+        """Commands submitted whose reply is not complete yet."""
+        return len(self._waiting) + len(self._by_command)
+
+    def login(self, password: str) -> None:
+        if self.state is not ProtocolState.NEW:
+            raise LocalProtocolError("login() may only be called once per connection")
+        body = password.encode("utf-8")
+        if b"\0" in body or len(body) > self.max_command_bytes:
+            raise LocalProtocolError("the password contains a NUL character or is too long")
+        self._auth_id = self._allocate_id()
+        self._write(Packet(self._auth_id, SERVERDATA_AUTH, body))
+        self.state = ProtocolState.AUTHENTICATING
+
+    def send_command(self, command: str) -> int:
+        """Queue `command`; returns the id its CommandReply will carry."""
+        if self.state is ProtocolState.REFUSED:
+            raise LocalProtocolError("the server refused the login; this connection is dead")
+        body = encode_command(command, self.max_command_bytes)
+        request = _Request(self._allocate_id(), body)
+        self._waiting[request.command_id] = request
+        self._pump()
+        return request.command_id
+
+    def cancel(self, request_id: int) -> bool:
+        """Withdraw a command not written yet (its caller gave up); True if it was withdrawn.
+
+        A command already on the wire cannot be recalled: its reply is still consumed, so it
+        can never be mistaken for another command's.
+        """
+        return self._waiting.pop(request_id, None) is not None
+
+    def receive_data(self, data: bytes) -> None:
+        self._decoder.feed(data)
+
+    def next_event(self) -> Event | None:
+        """The next event, None when more bytes are needed; RemoteProtocolError on garbage."""
+        while not self._events:
+            packet = self._decoder.next_packet()
+            if packet is None:
+                return None
+            self._handle(packet)
+        return self._events.popleft()
+
+    def data_to_send(self) -> bytes:
+        """Bytes the transport must write now (may be empty). Contains the password once."""
+        out = bytes(self._out)
+        self._out.clear()
+        return out
+
+    def _handle(self, packet: Packet) -> None:
+        if packet.type == SERVERDATA_AUTH_RESPONSE and packet.id == -1:
+            self.state = ProtocolState.REFUSED
+            self._waiting.clear()
+            self._events.append(AuthenticationFailed())
+            return
+        if self.state is ProtocolState.AUTHENTICATING:
+            if packet.id == self._auth_id and packet.type == SERVERDATA_AUTH_RESPONSE:
+                self.state = ProtocolState.READY
+                self._events.append(Authenticated())
+                self._pump()
+                return
+        elif self.state is ProtocolState.READY:
+            request = self._by_command.get(packet.id)
+            if request is not None:
+                request.chunks.append(packet.body)
+                if request.terminator_id is None:
+                    self._send_terminator(request)
+                return
+            request = self._by_terminator.pop(packet.id, None)
+            if request is not None:
+                del self._by_command[request.command_id]
+                self._events.append(CommandReply(request.command_id, b"".join(request.chunks)))
+                self._pump()
+                return
+        # Source's empty packet before AUTH_RESPONSE, its `00 00 00 01` trailer after a
+        # mirror, late packets after a login refusal: expected, and not ours to act on.
+        _log.debug("ignoring %r in state %s", packet, self.state.value)
+
+    def _pump(self) -> None:
+        """Write waiting commands: all of them when pipelining, else one when the wire is idle."""
+        if self.state is not ProtocolState.READY:
+            return
+        while self._waiting and (self.pipeline or not self._by_command):
+            command_id = next(iter(self._waiting))
+            request = self._waiting.pop(command_id)
+            self._by_command[command_id] = request
+            self._write(Packet(command_id, SERVERDATA_EXECCOMMAND, request.body))
+            if self.pipeline:
+                self._send_terminator(request)
+
+    def _send_terminator(self, request: _Request) -> None:
+        request.terminator_id = self._allocate_id()
+        self._by_terminator[request.terminator_id] = request
+        self._write(Packet(request.terminator_id, SERVERDATA_RESPONSE_VALUE))
+
+    def _write(self, packet: Packet) -> None:
+        self._out += packet.to_bytes()
+
+    def _allocate_id(self) -> int:
+        """Positive ids, wrapping before 2**31 and skipping any still in use (never -1)."""
+        while True:
+            candidate = self._next_id
+            self._next_id = candidate + 1 if candidate < _INT32_MAX else 1
+            if (
+                candidate != self._auth_id
+                and candidate not in self._waiting
+                and candidate not in self._by_command
+                and candidate not in self._by_terminator
+            ):
+                return candidate
