@@ -15,6 +15,7 @@ __all__ = [
     "LanguardError",
     "NotFound",
     "NotRunning",
+    "NotSupported",
     "PortInUse",
     "StartRefused",
 ]
@@ -64,3 +65,7 @@ class ConfigWriteError(StartRefused):
 
 class NotRunning(LanguardError):
     """The command needs a running server."""
+
+
+class NotSupported(LanguardError):
+    """The game has no such thing (e.g. missions on Minecraft)."""

@@ -20,12 +20,18 @@ if TYPE_CHECKING:
     from core.logs.lines import LogLine
 
 __all__ = [
+    "Chat",
     "Event",
     "EventBus",
     "LogLines",
+    "PlayerBanned",
+    "PlayerJoined",
+    "PlayerKicked",
+    "PlayerLeft",
     "RconStatus",
     "ServerCrashed",
     "ServerFailed",
+    "ServerHung",
     "ServerMetrics",
     "ServerStateChanged",
     "Subscription",
@@ -81,6 +87,53 @@ class ServerMetrics(Event):
 class RconStatus(Event):
     connected: bool
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerHung(Event):
+    """The process is alive but the game stopped answering; a restart follows."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlayerJoined(Event):
+    name: str
+    player_key: str = ""
+    """The game's handle for the player (BattlEye slot number, Minecraft name)."""
+    guid: str | None = None
+    ip: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlayerLeft(Event):
+    name: str
+    player_key: str = ""
+    guid: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlayerKicked(Event):
+    name: str
+    reason: str
+    player_key: str = ""
+    guid: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlayerBanned(Event):
+    name: str
+    reason: str
+    player_key: str = ""
+    guid: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Chat(Event):
+    channel: str
+    """Global, Side, Command... for Arma 3; "chat" for Minecraft."""
+    author: str
+    text: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

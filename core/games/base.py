@@ -9,20 +9,63 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from core.events import EventBus
 
 __all__ = [
+    "BanKind",
     "ConfigFile",
+    "GameBan",
+    "GameLink",
     "GameProfile",
     "LaunchSpec",
     "LogSourceSpec",
+    "OnlinePlayer",
     "PortNeed",
     "ProfileRegistry",
     "ReadyProbe",
     "RuntimeControl",
     "ServerContext",
 ]
+
+
+class BanKind(StrEnum):
+    GUID = "guid"  # BattlEye GUID (32 hex)
+    IP = "ip"
+    NAME = "name"  # Minecraft player name
+    UUID = "uuid"  # Minecraft UUID
+
+
+@dataclass(frozen=True, slots=True)
+class GameBan:
+    """A ban as a game sees it; the database (BanService) is the source of truth."""
+
+    kind: BanKind
+    value: str
+    expires_at: float | None
+    """Unix time, or None for a permanent ban."""
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OnlinePlayer:
+    """A player on a running server, as the game reports it."""
+
+    key: str
+    """What the game's kick/ban commands address: the BattlEye slot number, the MC name."""
+    name: str
+    guid: str | None = None
+    """BattlEye GUID or Minecraft UUID, when known."""
+    ip: str | None = None
+    ping: int | None = None
+    lobby: bool = False
+    verified: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +77,8 @@ class ServerContext:
     folder: Path
     settings: Mapping[str, Any]
     secrets: Mapping[str, str] = field(repr=False, default_factory=dict)
+    bans: Sequence[GameBan] = ()
+    """Active bans for this server, written into the game's ban file before each start."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,14 +126,66 @@ class RuntimeControl(Protocol):
 
     async def wait_for_line(self, pattern: re.Pattern[str], timeout: float) -> str: ...
 
+    @property
+    def link(self) -> GameLink | None:
+        """The open command channel, if any (graceful stop uses it)."""
+
 
 ReadyProbe = Callable[[RuntimeControl], Awaitable[None]]
+
+
+class GameLink(Protocol):
+    """A live command channel to one running game (RCon, or the console).
+
+    Opened by the profile once the server runs; it publishes what the game tells it
+    (players joining, chat, RCon lost/restored) on the bus, and the services call it.
+    Every method raises a `LanguardError` subclass with a user-safe message on failure.
+    """
+
+    @property
+    def connected(self) -> bool: ...
+
+    async def command(self, text: str) -> str:
+        """A raw command (`/rcon`); the reply text ("" when the game gives none)."""
+
+    async def probe(self) -> None:
+        """One liveness round trip; raises when the game does not answer."""
+
+    async def players(self) -> list[OnlinePlayer]: ...
+
+    async def kick(self, player: OnlinePlayer, reason: str) -> None: ...
+
+    async def ban(self, player: OnlinePlayer, ban: GameBan) -> None:
+        """Ban a player who is online now (and kick them)."""
+
+    async def add_ban(self, ban: GameBan) -> None:
+        """Ban an id (GUID, IP, name) in the running game."""
+
+    async def remove_ban(self, ban: GameBan) -> None: ...
+
+    async def sync_bans(self, bans: Sequence[GameBan]) -> None:
+        """Make the running game's ban list equal `bans` (after an RCon (re)connect)."""
+
+    async def say(self, message: str) -> None:
+        """A message to every player in game."""
+
+    async def load_mission(self, template: str, difficulty: str | None) -> None:
+        """Arma 3 `#mission`; other games raise `NotSupported`."""
+
+    async def close(self) -> None: ...
 
 
 class GameProfile(Protocol):
     """One game. Implementations live in core/games/ (and a test one under tests/)."""
 
     name: str
+    settings_model: type[BaseModel]
+    """The game's `/server set` keys as a pydantic model whose defaults run; secret keys
+    (passwords) are fields too, but their values live encrypted in the secrets table."""
+    secret_keys: frozenset[str]
+    default_port: int
+    port_stride: int
+    """Ports one server occupies from its base port (Arma 3 leaves 100 between instances)."""
 
     def executable(self) -> Path: ...
 
@@ -111,6 +208,11 @@ class GameProfile(Protocol):
 
     async def wait_ready(self, ctx: ServerContext, control: RuntimeControl) -> None:
         """Return once the game is ready; the supervisor bounds it with a timeout."""
+
+    async def open_link(
+        self, ctx: ServerContext, control: RuntimeControl, bus: EventBus
+    ) -> GameLink | None:
+        """Open the command channel once the server runs (None: this game has none)."""
 
 
 class ProfileRegistry:

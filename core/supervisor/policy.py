@@ -24,6 +24,9 @@ class LifecyclePolicy(BaseModel):
     start_timeout: float = Field(default=180.0, gt=0, le=3600)
     backoff_base: float = Field(default=2.0, gt=0, le=600)
     backoff_cap: float = Field(default=120.0, gt=0, le=3600)
+    liveness_interval: float = Field(default=30.0, ge=0, le=3600)
+    """Seconds between liveness probes while running; 0 turns probing off."""
+    liveness_failures: int = Field(default=3, ge=1, le=100)
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> LifecyclePolicy:

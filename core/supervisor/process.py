@@ -184,6 +184,10 @@ class ProcessHandle:
 
     def close(self) -> None:
         """Stop watching without touching the process (the bot is going away, the game stays)."""
+        if self._popen is not None and self._popen.poll() is None:
+            # The game is meant to outlive this Popen: tell subprocess not to warn about it
+            # or to reap it behind our back when the object is collected.
+            self._popen._child_created = False  # type: ignore[attr-defined]
         if self._poll_task is not None:
             self._poll_task.cancel()
             self._poll_task = None

@@ -1,0 +1,247 @@
+"""The supervisor: owns every ManagedServer, re-adopts them at start, samples their metrics.
+
+Closing the supervisor lets go of the processes; it never stops a game server. Log read
+positions are checkpointed every second and at close, so a restarted bot resumes each log
+where it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+import psutil
+
+from core.errors import NotFound
+from core.events import EventBus, ServerMetrics
+from core.games.base import GameBan, ProfileRegistry, ServerContext
+from core.logs.tailer import LogPosition
+from core.logs.watcher import LogWatcher
+from core.secrets import SecretBox
+from core.supervisor.policy import LifecyclePolicy
+from core.supervisor.server import ManagedServer, ServerDeps
+from core.supervisor.server_logs import READER, ServerLogs, resume_positions
+from data.db import Database
+from data.repositories.history import HistoryRepository
+from data.repositories.servers import ServerRecord, ServerRepository
+from data.repositories.settings import SecretRepository, SettingsRepository
+from data.repositories.telemetry import LogOffsetRepository, MetricSample, MetricsRepository
+
+__all__ = ["Supervisor"]
+
+_log = logging.getLogger(__name__)
+
+
+class Supervisor:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        bus: EventBus,
+        data_dir: Path,
+        profiles: ProfileRegistry,
+        secret_box: SecretBox,
+        metrics_interval: float = 15.0,
+        metrics_retention: float = 7 * 86400.0,
+        checkpoint_interval: float = 1.0,
+    ) -> None:
+        self.db = db
+        self.bus = bus
+        self.data_dir = data_dir
+        self.profiles = profiles
+        self._box = secret_box
+        self.servers_repo = ServerRepository(db)
+        self.history = HistoryRepository(db)
+        self.settings_repo = SettingsRepository(db)
+        self.secrets_repo = SecretRepository(db)
+        self.offsets = LogOffsetRepository(db)
+        self.metrics = MetricsRepository(db)
+        self.watcher = LogWatcher()
+        self._servers: dict[int, ManagedServer] = {}
+        self._saved: dict[tuple[int, str], LogPosition] = {}
+        self._metrics_interval = metrics_interval
+        self._metrics_retention = metrics_retention
+        self._checkpoint_interval = checkpoint_interval
+        self._loops: list[asyncio.Task[None]] = []
+        self._procs: dict[int, psutil.Process] = {}
+        self.bans_provider: Callable[[int], Awaitable[Sequence[GameBan]]] | None = None
+        """Set by the BanService: the active bans a server's context (and ban file) gets."""
+        self._deps = ServerDeps(
+            bus=bus,
+            servers=self.servers_repo,
+            history=self.history,
+            context=self.context,
+            policy=self.policy,
+        )
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load every server, re-adopt the live ones, start the background loops."""
+        for record in await self.servers_repo.list():
+            if record.game not in self.profiles:
+                _log.warning("server %s uses unknown game %s; skipped", record.name, record.game)
+                continue
+            server = await self._register(record)
+            outcome = await server.resume()
+            _log.info("server %s: %s", record.name, outcome)
+        self.watcher.start()
+        self._loops.append(asyncio.create_task(self._checkpoint_loop(), name="log-checkpoints"))
+        self._loops.append(asyncio.create_task(self._metrics_loop(), name="metrics"))
+
+    async def close(self) -> None:
+        """Let go of everything without stopping any game server."""
+        for task in self._loops:
+            task.cancel()
+        for task in self._loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._loops.clear()
+        for server in self._servers.values():
+            server.logs.flush()
+        await self.save_positions()
+        for server in self._servers.values():
+            await server.detach()
+        await self.watcher.stop()
+
+    async def _register(self, record: ServerRecord) -> ManagedServer:
+        logs = ServerLogs(
+            server_id=record.id, server=record.name, bus=self.bus, watcher=self.watcher
+        )
+        profile = self.profiles.get(record.game)
+        ctx = await self.context(record.id, record.name)
+        positions = resume_positions(await self.offsets.load(record.id))
+        for source, position in positions.items():
+            self._saved[(record.id, source)] = position
+        logs.attach(profile.log_sources(ctx), positions)
+        server = ManagedServer(record, profile, logs, self._deps)
+        self._servers[record.id] = server
+        return server
+
+    async def add(self, record: ServerRecord) -> ManagedServer:
+        """Supervise a server that was just created."""
+        return await self._register(record)
+
+    async def remove(self, server_id: int) -> None:
+        """Forget a stopped server (its files and rows are handled by the caller)."""
+        server = self._servers.pop(server_id, None)
+        if server is not None:
+            await server.detach()
+
+    # -- lookups -----------------------------------------------------------------------
+
+    def get(self, server_id: int) -> ManagedServer:
+        try:
+            return self._servers[server_id]
+        except KeyError:
+            raise NotFound(f"no server with id {server_id}") from None
+
+    def by_name(self, name: str) -> ManagedServer:
+        for server in self._servers.values():
+            if server.name == name:
+                return server
+        raise NotFound(f"no server named {name!r}")
+
+    def all(self) -> list[ManagedServer]:
+        return sorted(self._servers.values(), key=lambda s: s.name)
+
+    def folder_for(self, name: str) -> Path:
+        return self.data_dir / "servers" / name
+
+    async def context(self, server_id: int, name: str) -> ServerContext:
+        settings = await self.settings_repo.get_all(server_id)
+        secrets: dict[str, str] = {}
+        for key in await self.secrets_repo.keys(server_id):
+            token = await self.secrets_repo.get(server_id, key)
+            if token is not None:
+                secrets[key] = self._box.decrypt(token)
+        bans = tuple(await self.bans_provider(server_id)) if self.bans_provider else ()
+        return ServerContext(
+            server_id=server_id,
+            name=name,
+            folder=self.folder_for(name),
+            settings=settings,
+            secrets=secrets,
+            bans=bans,
+        )
+
+    async def policy(self, server_id: int) -> LifecyclePolicy:
+        return LifecyclePolicy.from_settings(await self.settings_repo.get_all(server_id))
+
+    # -- log positions -------------------------------------------------------------------
+
+    async def save_positions(self) -> None:
+        """Persist the tailers' read positions that moved since the last save."""
+        changed: list[tuple[int, str, LogPosition]] = []
+        for server in self._servers.values():
+            for source, position in server.logs.positions().items():
+                if self._saved.get((server.id, source)) != position:
+                    changed.append((server.id, source, position))
+        if not changed:
+            return
+        async with self.db.transaction():
+            for server_id, source, position in changed:
+                await self.offsets.save(
+                    server_id, source, READER, position.file_id, position.offset
+                )
+        for server_id, source, position in changed:
+            self._saved[(server_id, source)] = position
+
+    async def _checkpoint_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._checkpoint_interval)
+            try:
+                await self.save_positions()
+            except Exception:
+                _log.exception("saving log positions failed")
+
+    # -- metrics -----------------------------------------------------------------------
+
+    def sample(self, server: ManagedServer) -> MetricSample | None:
+        """CPU% (since the previous sample) and RSS of the server's process tree."""
+        handle = server.handle
+        if handle is None:
+            self._procs.pop(server.id, None)
+            return None
+        proc = self._procs.get(server.id)
+        if proc is None or proc.pid != handle.pid:
+            try:
+                proc = psutil.Process(handle.pid)
+            except psutil.Error:
+                return None
+            self._procs[server.id] = proc
+        try:
+            members = [proc, *proc.children(recursive=True)]
+            cpu = sum(p.cpu_percent(None) for p in members)
+            rss = sum(p.memory_info().rss for p in members)
+        except psutil.Error:
+            return None
+        return MetricSample(server.id, time.time(), cpu, rss)
+
+    async def _metrics_loop(self) -> None:
+        last_prune = 0.0
+        while True:
+            await asyncio.sleep(self._metrics_interval)
+            samples = [s for s in map(self.sample, self._servers.values()) if s is not None]
+            try:
+                if samples:
+                    await self.metrics.add_many(samples)
+                if time.time() - last_prune > 3600:
+                    last_prune = time.time()
+                    await self.metrics.prune(time.time() - self._metrics_retention)
+            except Exception:
+                _log.exception("storing metrics failed")
+            for sample in samples:
+                server = self._servers.get(sample.server_id)
+                self.bus.publish(
+                    ServerMetrics(
+                        server_id=sample.server_id,
+                        server=server.name if server else "",
+                        cpu_percent=sample.cpu_percent,
+                        rss_bytes=sample.rss_bytes,
+                    )
+                )

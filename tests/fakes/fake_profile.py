@@ -1,0 +1,95 @@
+"""A game profile for the fake game server: the smallest real implementation of GameProfile."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.errors import ExecutableNotAllowed, ExecutableNotFound
+from core.events import EventBus
+from core.games.base import (
+    ConfigFile,
+    GameLink,
+    LaunchSpec,
+    LogSourceSpec,
+    PortNeed,
+    RuntimeControl,
+    ServerContext,
+)
+
+GAME_SERVER = Path(__file__).with_name("game_server.py")
+READY = re.compile(r"^READY$")
+
+
+class FakeSettings(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    args: list[str] = Field(default_factory=list)
+    ports: list[tuple[int, str]] = Field(default_factory=list)
+    port: int = Field(default=40000, ge=1024, le=65535)
+    password: str = ""
+
+
+class FakeProfile:
+    """Settings used: `args` (list of fake server flags), `ports` (list of [port, proto])."""
+
+    name = "fake"
+    settings_model = FakeSettings
+    secret_keys = frozenset({"password"})
+    default_port = 40000
+    port_stride = 10
+
+    def __init__(
+        self,
+        executable: Path | None = None,
+        allowed: frozenset[str] = frozenset({Path(sys.executable).name}),
+    ) -> None:
+        self._executable = executable or Path(sys.executable)
+        self._allowed = allowed
+
+    def executable(self) -> Path:
+        return self._executable
+
+    def check_executable(self) -> None:
+        if self._executable.name not in self._allowed:
+            raise ExecutableNotAllowed(f"{self._executable.name} is not an allowed executable")
+        if not self._executable.is_file():
+            raise ExecutableNotFound(f"the executable {self._executable.name} does not exist")
+
+    def ports(self, ctx: ServerContext) -> Sequence[PortNeed]:
+        return [PortNeed(int(p), str(proto), "game") for p, proto in ctx.settings.get("ports", [])]
+
+    def files(self, ctx: ServerContext) -> Sequence[ConfigFile]:
+        return [ConfigFile(ctx.folder / "fake.cfg", b"name = fake;\n")]
+
+    def prepare(self, ctx: ServerContext) -> None:
+        return None
+
+    def launch(self, ctx: ServerContext) -> LaunchSpec:
+        args = [str(a) for a in ctx.settings.get("args", [])]
+        console = "--console" in args
+        return LaunchSpec(
+            argv=(str(self._executable), "-u", str(GAME_SERVER), "--name", ctx.name, *args),
+            cwd=ctx.folder,
+            console=console,
+        )
+
+    def log_sources(self, ctx: ServerContext) -> Sequence[LogSourceSpec]:
+        path = ctx.folder / "console.log"
+        return [LogSourceSpec("console", lambda: path if path.exists() else None)]
+
+    async def graceful_stop(self, ctx: ServerContext, control: RuntimeControl) -> None:
+        if "--console" in [str(a) for a in ctx.settings.get("args", [])]:
+            control.write_console("stop")
+
+    async def wait_ready(self, ctx: ServerContext, control: RuntimeControl) -> None:
+        await control.wait_for_line(READY, timeout=3600)
+
+    async def open_link(
+        self, ctx: ServerContext, control: RuntimeControl, bus: EventBus
+    ) -> GameLink | None:
+        return None
