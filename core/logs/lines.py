@@ -1,18 +1,22 @@
-"""The value carried for every log line: text, level, byte offset, and a lazily parsed time.
+"""The values carried for log lines: `LogLine`, and `LineBatch`, the lines of one read.
 
-A million of these are made per second on the hot path, so `LogLine` is a plain slots class
-built positionally by `map` in `core.logs.parser`; what a whole batch shares (source, file,
-the reference clock used to date time-only stamps) lives once in a `LineOrigin`, and the time
-is only parsed when someone asks for it.
+A million lines a second pass through here. A million tracked objects a second would cost
+more in the garbage collector than in the making (each survives long enough to be promoted,
+and every promotion brings a full collection nearer), so a batch stores its lines as columns
+(texts, levels, end offsets) and makes a `LogLine` only when one is asked for; what a batch
+shares (source, file, the reference clock for time-only stamps) lives once in a
+`LineOrigin`, and a line's time is parsed only when someone reads it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from enum import IntEnum
+from itertools import repeat
+from typing import overload
 
-__all__ = ["LineOrigin", "LogLevel", "LogLine", "TimeParser"]
+__all__ = ["LineBatch", "LineOrigin", "LogLevel", "LogLine", "TimeParser"]
 
 TimeParser = Callable[[str, float | None], datetime | None]
 """`(text, reference_unix_time) -> time`; the reference dates stamps that carry no date."""
@@ -104,3 +108,76 @@ class LogLine:
 
     def __repr__(self) -> str:
         return f"LogLine({self.text!r}, {self.level.name}, end={self.end})"
+
+
+class LineBatch(Sequence[LogLine]):
+    """Lines of one read in file order, stored as columns; indexing makes the `LogLine`.
+
+    `texts`, `levels` and `ends` are public for bulk consumers (`"\\n".join(batch.texts)`,
+    `batch.levels.count(LogLevel.ERROR)`); treat them as read-only. Each access makes a new
+    `LogLine`, so keep the object if you read its `time` more than once.
+    """
+
+    __slots__ = ("ends", "levels", "origin", "texts")
+
+    def __init__(
+        self,
+        texts: list[str],
+        levels: list[LogLevel],
+        ends: list[int],
+        origin: LineOrigin | None = None,
+    ) -> None:
+        self.texts = texts
+        self.levels = levels
+        self.ends = ends
+        self.origin = origin
+
+    @classmethod
+    def of(cls, lines: Iterable[LogLine]) -> LineBatch:
+        """A batch of existing lines (they should share one origin: the first one's is kept)."""
+        items = list(lines)
+        origin = items[0].origin if items else None
+        return cls(
+            [line.text for line in items],
+            [line.level for line in items],
+            [line.end for line in items],
+            origin,
+        )
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @overload
+    def __getitem__(self, index: int) -> LogLine: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> LineBatch: ...
+
+    def __getitem__(self, index: int | slice) -> LogLine | LineBatch:
+        if isinstance(index, slice):
+            return LineBatch(self.texts[index], self.levels[index], self.ends[index], self.origin)
+        return LogLine(self.texts[index], self.levels[index], self.ends[index], self.origin)
+
+    def __iter__(self) -> Iterator[LogLine]:
+        return map(LogLine, self.texts, self.levels, self.ends, repeat(self.origin))
+
+    def __reversed__(self) -> Iterator[LogLine]:
+        return map(
+            LogLine,
+            reversed(self.texts),
+            reversed(self.levels),
+            reversed(self.ends),
+            repeat(self.origin),
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, LineBatch):
+            return (self.texts, self.levels, self.ends) == (other.texts, other.levels, other.ends)
+        if isinstance(other, Sequence) and not isinstance(other, str | bytes):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<LineBatch {len(self.texts)} lines ending at {self.ends[-1] if self.ends else 0}>"

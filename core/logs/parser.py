@@ -1,4 +1,4 @@
-"""Turning bytes of complete lines into `LogLine`s: levels per chunk, times per line on demand.
+"""Turning bytes of complete lines into a `LineBatch`: levels per chunk, times on demand.
 
 One set of rules serves every game, since the stamps do not collide:
 
@@ -10,10 +10,10 @@ One set of rules serves every game, since the stamps do not collide:
 * Anything else: ISO-8601 stamps (`2024-05-01T12:00:00Z`, `2024-05-01 12:00:00,123`) and the
   words ERROR/FATAL/SEVERE/CRITICAL/Exception, WARN/WARNING, DEBUG/TRACE.
 
-The hot path (`parse_block`) never runs a per-line regex on an ordinary line: it decodes and
-splits a whole chunk in C, finds candidate level words with one regex pass over the chunk,
-and classifies only the few lines that contain one. `parse_level` is the per-line rule it
-must agree with (a property test holds them to it).
+The hot path (`parse_block`) runs no per-line Python on an ordinary line: it decodes and
+splits a whole chunk in C, finds candidate level words with one regex pass over the chunk's
+bytes, and classifies only the few lines that hold one, with `parse_level`, the per-line
+rule (so the two cannot disagree; a property test checks it anyway).
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ from __future__ import annotations
 import logging
 import re
 import time
+from bisect import bisect_right
 from datetime import UTC, datetime, timedelta, timezone
 from itertools import accumulate, repeat
 
-from core.logs.lines import LineOrigin, LogLevel, LogLine
+from core.logs.lines import LineBatch, LineOrigin, LogLevel
 
 __all__ = ["make_origin", "parse_block", "parse_level", "parse_piece", "parse_time"]
 
@@ -35,10 +36,11 @@ _succ = (1).__add__
 
 # --- levels -----------------------------------------------------------------------------
 
-_CANDIDATE = re.compile(r"ERROR|Error|Exception|FATAL|SEVERE|CRITICAL|WARN|Warning|DEBUG|TRACE")
-"""Every level rule below needs one of these words, so a line without one is INFO."""
+_WORDS = r"ERROR|Error|Exception|FATAL|SEVERE|CRITICAL|WARN|Warning|DEBUG|TRACE"
+_CANDIDATE = re.compile(_WORDS)
+"""Every level rule needs one of these words, so a line without one is INFO."""
+_CANDIDATE_BYTES = re.compile(_WORDS.encode())
 
-_STAMP = r"(?:[ \d]\d:\d\d:\d\d |\d{4}/\d\d/\d\d, \d\d:\d\d:\d\d )?\s*"
 _HEADER = re.compile(r"\[[^\]\n]*\] \[[^\]\n]*/([A-Z]+)\]|\[\d\d:\d\d:\d\d ([A-Z]+)\]")
 _HEADER_LEVELS = {
     "TRACE": LogLevel.DEBUG,
@@ -50,27 +52,70 @@ _HEADER_LEVELS = {
     "SEVERE": LogLevel.ERROR,
     "FATAL": LogLevel.ERROR,
 }
-_ERROR = re.compile(
-    r"\b(?:ERROR|FATAL|SEVERE|CRITICAL)\b|Exception|\bError in expression\b|^" + _STAMP + r"Error\b"
-)
-_WARNING = re.compile(r"\bWARN(?:ING)?\b|\bWarning Message:|^" + _STAMP + r"Warning\b")
-_DEBUG = re.compile(r"\b(?:DEBUG|TRACE)\b")
+_WORD_LEVELS = {
+    "ERROR": LogLevel.ERROR,
+    "FATAL": LogLevel.ERROR,
+    "SEVERE": LogLevel.ERROR,
+    "CRITICAL": LogLevel.ERROR,
+    "WARN": LogLevel.WARNING,
+    "DEBUG": LogLevel.DEBUG,
+    "TRACE": LogLevel.DEBUG,
+}
+_BODY_START = re.compile(r"(?:[ \d]\d:\d\d:\d\d |\d{4}/\d\d/\d\d, \d\d:\d\d:\d\d )?\s*")
+"""What may precede an Arma `Error ...`/`Warning ...` that starts the message: a stamp, blanks."""
+
+
+def _is_word(text: str, at: int) -> bool:
+    """Whether text[at] exists and is a word character (the regex `\\w`)."""
+    if 0 <= at < len(text):
+        char = text[at]
+        return char.isalnum() or char == "_"
+    return False
+
+
+def _word_level(text: str, match: re.Match[str]) -> LogLevel:
+    """The level one candidate word gives its line (INFO when it is only part of a word)."""
+    word = match.group()
+    at, end = match.span()
+    if word == "Exception":  # java.lang.NullPointerException, Arma "Exception code: ..."
+        return LogLevel.ERROR
+    if _is_word(text, at - 1):
+        return _INFO
+    if word == "Error" or word == "Warning":
+        if word == "Error" and text.startswith(" in expression", end):
+            return LogLevel.ERROR
+        if word == "Warning" and text.startswith(" Message:", end):
+            return LogLevel.WARNING
+        if _is_word(text, end) or not _BODY_START.fullmatch(text, 0, at):
+            return _INFO  # "Error"/"Warning" counts only as the first word of the message
+        return LogLevel.ERROR if word == "Error" else LogLevel.WARNING
+    if word == "WARN" and text.startswith("ING", end):
+        end += 3
+    return _INFO if _is_word(text, end) else _WORD_LEVELS[word]
 
 
 def parse_level(text: str) -> LogLevel:
-    """The level of one line: the slow per-line rule `parse_block` applies to candidates only."""
-    header = _HEADER.match(text)
-    if header is not None:
-        level = _HEADER_LEVELS.get(header.group(1) or header.group(2))
-        if level is not None:
-            return level
-    if _ERROR.search(text):
-        return LogLevel.ERROR
-    if _WARNING.search(text):
-        return LogLevel.WARNING
-    if _DEBUG.search(text):
-        return LogLevel.DEBUG
-    return _INFO
+    """The level of one line; `parse_block` calls it only for lines holding a candidate word.
+
+    A Minecraft header level wins; otherwise the gravest word: ERROR/FATAL/SEVERE/CRITICAL,
+    anything with "Exception", "Error in expression", a message starting with "Error" are
+    ERROR; WARN/WARNING, "Warning Message:", a message starting with "Warning" are WARNING;
+    DEBUG/TRACE are DEBUG; the rest is INFO. Upper-case words must stand alone ("ERRORS" is not).
+    """
+    if text.startswith("["):
+        header = _HEADER.match(text)
+        if header is not None:
+            stated = _HEADER_LEVELS.get(header.group(1) or header.group(2))
+            if stated is not None:
+                return stated
+    level: LogLevel | None = None
+    for match in _CANDIDATE.finditer(text):
+        found = _word_level(text, match)
+        if found is not _INFO and (level is None or found > level):
+            level = found
+            if level is LogLevel.ERROR:
+                break
+    return _INFO if level is None else level
 
 
 # --- times ------------------------------------------------------------------------------
@@ -138,42 +183,39 @@ def make_origin(source: str, file_id: str, reference: float | None) -> LineOrigi
 # --- blocks -----------------------------------------------------------------------------
 
 
-def parse_block(data: bytes, start: int, origin: LineOrigin | None = None) -> list[LogLine]:
+def parse_block(data: bytes, start: int, origin: LineOrigin | None = None) -> LineBatch:
     """Lines of `data`, which must end with b"\\n"; `start` is the file offset of data[0].
 
     Bulk work only: one decode, one split, `accumulate` for the end offsets, one regex pass
-    for level candidates. Invalid UTF-8 becomes U+FFFD (never a newline, so the str and bytes
-    splits agree line for line); one trailing CR per line is dropped.
+    over the chunk for level candidates, `parse_level` for the few lines that hold one.
+    Invalid UTF-8 becomes U+FFFD (never a newline, so the str and bytes splits agree line
+    for line); trailing CRs are dropped.
     """
     text = data.decode("utf-8", "replace")
-    parts = text.split("\n")
-    parts.pop()  # the empty string after the final newline
-    count = len(parts)
+    texts = text.split("\n")
+    texts.pop()  # the empty string after the final newline
+    count = len(texts)
     if data.isascii():
-        lengths = map(len, parts)
+        lengths = map(len, texts)
     else:
         raw = data.split(b"\n")
         raw.pop()
         lengths = map(len, raw)
-    ends = accumulate(map(_succ, lengths), initial=start)
-    next(ends)
+    ends = list(accumulate(map(_succ, lengths), initial=start))
+    del ends[0]
     if "\r" in text:
-        parts = list(map(str.rstrip, parts, repeat("\r", count)))
+        texts = list(map(str.rstrip, texts, repeat("\r", count)))
     levels = [_INFO] * count
-    line = 0
-    scanned = 0
     classified = -1
-    for match in _CANDIDATE.finditer(text):
-        at = match.start()
-        line += text.count("\n", scanned, at)
-        scanned = at
+    for match in _CANDIDATE_BYTES.finditer(data):  # bytes: positions compare with `ends`
+        line = bisect_right(ends, start + match.start())
         if line != classified:
             classified = line
-            levels[line] = parse_level(parts[line])
-    return list(map(LogLine, parts, levels, ends, repeat(origin, count)))
+            levels[line] = parse_level(texts[line])
+    return LineBatch(texts, levels, ends, origin)
 
 
-def parse_piece(data: bytes, start: int, origin: LineOrigin | None = None) -> LogLine:
+def parse_piece(data: bytes, start: int, origin: LineOrigin | None = None) -> LineBatch:
     """One line with no newline: a partial line given up on, or a slice of an over-long line."""
     text = data.decode("utf-8", "replace").rstrip("\r")
-    return LogLine(text, parse_level(text), start + len(data), origin)
+    return LineBatch([text], [parse_level(text)], [start + len(data)], origin)

@@ -8,9 +8,9 @@ of the oldest one, to stay within `max_lines` lines and roughly `max_bytes` byte
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
-from core.logs.lines import LogLine
+from core.logs.lines import LineBatch, LogLine
 
 __all__ = ["RingBuffer"]
 
@@ -23,7 +23,7 @@ class RingBuffer:
             raise ValueError("max_lines and max_bytes must be positive")
         self.max_lines = max_lines
         self.max_bytes = max_bytes
-        self._batches: deque[tuple[Sequence[LogLine], int]] = deque()
+        self._batches: deque[tuple[LineBatch, int]] = deque()
         self._lines = 0
         self._bytes = 0
 
@@ -36,16 +36,20 @@ class RingBuffer:
         return self._bytes
 
     def append(self, line: LogLine) -> None:
-        self.extend((line,))
+        self.extend(LineBatch.of((line,)))
 
     def extend(self, lines: Sequence[LogLine], nbytes: int | None = None) -> None:
-        """Add a batch (kept by reference, so do not mutate it); `nbytes` is its size if known."""
-        count = len(lines)
+        """Add lines in file order; a `LineBatch` is kept by reference (so never mutate it).
+
+        `nbytes` is the batch's size in the file, when known (else the text is measured).
+        """
+        batch = lines if isinstance(lines, LineBatch) else LineBatch.of(lines)
+        count = len(batch)
         if not count:
             return
         if nbytes is None:
-            nbytes = sum(len(line.text) + 1 for line in lines)
-        self._batches.append((lines, nbytes))
+            nbytes = sum(map(len, batch.texts)) + count
+        self._batches.append((batch, nbytes))
         self._lines += count
         self._bytes += nbytes
         self._evict()
@@ -76,21 +80,15 @@ class RingBuffer:
             self._lines -= excess
             self._bytes += kept_size - size
 
-    def _newest_first(self) -> Iterator[LogLine]:
-        for lines, _size in reversed(self._batches):
-            yield from reversed(lines)
-
     def tail(self, n: int) -> list[LogLine]:
         """The last `n` lines, oldest first (the order to print them in)."""
-        out: list[LogLine] = []
-        if n <= 0:
-            return out
-        for line in self._newest_first():
-            out.append(line)
-            if len(out) >= n:
+        parts: list[LineBatch] = []
+        for batch, _size in reversed(self._batches):
+            if n <= 0:
                 break
-        out.reverse()
-        return out
+            parts.append(batch[-n:])
+            n -= len(parts[-1])
+        return [line for part in reversed(parts) for line in part]
 
     def search(self, text: str, limit: int = 20) -> list[LogLine]:
         """Up to `limit` lines containing `text` (case-insensitive), NEWEST first.
@@ -102,11 +100,13 @@ class RingBuffer:
         out: list[LogLine] = []
         if limit <= 0:
             return out
-        for line in self._newest_first():
-            if needle in line.text.casefold():
-                out.append(line)
-                if len(out) >= limit:
-                    break
+        for batch, _size in reversed(self._batches):
+            texts = batch.texts
+            for index in range(len(texts) - 1, -1, -1):
+                if needle in texts[index].casefold():
+                    out.append(batch[index])
+                    if len(out) >= limit:
+                        return out
         return out
 
     def __repr__(self) -> str:

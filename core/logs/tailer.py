@@ -3,8 +3,11 @@
 A tailer owns an open descriptor on the file it reads, so the file's inode cannot be reused
 while it is followed, and a file that is renamed or deleted (Minecraft rotating latest.log)
 can still be drained to its end. Positions are `(file_id, offset)`: the id names the device,
-the inode and a checksum of the file's first bytes (up to 4 KiB), so a replaced file, a
-reused inode after a restart, or a copy-truncate are all told apart from "the same file".
+the inode and a checksum of the file's first bytes (up to 4 KiB), so a replaced file or an
+inode reused while the bot was down is told apart from "the same file". Whenever the file's
+size or mtime changed, its first bytes and the 64 bytes before the read position are checked
+too, so a truncation is seen even when the file has grown past the old offset again (it gets
+a new file_id and is read from 0). An idle poll costs one fstat, plus the `locate` call.
 
 Choices, documented here because a caller cannot see them:
 
@@ -30,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.events import EventBus, LogLines
-from core.logs.lines import LineOrigin, LogLine
+from core.logs.lines import LineBatch, LineOrigin
 from core.logs.parser import make_origin, parse_block, parse_piece
 from core.logs.ring import RingBuffer
 
@@ -39,6 +42,9 @@ __all__ = ["LogPosition", "LogTailer", "newest_file", "position_at_end"]
 _log = logging.getLogger(__name__)
 
 _HEAD = 4096
+"""Bytes at the start of a file whose checksum goes into its id."""
+_TAIL = 64
+"""Bytes before the read position that must still be there for a file to be unchanged."""
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -161,6 +167,8 @@ class LogTailer:
         self._mtime: float | None = None
         self._budget = 0
         self._links = 1
+        self._seen_mtime = -1
+        self._last = b""
         self.caught_up = False
         """True after a poll that reached the end of the file with no other file to go to."""
 
@@ -248,9 +256,13 @@ class LogTailer:
                     if entry.inode() != parsed[1] or not entry.is_file(follow_symlinks=False):
                         continue
                     fd = os.open(entry.path, _OPEN_FLAGS)
-                    st = os.fstat(fd)
-                    if _is_same_file(fd, st, start.file_id) and st.st_size >= start.offset:
-                        return Path(entry.path), fd
+                    try:
+                        st = os.fstat(fd)
+                        if _is_same_file(fd, st, start.file_id) and st.st_size >= start.offset:
+                            return Path(entry.path), fd
+                    except OSError:
+                        os.close(fd)
+                        raise
                     os.close(fd)
         except OSError as exc:
             _log.debug("looking for %s in %s: %s", start.file_id, directory, exc)
@@ -286,6 +298,8 @@ class LogTailer:
         self._head = None if parsed is None else (parsed[2], parsed[3])
         self._offset = self._read_pos = offset
         self._pending = b""
+        self._seen_mtime = -1
+        self._last = os.pread(fd, min(offset, _TAIL), offset - min(offset, _TAIL))
 
     def _abandon(self) -> int:
         """Read the current file to its very end, publish its unfinished line, close it."""
@@ -301,10 +315,10 @@ class LogTailer:
         count = 0
         st = os.fstat(fd)
         self._links = st.st_nlink
-        size = st.st_size
-        if size == self._read_pos and bounded:
+        if bounded and st.st_size == self._read_pos and st.st_mtime_ns == self._seen_mtime:
             return 0  # idle: the common case costs one fstat
-        if self._replaced_in_place(fd, size):
+        self._seen_mtime = st.st_mtime_ns
+        if self._replaced_in_place(fd, st.st_size):
             count += self._restart_truncated()
         while not bounded or self._budget > 0:
             data = os.pread(fd, self._chunk, self._read_pos)
@@ -312,16 +326,24 @@ class LogTailer:
                 break
             self._read_pos += len(data)
             self._budget -= len(data)
+            self._last = data[-_TAIL:] if len(data) >= _TAIL else (self._last + data)[-_TAIL:]
             self._mtime = os.fstat(fd).st_mtime
             count += self._consume(data)
         return count
 
     def _replaced_in_place(self, fd: int, size: int) -> bool:
-        """Truncated (shorter than what was read), or rewritten with other first bytes."""
+        """Truncated, or rewritten: the first bytes or the last bytes read are not there now.
+
+        Catches a copy-truncate even when the new content has already grown past our offset;
+        only a rewrite identical in both places goes unseen (and then it changed nothing).
+        """
         if size < self._read_pos:
             return True
         head = self._head
-        return head is not None and (size < head[0] or _head_of(fd, head[0]) != head)
+        if head is not None and (size < head[0] or _head_of(fd, head[0]) != head):
+            return True
+        last = self._last
+        return bool(last) and os.pread(fd, len(last), self._read_pos - len(last)) != last
 
     def _restart_truncated(self) -> int:
         _log.info(
@@ -335,6 +357,7 @@ class LogTailer:
         self._file_id = ""
         self._head = None
         self._offset = self._read_pos = 0
+        self._last = b""
         return count
 
     def _consume(self, data: bytes) -> int:
@@ -345,7 +368,7 @@ class LogTailer:
             cut = limit
             while cut > limit - 3 and (buf[cut] & 0xC0) == 0x80:
                 cut -= 1  # do not split a UTF-8 sequence
-            count += self._publish([parse_piece(buf[:cut], self._offset, self._origin())], cut)
+            count += self._publish(parse_piece(buf[:cut], self._offset, self._origin()), cut)
             buf = buf[cut:]
         cut = buf.rfind(b"\n") + 1
         if cut:
@@ -359,8 +382,7 @@ class LogTailer:
         pending, self._pending = self._pending, b""
         if not pending:
             return 0
-        line = parse_piece(pending, self._offset, self._origin())
-        return self._publish([line], len(pending))
+        return self._publish(parse_piece(pending, self._offset, self._origin()), len(pending))
 
     def _origin(self) -> LineOrigin:
         if not self._file_id:
@@ -378,7 +400,7 @@ class LogTailer:
             file_id = f"{file_id}/{int(generation or 0) + 1}"
         return file_id
 
-    def _publish(self, lines: list[LogLine], nbytes: int) -> int:
+    def _publish(self, lines: LineBatch, nbytes: int) -> int:
         start = self._offset
         self._offset += nbytes
         if self._ring is not None:

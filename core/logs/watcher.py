@@ -31,10 +31,14 @@ class LogWatcher:
         active_interval: float = 0.02,
         idle_interval: float = 0.8,
         slice_bytes: int = 1024 * 1024,
+        round_seconds: float = 0.05,
     ) -> None:
         self.active_interval = active_interval
         self.idle_interval = idle_interval
         self.slice_bytes = slice_bytes
+        self.round_seconds = round_seconds
+        """A round that has read this long stops; the next one starts with the tailer after."""
+        self._next = 0
         self._tailers: dict[int, LogTailer] = {}
         self._errors: dict[int, str] = {}
         self._backoff = Backoff(base=active_interval, cap=idle_interval, jitter=0.0)
@@ -79,20 +83,34 @@ class LogWatcher:
                 await task
 
     def poll_round(self) -> tuple[int, bool]:
-        """Poll every tailer once; returns (lines published, whether any is still behind)."""
+        """Poll the tailers once each; returns (lines published, whether one is still behind).
+
+        With many busy logs (catching up after a restart) the round stops after
+        `round_seconds` and reports itself behind, so the loop is never held for long; the
+        next round starts where this one stopped, so no log waits on the others for ever.
+        """
         self.rounds += 1
+        items = tuple(self._tailers.items())
         lines = 0
         behind = False
-        for key, tailer in tuple(self._tailers.items()):
+        deadline = time.perf_counter() + self.round_seconds
+        first = self._next % len(items) if items else 0
+        for step in range(len(items)):
+            key, tailer = items[(first + step) % len(items)]
             try:
                 lines += tailer.poll(self.slice_bytes)
             except Exception as exc:
                 self._report(key, tailer, exc)
-                continue
-            if key in self._errors:
-                del self._errors[key]
-                _log.info("%s/%s: log readable again", tailer.server, tailer.source)
-            behind = behind or not tailer.caught_up
+            else:
+                if key in self._errors:
+                    del self._errors[key]
+                    _log.info("%s/%s: log readable again", tailer.server, tailer.source)
+                behind = behind or not tailer.caught_up
+            busy = lines or behind  # idle polls are cheap: only reading ends a round early
+            if busy and step + 1 < len(items) and time.perf_counter() > deadline:
+                self._next = first + step + 1
+                return lines, True
+        self._next = first
         return lines, behind
 
     def _report(self, key: int, tailer: LogTailer, exc: Exception) -> None:

@@ -20,7 +20,11 @@ async def test_migrations_apply_once_and_pragmas(tmp_path: Path) -> None:
         assert await db.fetchval("PRAGMA foreign_keys") == 1
         assert await db.migrate() == []  # re-runnable
         names = [r[0] for r in await db.fetchall("SELECT name FROM schema_migrations")]
-        assert names == ["0001_initial.sql"]
+        assert names[0] == "0001_initial.sql" and names == sorted(names)
+        shipped = sorted(
+            p.name for p in (Path(__file__).parents[2] / "data" / "migrations").glob("*.sql")
+        )
+        assert names == shipped
     finally:
         await db.close()
 
