@@ -8,6 +8,7 @@ so `load_settings` turns pydantic's report into `SettingsError`.
 from __future__ import annotations
 
 import logging
+import re
 import shlex
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ _FIXES: dict[str, str] = {
     "LANGUARD_ARMA3_EXECUTABLE": "use the path of arma3server or arma3server_x64",
     "LANGUARD_MINECRAFT_COMMAND": "use a command line such as: java -jar server.jar nogui",
     "LANGUARD_LOG_LEVEL": "use one of DEBUG, INFO, WARNING, ERROR",
+    "LANGUARD_PUBLIC_HOST": "use a host name or IP address players can reach",
+    "LANGUARD_ALLOW_PRIVATE_URLS": "use true or false",
 }
 
 
@@ -54,6 +57,10 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     arma3_executable: Path | None = None
     minecraft_command: str | None = None
+    public_host: str | None = None
+    """The address players connect to, shown in status embeds (else detected)."""
+    allow_private_urls: bool = False
+    """Let `/missions upload url:` fetch from private/loopback addresses (trusted LANs only)."""
     log_level: str = "INFO"
 
     @field_validator("discord_token", "secret_key", "guild_id", mode="before")
@@ -63,7 +70,7 @@ class Settings(BaseSettings):
             return None
         return value
 
-    @field_validator("arma3_executable", "minecraft_command", mode="before")
+    @field_validator("arma3_executable", "minecraft_command", "public_host", mode="before")
     @classmethod
     def _empty_path_is_none(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():
@@ -88,6 +95,13 @@ class Settings(BaseSettings):
                 raise ValueError(f"cannot be split into arguments ({exc})") from None
             if not argv:
                 raise ValueError("is empty")
+        return value
+
+    @field_validator("public_host")
+    @classmethod
+    def _host_shape(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9.:\-\[\]]{1,253}", value):
+            raise ValueError("is not a host name or IP address")
         return value
 
     @field_validator("log_level", mode="before")

@@ -11,7 +11,7 @@ from data.repositories.history import AuditEntry, AuditRepository
 
 __all__ = ["SYSTEM", "Actor", "AuditLog", "mask_secrets"]
 
-_SECRET_KEY = re.compile(r"pass(word)?|secret|token|key", re.IGNORECASE)
+_SECRET_KEY = re.compile(r"pass(word)?|secret|token|api_?key|private_?key", re.IGNORECASE)
 MASK = "••••••"
 MAX_ARGUMENT_CHARS = 500
 

@@ -1,0 +1,1 @@
+"""Outbound network access for user-supplied links, guarded against SSRF."""
