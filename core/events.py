@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
 
@@ -24,6 +25,7 @@ __all__ = [
     "Event",
     "EventBus",
     "LogLines",
+    "MaintenanceChanged",
     "PlayerBanned",
     "PlayerJoined",
     "PlayerKicked",
@@ -87,6 +89,15 @@ class ServerMetrics(Event):
 class RconStatus(Event):
     connected: bool
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MaintenanceChanged(Event):
+    """A maintenance window started or ended (alerts are muted while it is active)."""
+
+    active: bool
+    until: datetime | None
+    reason: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

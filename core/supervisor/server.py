@@ -488,7 +488,7 @@ class ManagedServer:
             else:
                 failures = 0
                 continue
-            if failures >= policy.liveness_failures and handle.is_alive():
+            if failures >= policy.liveness_failures and handle.is_alive() and not self.paused:
                 reason = f"hung: no answer to {failures} liveness probes in a row"
                 self._deps.bus.publish(
                     ServerHung(server_id=self.id, server=self.name, reason=reason)

@@ -70,6 +70,9 @@ class Supervisor:
         self._procs: dict[int, psutil.Process] = {}
         self.bans_provider: Callable[[int], Awaitable[Sequence[GameBan]]] | None = None
         """Set by the BanService: the active bans a server's context (and ban file) gets."""
+        self.paused_provider: Callable[[int], bool] | None = None
+        """Set by the ScheduleService: whether a server is in maintenance, known before
+        re-adoption so a crash found at start-up is neither alerted nor restarted."""
         self._deps = ServerDeps(
             bus=bus,
             servers=self.servers_repo,
@@ -119,6 +122,8 @@ class Supervisor:
             self._saved[(record.id, source)] = position
         logs.attach(profile.log_sources(ctx), positions)
         server = ManagedServer(record, profile, logs, self._deps)
+        if self.paused_provider is not None:
+            server.paused = self.paused_provider(record.id)
         self._servers[record.id] = server
         return server
 
