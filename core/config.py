@@ -29,6 +29,7 @@ _FIXES: dict[str, str] = {
     "LANGUARD_ARMA3_EXECUTABLE": "use the path of arma3server or arma3server_x64",
     "LANGUARD_MINECRAFT_COMMAND": "use a command line such as: java -jar server.jar nogui",
     "LANGUARD_LOG_LEVEL": "use one of DEBUG, INFO, WARNING, ERROR",
+    "LANGUARD_MINECRAFT_ACCEPT_EULA": "use true or false",
     "LANGUARD_PUBLIC_HOST": "use a host name or IP address players can reach",
     "LANGUARD_ALLOW_PRIVATE_URLS": "use true or false",
 }
@@ -57,6 +58,8 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     arma3_executable: Path | None = None
     minecraft_command: str | None = None
+    minecraft_accept_eula: bool = False
+    """The operator accepts Mojang's EULA for every Minecraft server (writes eula=true)."""
     public_host: str | None = None
     """The address players connect to, shown in status embeds (else detected)."""
     allow_private_urls: bool = False

@@ -178,14 +178,23 @@ class GameLink(Protocol):
 class GameProfile(Protocol):
     """One game. Implementations live in core/games/ (and a test one under tests/)."""
 
-    name: str
-    settings_model: type[BaseModel]
-    """The game's `/server set` keys as a pydantic model whose defaults run; secret keys
-    (passwords) are fields too, but their values live encrypted in the secrets table."""
-    secret_keys: frozenset[str]
-    default_port: int
-    port_stride: int
-    """Ports one server occupies from its base port (Arma 3 leaves 100 between instances)."""
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def settings_model(self) -> type[BaseModel]:
+        """The game's `/server set` keys as a pydantic model whose defaults run; secret keys
+        (passwords) are fields too, but their values live encrypted in the secrets table."""
+
+    @property
+    def secret_keys(self) -> frozenset[str]: ...
+
+    @property
+    def default_port(self) -> int: ...
+
+    @property
+    def port_stride(self) -> int:
+        """Ports one server occupies from its base port (Arma 3 leaves 100 between them)."""
 
     def executable(self) -> Path: ...
 

@@ -1,0 +1,659 @@
+"""The live command channel to one Minecraft server: Source RCON, or its stdin console.
+
+Commands go over RCON when it is on and has a password; otherwise they are written to the
+console FIFO and the reply is read back from the console log (the game prints a console
+command's answer there and nowhere else). Either way the link also reads the console log to
+publish what happens in game: players joining and leaving, kicks, bans, chat.
+
+Only lines with the game's own prefix (`[12:34:56] [Server thread/INFO]: `) are believed, and
+only from the game's threads; a message must match in full, starting with a valid player
+name, so chat such as `<Eve> Steve joined the game` is chat, never a join.
+
+Two choices a caller cannot see:
+
+* `banlist` is read over the console when there is one, even with RCON on: vanilla RCON
+  drops the newlines between the lines of a reply (MC-7569), so `A was banned by X: griefB
+  was banned by ...` cannot be split reliably; over RCON alone it is split best effort.
+* Minecraft commands address players by name only, so a UUID ban is applied while running
+  only when the UUID's name is known (seen joining, or in the game's `usercache.json` or ban
+  file); otherwise it waits for the next start, when the profile writes the ban file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import logging
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from core.backoff import Backoff
+from core.errors import InvalidInput, LanguardError, NotFound, NotRunning, NotSupported
+from core.events import (
+    Chat,
+    Event,
+    EventBus,
+    LogLines,
+    PlayerBanned,
+    PlayerJoined,
+    PlayerKicked,
+    PlayerLeft,
+    RconStatus,
+)
+from core.games.base import BanKind, GameBan, OnlinePlayer, RuntimeControl
+from core.games.minecraft_settings import clean_text, valid_player_name
+from core.rcon.errors import RconError, RconLoginError
+from core.rcon.source_client import SourceRconClient
+
+__all__ = [
+    "CONSOLE_SOURCE",
+    "LogEventParser",
+    "LogMessage",
+    "MinecraftLink",
+    "parse_banlist",
+    "parse_list",
+    "parse_message",
+]
+
+_log = logging.getLogger(__name__)
+
+CONSOLE_SOURCE = "console"
+"""The log source (the game's stdout) the link reads events and console replies from."""
+
+_PREFIX = re.compile(
+    r"\[(?:\d\d[A-Za-z]{3}\d{4} )?\d\d:\d\d:\d\d(?:\.\d{3})?\] "
+    r"\[(?P<thread>[^\]/\n]{1,60})/(?P<level>[A-Z]{3,5})\](?: \[[^\]\n]{1,80}\])?: "
+    r"|\[\d\d:\d\d:\d\d (?P<short>[A-Z]{3,5})\]: "
+)
+_MAIN_THREADS = re.compile(r"Server thread|")
+_CHAT_THREADS = re.compile(r"Server thread|Async Chat Thread - #\d+|")
+_AUTH_THREADS = re.compile(r"User Authenticator #\d+|Server thread|")
+
+_N = r"(?P<name>[A-Za-z0-9_]{1,16})"
+_UUID = r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}"
+_JOINED = re.compile(_N + r"(?: \(formerly known as [A-Za-z0-9_]{1,16}\))? joined the game")
+_LEFT = re.compile(_N + r" left the game")
+_LOST = re.compile(_N + r"(?: \(/[^)]{1,60}\))? lost connection: .*")
+_LOGGED_IN = re.compile(_N + r"\[/(?P<ip>[0-9a-fA-F.:]{2,45}):\d{1,5}\] logged in with .*")
+_UUID_OF = re.compile(r"UUID of player " + _N + r" is (?P<uuid>" + _UUID + ")")
+_KICKED = re.compile(r"Kicked " + _N + r": (?P<reason>.*)")
+_BANNED = re.compile(r"Banned " + _N + r": (?P<reason>.*)")
+_CHAT = re.compile(r"(?:\[Not Secure\] )?<" + _N + r"> (?P<text>.*)")
+_WRAPPED = re.compile(r"\[(?P<source>[^\[\]:\n]{1,40}): (?P<body>.*)\]")
+_UNSOLICITED = (_JOINED, _LEFT, _LOST, _LOGGED_IN, _UUID_OF, _CHAT, _WRAPPED)
+"""Messages that are never the answer to a console command, whatever arrives with them."""
+
+_LIST = re.compile(
+    r"There are (?P<count>\d+) of a max(?: of)? (?P<max>\d+) players online:(?P<rest>.*)"
+    r"|There are (?P<old_count>\d+)/(?P<old_max>\d+) players online:(?P<old_rest>.*)",
+    re.DOTALL,
+)
+_BANLIST = re.compile(r"There are (?P<count>\d+) bans?(?:\(s\))?:|There are no bans")
+_BAN_ENTRY = re.compile(
+    r"(?P<target>" + _UUID + r"|\d{1,3}(?:\.\d{1,3}){3}|[A-Za-z0-9_]{1,16}) was banned by "
+)
+_LIST_ENTRY = re.compile(r"(?P<name>[A-Za-z0-9_]{1,16})(?: \(" + _UUID + r"\))?")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAME_FILES = ("usercache.json", "banned-players.json")
+
+
+@dataclass(frozen=True, slots=True)
+class LogMessage:
+    """A game log line without its prefix; `thread` is "" in Paper's short format."""
+
+    thread: str
+    level: str
+    text: str
+
+
+def parse_message(line: str) -> LogMessage | None:
+    """Split `[12:34:56] [Server thread/INFO]: text`; None for lines without the prefix."""
+    match = _PREFIX.match(line)
+    if match is None:
+        return None
+    level = match["level"] or match["short"]
+    return LogMessage(match["thread"] or "", level, line[match.end() :])
+
+
+def parse_list(text: str) -> list[str] | None:
+    """Names from a `list` reply ("There are N of a max of M players online: a, b", or the
+    older "There are N/M players online:" with the names on the next line); None if it is
+    not one. Entries that are not valid names are skipped."""
+    match = _LIST.search(text)
+    if match is None:
+        return None
+    rest = match["rest"] if match["rest"] is not None else match["old_rest"]
+    names: list[str] = []
+    for part in re.split(r"[,\n]", rest):
+        entry = _LIST_ENTRY.fullmatch(part.strip())  # `list uuids` adds " (uuid)"
+        if entry is not None:
+            names.append(entry["name"])
+    return names
+
+
+def parse_banlist(text: str) -> list[str] | None:
+    """The banned names or IPs in a `banlist players|ips` reply; None if it is not one.
+
+    One entry per line, read from the line's start (a reason quoting "X was banned by"
+    is not an entry). A reply whose lines RCON glued together is split at each `<target>
+    was banned by`, which is wrong when a reason ends in a name character or quotes one.
+    """
+    body = text.strip()
+    header = _BANLIST.match(body)
+    if header is None:
+        return None
+    if "\n" in body:
+        lines = body[header.end() :].split("\n")
+        return [m["target"] for m in map(_BAN_ENTRY.match, lines) if m is not None]
+    return [entry["target"] for entry in _BAN_ENTRY.finditer(body, header.end())]
+
+
+class LogEventParser:
+    """Turns one server's log lines into events, remembering each player's UUID and IP."""
+
+    def __init__(self, server_id: int, server: str, memory: int = 1000) -> None:
+        self.server_id = server_id
+        self.server = server
+        self._memory = memory
+        self._seen: OrderedDict[str, tuple[str | None, str | None]] = OrderedDict()
+
+    def uuid_of(self, name: str) -> str | None:
+        return self._seen.get(name.lower(), (None, None))[0]
+
+    def ip_of(self, name: str) -> str | None:
+        return self._seen.get(name.lower(), (None, None))[1]
+
+    def name_of(self, uuid: str) -> str | None:
+        for name, (seen_uuid, _) in self._seen.items():
+            if seen_uuid is not None and seen_uuid.lower() == uuid.lower():
+                return name
+        return None
+
+    def _remember(self, name: str, uuid: str | None = None, ip: str | None = None) -> None:
+        old_uuid, old_ip = self._seen.pop(name.lower(), (None, None))
+        self._seen[name.lower()] = (uuid or old_uuid, ip or old_ip)
+        while len(self._seen) > self._memory:
+            self._seen.popitem(last=False)
+
+    def feed(self, line: str) -> list[Event]:
+        message = parse_message(line)
+        return [] if message is None else self.feed_message(message)
+
+    def feed_message(self, message: LogMessage) -> list[Event]:
+        if message.level != "INFO":
+            return []
+        text, thread = message.text, message.thread
+        sid, srv = self.server_id, self.server
+        if _AUTH_THREADS.fullmatch(thread) and (m := _UUID_OF.fullmatch(text)):
+            self._remember(m["name"], uuid=m["uuid"].lower())
+            return []
+        if _CHAT_THREADS.fullmatch(thread) and (m := _CHAT.fullmatch(text)):
+            return [
+                Chat(server_id=sid, server=srv, channel="chat", author=m["name"], text=m["text"])
+            ]
+        if not _MAIN_THREADS.fullmatch(thread):
+            return []
+        if m := _LOGGED_IN.fullmatch(text):
+            self._remember(m["name"], ip=m["ip"])
+            return []
+        if m := _JOINED.fullmatch(text):
+            name = m["name"]
+            self._remember(name)
+            guid, ip = self._seen[name.lower()]
+            return [
+                PlayerJoined(
+                    server_id=sid, server=srv, name=name, player_key=name, guid=guid, ip=ip
+                )
+            ]
+        if m := _LEFT.fullmatch(text):
+            name = m["name"]
+            guid = self.uuid_of(name)
+            return [PlayerLeft(server_id=sid, server=srv, name=name, player_key=name, guid=guid)]
+        wrapped = _WRAPPED.fullmatch(text)
+        body = wrapped["body"] if wrapped else text
+        for pattern, kind in ((_KICKED, PlayerKicked), (_BANNED, PlayerBanned)):
+            if m := pattern.fullmatch(body):
+                name = m["name"]
+                return [
+                    kind(
+                        server_id=sid,
+                        server=srv,
+                        name=name,
+                        reason=m["reason"],
+                        player_key=name,
+                        guid=self.uuid_of(name),
+                    )
+                ]
+        return []
+
+
+def _is_reply(message: LogMessage) -> bool:
+    if not _MAIN_THREADS.fullmatch(message.thread):
+        return False
+    return not any(p.fullmatch(message.text) for p in _UNSOLICITED)
+
+
+def _one_line(lines: list[str]) -> bool:
+    return bool(lines)
+
+
+def _list_done(lines: list[str]) -> bool:
+    match = _LIST.fullmatch(lines[0]) if lines else None
+    if match is not None and match["old_count"] is not None and int(match["old_count"]) > 0:
+        return len(lines) >= 2  # the old form puts the names on a line of their own
+    return bool(lines)
+
+
+def _banlist_done(lines: list[str]) -> bool:
+    match = _BANLIST.match(lines[0]) if lines else None
+    if match is not None and match["count"] is not None:
+        return len(lines) >= int(match["count"]) + 1
+    return bool(lines)
+
+
+class _Waiter:
+    """The reply lines of one console command, collected as the console log grows."""
+
+    def __init__(self, after: int, complete: Callable[[list[str]], bool] | None) -> None:
+        self.after = after
+        self.complete = complete
+        self.lines: list[str] = []
+        self.first = asyncio.Event()
+        self.done = asyncio.Event()
+
+    def offer(self, text: str) -> None:
+        if self.done.is_set():
+            return
+        self.lines.append(text)
+        self.first.set()
+        if self.complete is not None and self.complete(self.lines):
+            self.done.set()
+
+
+class _ConsoleUnavailable(NotRunning):
+    pass
+
+
+class _Refused(LanguardError):
+    """The game answered, and the answer was no."""
+
+
+class MinecraftLink:
+    """A GameLink over RCON (when given a client) or the console; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        server_id: int,
+        server: str,
+        folder: Path,
+        bus: EventBus,
+        control: RuntimeControl,
+        rcon: SourceRconClient | None = None,
+        timeout: float = 10.0,
+        reply_wait: float = 2.0,
+        quiet: float = 0.3,
+    ) -> None:
+        self.server_id = server_id
+        self.server = server
+        self._folder = folder
+        self._bus = bus
+        self._control = control
+        self._rcon = rcon
+        self.timeout = timeout
+        self.reply_wait = reply_wait
+        self.quiet = quiet
+        self.parser = LogEventParser(server_id, server)
+        self._sub = bus.subscribe(LogLines)
+        self._waiter: _Waiter | None = None
+        self._console_lock = asyncio.Lock()
+        self._closed = False
+        self._tasks: list[asyncio.Task[None]] = []
+        if rcon is not None:
+            rcon.on_status = self._rcon_status
+
+    def __repr__(self) -> str:
+        via = "rcon" if self._rcon is not None else "console"
+        return f"<MinecraftLink {self.server} via {via}{' closed' if self._closed else ''}>"
+
+    @property
+    def uses_rcon(self) -> bool:
+        return self._rcon is not None
+
+    @property
+    def connected(self) -> bool:
+        if self._closed:
+            return False
+        if self._rcon is not None:
+            return self._rcon.connected
+        return self._control.is_alive()
+
+    def start(self) -> None:
+        """Start reading the console log (and connecting RCON) in the background."""
+        self._tasks.append(asyncio.create_task(self._pump(), name=f"{self.server}:mc-log"))
+        if self._rcon is not None:
+            task = asyncio.create_task(self._connect_rcon(), name=f"{self.server}:mc-rcon")
+            self._tasks.append(task)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._sub.close()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._rcon is not None:
+            self._rcon.on_status = None  # a planned close is not an "RCon lost" alert
+            await self._rcon.close()
+
+    # -- background ------------------------------------------------------------------------
+
+    def _rcon_status(self, connected: bool, reason: str) -> None:
+        self._bus.publish(
+            RconStatus(
+                server_id=self.server_id, server=self.server, connected=connected, reason=reason
+            )
+        )
+
+    async def _connect_rcon(self) -> None:
+        """Connect as soon as the game listens (it opens RCON just after `Done`)."""
+        assert self._rcon is not None
+        backoff = Backoff(base=0.2, cap=5.0)
+        while not self._closed:
+            try:
+                await self._rcon.connect()
+                return
+            except RconLoginError as exc:
+                _log.error("%s: %s", self.server, exc)
+                self._rcon_status(False, "the server refused the RCON password")
+                return
+            except RconError as exc:
+                _log.debug("%s: RCON not up yet: %s", self.server, exc)
+            await asyncio.sleep(backoff.next())
+
+    async def _pump(self) -> None:
+        async for event in self._sub:
+            if not isinstance(event, LogLines) or event.server_id != self.server_id:
+                continue
+            if event.source != CONSOLE_SOURCE:
+                continue
+            for line in event.lines:
+                message = parse_message(line.text)
+                if message is None:
+                    continue
+                try:
+                    for found in self.parser.feed_message(message):
+                        self._bus.publish(found)
+                except Exception:  # a parser bug must not stop the replies
+                    _log.exception("%s: cannot parse a log line", self.server)
+                waiter = self._waiter
+                if waiter is not None and line.end > waiter.after and _is_reply(message):
+                    waiter.offer(message.text)
+
+    # -- transports ------------------------------------------------------------------------
+
+    def _console_size(self) -> int:
+        try:
+            return (self._folder / "console.log").stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    async def _console(self, text: str, complete: Callable[[list[str]], bool] | None) -> str:
+        async with self._console_lock:
+            waiter = _Waiter(self._console_size(), complete)
+            self._waiter = waiter
+            try:
+                try:
+                    self._control.write_console(text)
+                except (OSError, ValueError) as exc:
+                    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                    raise _ConsoleUnavailable(
+                        f"{self.server}: the console cannot be written ({reason})"
+                    ) from None
+                if complete is None:  # a raw command: whatever comes, briefly
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(min(self.timeout, self.reply_wait)):
+                            await waiter.first.wait()
+                    if waiter.first.is_set():
+                        await asyncio.sleep(self.quiet)
+                    return "\n".join(waiter.lines)
+                try:
+                    async with asyncio.timeout(self.timeout):
+                        await waiter.done.wait()
+                except TimeoutError:
+                    head = text.split(" ", 1)[0][:32]
+                    raise LanguardError(
+                        f"{self.server} did not answer `{head}` on the console "
+                        f"within {self.timeout:g} s"
+                    ) from None
+                return "\n".join(waiter.lines)
+            finally:
+                self._waiter = None
+
+    async def _run(
+        self,
+        text: str,
+        complete: Callable[[list[str]], bool] | None = _one_line,
+        *,
+        console_first: bool = False,
+    ) -> str:
+        if self._closed:
+            raise NotRunning(f"{self.server} is not running")
+        if self._rcon is None:
+            return await self._console(text, complete)
+        if console_first:
+            with contextlib.suppress(_ConsoleUnavailable):
+                return await self._console(text, complete)
+        try:
+            return await self._rcon.command(text, timeout=self.timeout)
+        except RconError as exc:
+            raise LanguardError(f"{self.server}: RCON {exc}") from None
+
+    async def _expect(
+        self, command: str, ok: tuple[str, ...], missing: tuple[str, ...] = ()
+    ) -> str:
+        reply = await self._run(command)
+        if reply.startswith(ok):
+            return reply
+        verb = command.split(" ", 1)[0]
+        shown = clean_text(reply, 200) or "no answer"
+        if missing and reply.startswith(missing):
+            raise NotFound(f"{self.server}: `{verb}` failed: {shown}")
+        raise _Refused(f"{self.server} refused `{verb}`: {shown}")
+
+    # -- GameLink --------------------------------------------------------------------------
+
+    async def command(self, text: str) -> str:
+        line = text.strip().removeprefix("/")
+        if not line or len(line) > 1000 or _CONTROL.search(line):
+            raise InvalidInput("a game command is one line of text without control characters")
+        return await self._run(line, None)
+
+    async def probe(self) -> None:
+        await self._run("list", _list_done)
+
+    async def players(self) -> list[OnlinePlayer]:
+        reply = await self._run("list", _list_done)
+        names = parse_list(reply)
+        if names is None:
+            raise LanguardError(f"{self.server} answered `list` with: {clean_text(reply, 100)}")
+        return [
+            OnlinePlayer(
+                key=name, name=name, guid=self.parser.uuid_of(name), ip=self.parser.ip_of(name)
+            )
+            for name in names
+        ]
+
+    async def kick(self, player: OnlinePlayer, reason: str) -> None:
+        name = valid_player_name(player.key)
+        command = f"kick {name} {clean_text(reason, 200)}".rstrip()
+        await self._expect(command, ("Kicked ",), ("No player was found",))
+
+    async def ban(self, player: OnlinePlayer, ban: GameBan) -> None:
+        if ban.kind is BanKind.IP:
+            await self._ban_ip(ban.value or player.ip or "", ban)
+        elif ban.kind in (BanKind.NAME, BanKind.UUID):
+            await self._ban_name(valid_player_name(player.key), ban)
+        else:
+            raise InvalidInput(f"Minecraft cannot ban by {ban.kind.value}")
+
+    async def add_ban(self, ban: GameBan) -> None:
+        if ban.kind is BanKind.IP:
+            await self._ban_ip(ban.value, ban)
+        elif ban.kind is BanKind.NAME:
+            await self._ban_name(valid_player_name(ban.value), ban)
+        elif ban.kind is BanKind.UUID:
+            name = self.name_for_uuid(ban.value)
+            if name is None:
+                raise NotSupported(
+                    f"{self.server} can ban UUID {ban.value} only once that player's name is "
+                    "known; it is applied at the next start"
+                )
+            await self._ban_name(name, ban)
+        else:
+            raise InvalidInput(f"Minecraft cannot ban by {ban.kind.value}")
+
+    async def remove_ban(self, ban: GameBan) -> None:
+        if ban.kind is BanKind.IP:
+            address = _ipv4(ban.value)
+            await self._expect(f"pardon-ip {address}", ("Unbanned IP ", "Nothing changed"))
+            return
+        if ban.kind is BanKind.UUID:
+            name = self.name_for_uuid(ban.value)
+            if name is None:
+                _log.info(
+                    "%s: UUID %s has no known name; nothing to pardon", self.server, ban.value
+                )
+                return
+        elif ban.kind is BanKind.NAME:
+            name = valid_player_name(ban.value)
+        else:
+            raise InvalidInput(f"Minecraft cannot ban by {ban.kind.value}")
+        await self._expect(f"pardon {name}", ("Unbanned ", "Nothing changed"))
+
+    async def sync_bans(self, bans: Sequence[GameBan]) -> None:
+        """Pardon what the game has and `bans` lacks, then ban what it lacks.
+
+        An entry the game refuses (an unknown name in online mode, an IPv6 address) is
+        logged and skipped, so one bad entry cannot block the rest.
+        """
+        now = time.time()
+        names: dict[str, tuple[str, GameBan]] = {}
+        ips: dict[str, GameBan] = {}
+        for ban in bans:
+            if ban.expires_at is not None and ban.expires_at <= now:
+                continue
+            if ban.kind is BanKind.IP and _ipv4_or_none(ban.value):
+                ips[ban.value] = ban
+                continue
+            name = ban.value if ban.kind is BanKind.NAME else None
+            if ban.kind is BanKind.UUID:
+                name = self.name_for_uuid(ban.value)
+            if name is not None and re.fullmatch(r"[A-Za-z0-9_]{1,16}", name):
+                names[name.lower()] = (name, ban)
+            else:
+                _log.warning("%s: cannot apply %s ban %s now", self.server, ban.kind, ban.value)
+        players = parse_banlist(
+            await self._run("banlist players", _banlist_done, console_first=True)
+        )
+        addresses = parse_banlist(await self._run("banlist ips", _banlist_done, console_first=True))
+        if players is None or addresses is None:
+            raise LanguardError(f"{self.server} did not answer `banlist` as expected")
+        held = {target.lower() for target in players}
+        for target in players:
+            if target.lower() not in names and re.fullmatch(r"[A-Za-z0-9_]{1,16}", target):
+                await self._lenient(f"pardon {target}", ("Unbanned ", "Nothing changed"))
+        for address in set(addresses) - set(ips):
+            if _ipv4_or_none(address):
+                await self._lenient(f"pardon-ip {address}", ("Unbanned IP ", "Nothing changed"))
+        for key, (name, ban) in names.items():
+            if key not in held:
+                await self._lenient(f"ban {name} {_ban_reason(ban)}".rstrip(), _BAN_OK)
+        for address, ban in ips.items():
+            if address not in addresses:
+                command = f"ban-ip {address} {_ban_reason(ban)}".rstrip()
+                await self._lenient(command, _BAN_IP_OK)
+
+    async def say(self, message: str) -> None:
+        text = clean_text(message, 256)
+        if not text:
+            raise InvalidInput("the message is empty")
+        await self._run(f"say {text}")
+
+    async def load_mission(self, template: str, difficulty: str | None) -> None:
+        raise NotSupported("Minecraft servers have no missions")
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    async def _ban_name(self, name: str, ban: GameBan) -> None:
+        command = f"ban {name} {_ban_reason(ban)}".rstrip()
+        await self._expect(command, _BAN_OK, ("That player does not exist",))
+
+    async def _ban_ip(self, value: str, ban: GameBan) -> None:
+        command = f"ban-ip {_ipv4(value)} {_ban_reason(ban)}".rstrip()
+        await self._expect(command, _BAN_IP_OK, ("Invalid IP address",))
+
+    async def _lenient(self, command: str, ok: tuple[str, ...]) -> None:
+        try:
+            await self._expect(command, ok, ("That player does not exist",))
+        except (NotFound, InvalidInput, _Refused) as exc:
+            _log.warning("%s: ban sync skipped one entry: %s", self.server, exc)
+
+    def name_for_uuid(self, uuid: str) -> str | None:
+        """The name of a UUID: seen joining, else from the game's usercache or ban file."""
+        found = self.parser.name_of(uuid)
+        if found is not None:
+            return found
+        for file_name in _NAME_FILES:
+            try:
+                entries = json.loads((self._folder / file_name).read_bytes()[: 4 * 1024 * 1024])
+            except (OSError, ValueError):
+                continue
+            for entry in entries if isinstance(entries, list) else []:
+                if (
+                    not isinstance(entry, dict)
+                    or str(entry.get("uuid", "")).lower() != uuid.lower()
+                ):
+                    continue
+                name = str(entry.get("name", ""))
+                if re.fullmatch(r"[A-Za-z0-9_]{1,16}", name):
+                    return name
+        return None
+
+
+_BAN_OK = ("Banned ", "Nothing changed")
+_BAN_IP_OK = ("Banned IP ", "Nothing changed")
+
+
+def _ban_reason(ban: GameBan) -> str:
+    """The reason players see; Minecraft has no end date, so a temporary ban names it."""
+    reason = clean_text(ban.reason, 150)
+    if ban.expires_at is not None:
+        until = datetime.fromtimestamp(ban.expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        reason = f"{reason} (until {until})".strip()
+    return reason
+
+
+def _ipv4_or_none(value: str) -> str | None:
+    try:
+        address = ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None
+    return str(address) if isinstance(address, ipaddress.IPv4Address) else None
+
+
+def _ipv4(value: str) -> str:
+    address = _ipv4_or_none(value)
+    if address is None:
+        raise InvalidInput(f"Minecraft bans IPv4 addresses only, not {clean_text(value, 45)!r}")
+    return address
