@@ -1,0 +1,349 @@
+"""Arma 3 as a GameProfile: files, ports, launch arguments, logs, readiness and stop.
+
+Everything Languard knows about a running Arma 3 server comes through BattlEye RCon, so a
+server without BattlEye or without an RCon password is refused at start instead of being
+started blind. Each server keeps everything in its own folder:
+
+    <folder>/server.cfg, basic.cfg          -config / -cfg (server.cfg holds passwords: 0600)
+    <folder>/profiles/                      -profiles: RPT files, Users/server/server.Arma3Profile
+    <folder>/battleye/                      -bepath: beserver_x64.cfg (0600), bans.txt
+    <folder>/.local/share/Arma 3 - Other Profiles/server/   the profile on Linux, where the
+                                            game ignores -profiles and uses $HOME instead;
+                                            HOME is the folder, so servers never share one
+    <folder>/mpmissions/                    missions (the cwd is the folder)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from core.config import ARMA3_EXECUTABLE_NAMES
+from core.errors import ConfigWriteError, ExecutableNotAllowed, ExecutableNotFound, NotRunning
+from core.games.arma3_config import (
+    BanLine,
+    render_arma3profile,
+    render_bans_txt,
+    render_basic_cfg,
+    render_beserver_cfg,
+    render_server_cfg,
+)
+from core.games.arma3_link import Arma3Link, RconOptions
+from core.games.arma3_settings import Arma3Settings
+from core.games.base import (
+    BanKind,
+    ConfigFile,
+    GameLink,
+    LaunchSpec,
+    LogSourceSpec,
+    PortNeed,
+    RuntimeControl,
+    ServerContext,
+)
+from core.logs.tailer import newest_file
+from core.rcon.battleye_client import BattlEyeClient
+from core.rcon.errors import RconError, RconLoginError
+
+if TYPE_CHECKING:
+    from core.events import EventBus
+
+__all__ = ["SECRET_KEYS", "Arma3Layout", "Arma3Profile", "load_arma3_settings"]
+
+_log = logging.getLogger(__name__)
+
+SECRET_KEYS = frozenset({"password", "admin_password", "server_command_password", "rcon_password"})
+_STALE_BE_CFG = "beserver*_active_*.cfg"
+_PORT_PURPOSES = ("game", "Steam query", "Steam", "VON (reserved)", "BattlEye")
+
+
+@dataclass(frozen=True, slots=True)
+class Arma3Layout:
+    """Where one server's files live; every path is absolute (the game runs in the folder)."""
+
+    folder: Path
+
+    @classmethod
+    def of(cls, folder: Path) -> Arma3Layout:
+        return cls(folder.resolve())
+
+    @property
+    def server_cfg(self) -> Path:
+        return self.folder / "server.cfg"
+
+    @property
+    def basic_cfg(self) -> Path:
+        return self.folder / "basic.cfg"
+
+    @property
+    def profiles(self) -> Path:
+        return self.folder / "profiles"
+
+    @property
+    def linux_profile(self) -> Path:
+        return self.folder / ".local" / "share" / "Arma 3 - Other Profiles" / "server"
+
+    @property
+    def battleye(self) -> Path:
+        return self.folder / "battleye"
+
+    @property
+    def bans_txt(self) -> Path:
+        return self.battleye / "bans.txt"
+
+    @property
+    def mpmissions(self) -> Path:
+        return self.folder / "mpmissions"
+
+    @property
+    def console_log(self) -> Path:
+        return self.folder / "console.log"
+
+    def be_cfg(self, executable: Path) -> Path:
+        """BattlEye reads `beserver_x64.cfg` beside the 64-bit server, `beserver.cfg` else."""
+        x64 = executable.name.endswith("_x64")
+        return self.battleye / ("beserver_x64.cfg" if x64 else "beserver.cfg")
+
+    def newest_rpt(self) -> Path | None:
+        """The RPT of the latest start: named by its start time, so the last name wins."""
+        found = [newest_file(d, "*.rpt") for d in (self.profiles, self.linux_profile)]
+        return max((p for p in found if p is not None), key=lambda p: p.name, default=None)
+
+
+def load_arma3_settings(ctx: ServerContext) -> Arma3Settings:
+    """The server's settings with its passwords taken from the secrets (only from there)."""
+    data = {k: v for k, v in ctx.settings.items() if k not in SECRET_KEYS}
+    data.update({k: v for k, v in ctx.secrets.items() if k in SECRET_KEYS})
+    try:
+        return Arma3Settings.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first.get("loc", ()))
+        what = f"the setting {key} of {ctx.name} is" if key else f"the settings of {ctx.name} are"
+        reason = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+        raise ConfigWriteError(f"{what} invalid: {reason}; fix it with /server set") from None
+
+
+class Arma3Profile:
+    """The Arma 3 dedicated server (`arma3server_x64` / `arma3server`), managed over BE RCon."""
+
+    name = "arma3"
+    settings_model = Arma3Settings
+    secret_keys = SECRET_KEYS
+    default_port = 2302
+    port_stride = 100
+
+    def __init__(
+        self,
+        executable: Path | None,
+        *,
+        rcon: RconOptions | None = None,
+        ready_poll: float = 0.5,
+        ready_attempt_timeout: float = 0.5,
+    ) -> None:
+        self._executable = executable
+        self.rcon = rcon or RconOptions()
+        self._ready_poll = ready_poll
+        self._ready_attempt_timeout = ready_attempt_timeout
+
+    def __repr__(self) -> str:
+        name = self._executable.name if self._executable else None
+        return f"<Arma3Profile executable={name}>"
+
+    def executable(self) -> Path:
+        if self._executable is None:
+            raise ExecutableNotFound(
+                "no Arma 3 server executable is configured; the bot operator must set "
+                "LANGUARD_ARMA3_EXECUTABLE to the path of arma3server_x64"
+            )
+        return self._executable
+
+    def check_executable(self) -> None:
+        exe = self.executable()
+        if exe.name not in ARMA3_EXECUTABLE_NAMES:
+            allowed = ", ".join(sorted(ARMA3_EXECUTABLE_NAMES))
+            raise ExecutableNotAllowed(
+                f"{exe.name} is not an Arma 3 server executable (allowed: {allowed}); "
+                "fix LANGUARD_ARMA3_EXECUTABLE"
+            )
+        if not exe.is_file():
+            raise ExecutableNotFound(
+                f"the Arma 3 executable {exe.name} does not exist; check LANGUARD_ARMA3_EXECUTABLE"
+            )
+        if not os.access(exe, os.X_OK):
+            raise ExecutableNotFound(
+                f"the Arma 3 executable {exe.name} is not executable; the operator must chmod +x it"
+            )
+
+    def ports(self, ctx: ServerContext) -> Sequence[PortNeed]:
+        settings = load_arma3_settings(ctx)
+        needs = [
+            PortNeed(settings.port + offset, "udp", purpose)
+            for offset, purpose in enumerate(_PORT_PURPOSES)
+        ]
+        needs.append(PortNeed(settings.effective_rcon_port, "udp", "BattlEye RCon"))
+        return needs
+
+    def _rcon_password(self, ctx: ServerContext, settings: Arma3Settings) -> str:
+        if not settings.battleye:
+            raise ConfigWriteError(
+                f"battleye is off for {ctx.name}, but Languard manages Arma 3 through BattlEye "
+                "RCon (readiness, players, bans, stop); turn it on with /server set battleye on"
+            )
+        if settings.rcon_password is None:
+            raise ConfigWriteError(
+                f"{ctx.name} has no RCon password, and Languard manages Arma 3 through BattlEye "
+                "RCon; set one with /server set rcon_password <password>"
+            )
+        return settings.rcon_password.get_secret_value()
+
+    def files(self, ctx: ServerContext) -> Sequence[ConfigFile]:
+        settings = load_arma3_settings(ctx)
+        password = self._rcon_password(ctx, settings)
+        layout = Arma3Layout.of(ctx.folder)
+        be_cfg = render_beserver_cfg(
+            password=password, port=settings.effective_rcon_port, bind=self.rcon.host
+        )
+        bans = [
+            BanLine(b.value, -1 if b.expires_at is None else int(b.expires_at), b.reason)
+            for b in ctx.bans
+            if b.kind in (BanKind.GUID, BanKind.IP)
+        ]
+        profile = render_arma3profile(settings).encode()
+        return [
+            ConfigFile(layout.server_cfg, render_server_cfg(settings).encode(), secret=True),
+            ConfigFile(layout.basic_cfg, render_basic_cfg().encode()),
+            ConfigFile(layout.profiles / "Users" / "server" / "server.Arma3Profile", profile),
+            ConfigFile(layout.linux_profile / "server.Arma3Profile", profile),
+            ConfigFile(layout.be_cfg(self.executable()), be_cfg.encode(), secret=True),
+            ConfigFile(layout.bans_txt, render_bans_txt(bans).encode()),
+        ]
+
+    def prepare(self, ctx: ServerContext) -> None:
+        """Remove the `beserver*_active_*.cfg` a hard kill leaves: BattlEye would read it
+        instead of the fresh cfg and RCon would not come up."""
+        layout = Arma3Layout.of(ctx.folder)
+        for folder in (layout.profiles, layout.battleye, layout.mpmissions):
+            folder.mkdir(parents=True, exist_ok=True)
+        for entry in layout.battleye.iterdir():
+            if fnmatchcase(entry.name.lower(), _STALE_BE_CFG) and entry.is_file():
+                _log.info("%s: removing stale BattlEye config %s", ctx.name, entry.name)
+                entry.unlink()
+
+    def launch(self, ctx: ServerContext) -> LaunchSpec:
+        settings = load_arma3_settings(ctx)
+        layout = Arma3Layout.of(ctx.folder)
+        argv = [
+            str(self.executable()),
+            f"-port={settings.port}",
+            f"-config={layout.server_cfg}",
+            f"-cfg={layout.basic_cfg}",
+            f"-profiles={layout.profiles}",
+            "-name=server",
+            f"-bepath={layout.battleye}",
+        ]
+        if settings.mods:
+            argv.append("-mod=" + ";".join(settings.mods))
+        if settings.server_mods:
+            argv.append("-serverMod=" + ";".join(settings.server_mods))
+        argv.extend(settings.extra_flags)
+        return LaunchSpec(tuple(argv), cwd=layout.folder, env={"HOME": str(layout.folder)})
+
+    def log_sources(self, ctx: ServerContext) -> Sequence[LogSourceSpec]:
+        layout = Arma3Layout.of(ctx.folder)
+        console = layout.console_log
+        return [
+            LogSourceSpec("console", lambda: console if console.exists() else None),
+            LogSourceSpec("rpt", layout.newest_rpt),
+        ]
+
+    def _client(self, port: int, password: str, *, timeout: float, retries: int) -> BattlEyeClient:
+        return BattlEyeClient(
+            self.rcon.host, port, password, timeout=timeout, retries=retries, reconnect=False
+        )
+
+    async def wait_ready(self, ctx: ServerContext, control: RuntimeControl) -> None:
+        """Ready once an RCon login succeeds; each try uses a fresh client, so an attempt
+        made before BattlEye listened never leaves state behind for the next one."""
+        settings = load_arma3_settings(ctx)
+        password = self._rcon_password(ctx, settings)
+        port = settings.effective_rcon_port
+        refused = 0
+        while True:
+            if not control.is_alive():
+                raise NotRunning(f"{ctx.name} exited before BattlEye RCon came up; see its log")
+            client = self._client(port, password, timeout=self._ready_attempt_timeout, retries=0)
+            try:
+                async with client:
+                    return
+            except RconLoginError:
+                refused += 1
+                if refused >= 3:
+                    raise ConfigWriteError(
+                        f"BattlEye RCon of {ctx.name} refused the configured password"
+                    ) from None
+            except (RconError, OSError) as exc:
+                _log.debug("%s: RCon not up yet: %s", ctx.name, exc)
+            await asyncio.sleep(self._ready_poll)
+
+    async def open_link(
+        self, ctx: ServerContext, control: RuntimeControl, bus: EventBus
+    ) -> GameLink | None:
+        settings = load_arma3_settings(ctx)
+        return await Arma3Link.connect(
+            host=self.rcon.host,
+            port=settings.effective_rcon_port,
+            password=self._rcon_password(ctx, settings),
+            bus=bus,
+            server_id=ctx.server_id,
+            server=ctx.name,
+            options=self.rcon,
+        )
+
+    async def graceful_stop(self, ctx: ServerContext, control: RuntimeControl) -> None:
+        """`#shutdown` over the open link, or a short-lived client when there is none.
+
+        The game may exit without answering, so the exit counts as success as well.
+        """
+        link = control.link
+        send: asyncio.Future[object]
+        if link is not None and link.connected:
+            send = asyncio.ensure_future(link.command("#shutdown"))
+        else:
+            send = asyncio.ensure_future(self._shutdown_once(ctx))
+        try:
+            while not send.done() and control.is_alive():
+                await asyncio.wait({send}, timeout=0.1)
+        finally:
+            if not send.done():
+                send.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await send
+        if send.cancelled():
+            return
+        failure = send.exception()
+        if failure is not None and control.is_alive():
+            raise failure  # why the game did not take the request; the supervisor escalates
+
+    async def _shutdown_once(self, ctx: ServerContext) -> None:
+        settings = load_arma3_settings(ctx)
+        password = self._rcon_password(ctx, settings)
+        client = self._client(
+            settings.effective_rcon_port,
+            password,
+            timeout=self.rcon.timeout,
+            retries=self.rcon.retries,
+        )
+        try:
+            async with client:
+                await client.command("#shutdown")
+        except RconError as exc:
+            raise NotRunning(f"{ctx.name} did not take #shutdown over RCon: {exc}") from None
