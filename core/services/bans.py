@@ -1,0 +1,530 @@
+"""Bans: recorded in the database first, then pushed to every running game in scope.
+
+The database is the source of truth. A game that cannot be reached when a ban changes is
+marked for a full `sync_bans` (retried every expiry tick), and every (re)connect of a game's
+link and every start syncs it again, so a game that rewrote its ban file loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import re
+import time
+import unicodedata
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from core.errors import InvalidInput, NotFound, NotSupported
+from core.events import EventBus, RconStatus, ServerStateChanged, Subscription
+from core.games.base import BanKind, GameBan, GameLink, OnlinePlayer
+from core.parsing import format_duration, parse_duration
+from core.services.audit import SYSTEM, Actor, AuditLog
+from core.supervisor.server import ManagedServer
+from core.supervisor.states import ServerState
+from core.supervisor.supervisor import Supervisor
+from data.db import Database
+from data.repositories.bans import Ban, BanRepository
+
+__all__ = [
+    "GAME_BAN_KINDS",
+    "MAX_TEXT",
+    "Ban",
+    "BanService",
+    "BanTarget",
+    "clean_text",
+    "normalise_target",
+    "parse_target",
+]
+
+_log = logging.getLogger(__name__)
+
+MAX_TEXT = 200
+GAME_BAN_KINDS: dict[str, frozenset[BanKind]] = {
+    "arma3": frozenset({BanKind.GUID, BanKind.IP}),
+    "minecraft": frozenset({BanKind.NAME, BanKind.UUID, BanKind.IP}),
+}
+"""What each game's ban list understands; a profile may override it with `ban_kinds`."""
+
+KIND_TITLES = {
+    BanKind.GUID: "BattlEye GUID",
+    BanKind.IP: "IP address",
+    BanKind.NAME: "Minecraft name",
+    BanKind.UUID: "Minecraft UUID",
+}
+_HEX32 = re.compile(r"[0-9a-fA-F]{32}")
+_UUID_DASHED = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+_MC_NAME = re.compile(r"[A-Za-z0-9_]{3,16}")
+_PREFIXES = {kind.value: kind for kind in BanKind}
+_TARGET_HELP = (
+    "write a BattlEye GUID (32 hex characters), an IP address, a Minecraft name or UUID; "
+    "force the kind with a prefix like `uuid:` or `name:`"
+)
+_KIND_HELP = {
+    BanKind.GUID: "a BattlEye GUID is 32 hexadecimal characters (0-9, a-f)",
+    BanKind.UUID: "a Minecraft UUID is 32 hex characters, with or without dashes",
+    BanKind.NAME: "a Minecraft name is 3 to 16 letters, digits or underscores",
+    BanKind.IP: "write an IP address like 203.0.113.7 or 2001:db8::1 (no port, no range)",
+}
+
+
+def clean_text(text: str, limit: int = MAX_TEXT) -> str:
+    """One line of plain text for a game: no control or invisible characters, capped.
+
+    Reasons and messages end up inside RCon commands and ban files, where a newline or a
+    control character could end the command or the line early.
+    """
+    kept: list[str] = []
+    for char in text:
+        category = unicodedata.category(char)
+        if category == "Cc" or category in ("Zl", "Zp"):
+            kept.append(" ")
+        elif not category.startswith("C"):
+            kept.append(char)
+    return " ".join("".join(kept).split())[:limit].rstrip()
+
+
+@dataclass(frozen=True, slots=True)
+class BanTarget:
+    kind: BanKind
+    value: str
+
+
+def normalise_target(kind: BanKind, text: str) -> str:
+    """The stored form of a value of a known kind; InvalidInput says what was expected."""
+    value = text.strip()
+    if kind is BanKind.GUID and _HEX32.fullmatch(value):
+        return value.lower()
+    if kind is BanKind.UUID and (_HEX32.fullmatch(value) or _UUID_DASHED.fullmatch(value)):
+        return str(uuid.UUID(value))
+    if kind is BanKind.NAME and _MC_NAME.fullmatch(value):
+        return value
+    if kind is BanKind.IP:
+        address = _ip(value)
+        if address is not None:
+            return address
+    raise InvalidInput(_KIND_HELP[kind])
+
+
+def _ip(text: str) -> str | None:
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    if not text or "/" in text or "%" in text:
+        return None
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return None if address.is_unspecified else str(address)
+
+
+def parse_target(text: str, *, hex_as: BanKind = BanKind.GUID) -> BanTarget:
+    """A typed id: `kind:value`, or guessed (32 hex chars are a GUID unless `hex_as` says)."""
+    raw = text.strip()
+    if not raw or len(raw) > 64:
+        raise InvalidInput(_TARGET_HELP)
+    prefix, sep, rest = raw.partition(":")
+    if sep and prefix.lower() in _PREFIXES:
+        kind = _PREFIXES[prefix.lower()]
+        return BanTarget(kind, normalise_target(kind, rest))
+    if _HEX32.fullmatch(raw):
+        return BanTarget(hex_as, normalise_target(hex_as, raw))
+    if _UUID_DASHED.fullmatch(raw):
+        return BanTarget(BanKind.UUID, normalise_target(BanKind.UUID, raw))
+    address = _ip(raw)
+    if address is not None:
+        return BanTarget(BanKind.IP, address)
+    if _MC_NAME.fullmatch(raw):
+        return BanTarget(BanKind.NAME, raw)
+    raise InvalidInput(_TARGET_HELP)
+
+
+class BanService:
+    def __init__(
+        self,
+        supervisor: Supervisor,
+        db: Database,
+        bus: EventBus,
+        audit: AuditLog,
+        *,
+        clock: Callable[[], float] = time.time,
+        expiry_interval: float = 30.0,
+        link_wait: float = 60.0,
+        game_timeout: float = 10.0,
+        sync_timeout: float = 60.0,
+    ) -> None:
+        self._supervisor = supervisor
+        self._db = db
+        self._bus = bus
+        self._audit = audit
+        self._repo = BanRepository(db)
+        self._clock = clock
+        self._expiry_interval = expiry_interval
+        self._link_wait = link_wait
+        self._game_timeout = game_timeout
+        self._sync_timeout = sync_timeout
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._pending: set[int] = set()
+        """Servers whose game missed a change: a full sync is retried every tick."""
+        self._wanted: set[int] = set()
+        self._sync_tasks: dict[int, asyncio.Task[None]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._sub: Subscription | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Become the supervisor's ban source, then sync on every (re)connect and expire."""
+        self._supervisor.bans_provider = self.active_for
+        self._sub = self._bus.subscribe(RconStatus, ServerStateChanged)
+        self._tasks = [
+            asyncio.create_task(self._watch(self._sub), name="bans-sync-events"),
+            asyncio.create_task(self._tick_loop(), name="bans-expiry"),
+        ]
+        for server in self._supervisor.all():
+            if server.state is ServerState.RUNNING:
+                self.request_sync(server.id)
+
+    async def close(self) -> None:
+        if self._sub is not None:
+            self._sub.close()
+        tasks = [*self._tasks, *self._sync_tasks.values()]
+        for task in tasks:
+            task.cancel()
+        for result in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(result, Exception):  # closing goes on: the bot is shutting down
+                _log.error("a ban task had failed", exc_info=result)
+        self._tasks.clear()
+        self._sync_tasks.clear()
+        if self._supervisor.bans_provider == self.active_for:
+            self._supervisor.bans_provider = None
+
+    # -- queries -------------------------------------------------------------------------
+
+    def kinds_for(self, game: str) -> frozenset[BanKind]:
+        profile = self._supervisor.profiles.get(game) if game in self._supervisor.profiles else None
+        declared = getattr(profile, "ban_kinds", None)
+        if isinstance(declared, frozenset):
+            return frozenset(BanKind(k) for k in declared)
+        return GAME_BAN_KINDS.get(game, frozenset())
+
+    async def get(self, ban_id: int) -> Ban:
+        ban = await self._repo.get(ban_id)
+        if ban is None:
+            raise NotFound(f"there is no ban #{ban_id}; `/bans list` shows them")
+        return ban
+
+    async def active_for(self, server_id: int) -> list[GameBan]:
+        """The bans a server's game must hold now: one entry per target, the longest wins."""
+        game = await self._repo.game_of(server_id)
+        if game is None:
+            return []
+        chosen: dict[tuple[BanKind, str], Ban] = {}
+        for ban in await self._repo.active_for(server_id, self.kinds_for(game), self._clock()):
+            key = (ban.kind, ban.value.lower())
+            held = chosen.get(key)
+            if held is None or _outlasts(ban, held):
+                chosen[key] = ban
+        return [ban.game_ban() for ban in chosen.values()]
+
+    # -- changes -------------------------------------------------------------------------
+
+    async def add(
+        self,
+        actor: Actor,
+        target: str,
+        duration: str,
+        reason: str,
+        server_name: str | None = None,
+    ) -> Ban:
+        """`/bans add`: ban an id on one server or all, now and at every later start."""
+        server = self._supervisor.by_name(server_name) if server_name else None
+        hex_as = BanKind.GUID
+        if server is not None:
+            kinds = self.kinds_for(server.game)
+            hex_as = BanKind.UUID if BanKind.UUID in kinds and BanKind.GUID not in kinds else hex_as
+        parsed = parse_target(target, hex_as=hex_as)
+        seconds = parse_duration(duration, allow_permanent=True)
+        return await self.create(actor, parsed, seconds, reason, server)
+
+    async def create(
+        self,
+        actor: Actor,
+        target: BanTarget,
+        seconds: float | None,
+        reason: str,
+        server: ManagedServer | None,
+        *,
+        action: str = "bans.add",
+        online: tuple[int, OnlinePlayer] | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> Ban:
+        """Record a ban (replacing an active one of the same target and scope), then apply it.
+
+        `online` names a player to ban through `link.ban` (which also kicks) on that server.
+        """
+        if server is not None:
+            self._check_kind(server, target.kind)
+        reason = clean_text(reason)
+        now = self._clock()
+        async with self._db.transaction():
+            scope = None if server is None else server.id
+            replaced = await self._repo.same_target(target.kind, target.value, scope, now)
+            for old in replaced:
+                await self._repo.mark_removed(old.id, now, actor.id, actor.name)
+            ban_id = await self._repo.add(
+                kind=target.kind,
+                value=target.value,
+                server_id=scope,
+                reason=reason,
+                author_id=actor.id,
+                author_name=actor.name,
+                created_at=now,
+                expires_at=None if seconds is None else now + seconds,
+            )
+        ban = await self.get(ban_id)
+        applied, missed = await self._apply(ban, replaced, online)
+        await self._audit.record(
+            actor,
+            action,
+            server_id=ban.server_id,
+            arguments={
+                **(details or {}),
+                "ban": ban.id,
+                "kind": ban.kind.value,
+                "value": ban.value,
+                "duration": "perm" if seconds is None else format_duration(seconds),
+                "reason": reason,
+                "scope": ban.server_name or "all servers",
+                "replaces": [old.id for old in replaced],
+            },
+            result=_outcome(f"ban #{ban.id}", applied, missed),
+        )
+        return ban
+
+    async def remove(self, actor: Actor, ban_id: int) -> Ban:
+        """Lift a ban in the database and in every running game it applied to."""
+        ban = await self.get(ban_id)
+        now = self._clock()
+        if not ban.is_active(now) or not await self._repo.mark_removed(
+            ban.id, now, actor.id, actor.name
+        ):
+            raise InvalidInput(f"ban #{ban.id} is already {ban.status(now)}")
+        ban = await self.get(ban_id)
+        applied, missed = await self._withdraw(ban)
+        await self._audit.record(
+            actor,
+            "bans.remove",
+            server_id=ban.server_id,
+            arguments={"ban": ban.id, "kind": ban.kind.value, "value": ban.value},
+            result=_outcome(f"removed ban #{ban.id}", applied, missed),
+        )
+        return ban
+
+    async def expire_due(self) -> list[Ban]:
+        """Mark temporary bans whose time is up as expired and lift them in running games."""
+        expired: list[Ban] = []
+        now = self._clock()
+        for due in await self._repo.due(now):
+            if not await self._repo.mark_expired(due.id, now):
+                continue
+            ban = await self.get(due.id)
+            expired.append(ban)
+            applied, missed = await self._withdraw(ban)
+            await self._audit.record(
+                SYSTEM,
+                "bans.expire",
+                server_id=ban.server_id,
+                arguments={"ban": ban.id, "kind": ban.kind.value, "value": ban.value},
+                result=_outcome(f"ban #{ban.id} expired", applied, missed),
+            )
+        return expired
+
+    # -- games ---------------------------------------------------------------------------
+
+    def _check_kind(self, server: ManagedServer, kind: BanKind) -> None:
+        kinds = self.kinds_for(server.game)
+        if not kinds:
+            raise NotSupported(f"{server.name} ({server.game}) has no ban list")
+        if kind not in kinds:
+            takes = " or ".join(sorted(KIND_TITLES[k] for k in kinds))
+            raise NotSupported(
+                f"{server.name} is a {server.game} server: it bans by {takes}, "
+                f"not by {KIND_TITLES[kind]}"
+            )
+
+    def _in_scope(self, ban: Ban) -> list[ManagedServer]:
+        """Running servers the ban applies to (those whose game knows its kind)."""
+        if ban.server_id is not None:
+            try:
+                servers = [self._supervisor.get(ban.server_id)]
+            except NotFound:
+                return []
+        else:
+            servers = self._supervisor.all()
+        return [
+            s
+            for s in servers
+            if s.state is ServerState.RUNNING and ban.kind in self.kinds_for(s.game)
+        ]
+
+    async def _apply(
+        self, ban: Ban, replaced: Sequence[Ban], online: tuple[int, OnlinePlayer] | None
+    ) -> tuple[list[str], list[str]]:
+        async def apply(server: ManagedServer, link: GameLink) -> None:
+            for old in replaced:
+                await link.remove_ban(old.game_ban())
+            if online is not None and online[0] == server.id:
+                await link.ban(online[1], ban.game_ban())
+            else:
+                await link.add_ban(ban.game_ban())
+
+        return await self._on_games(ban, "apply", apply)
+
+    async def _withdraw(self, ban: Ban) -> tuple[list[str], list[str]]:
+        async def lift(server: ManagedServer, link: GameLink) -> None:
+            held = await self.active_for(server.id)
+            if any(b.kind is ban.kind and b.value.lower() == ban.value.lower() for b in held):
+                await link.sync_bans(held)  # another ban holds the same target here
+            else:
+                await link.remove_ban(ban.game_ban())
+
+        return await self._on_games(ban, "lift", lift)
+
+    async def _on_games(
+        self, ban: Ban, what: str, change: Callable[[ManagedServer, GameLink], Awaitable[None]]
+    ) -> tuple[list[str], list[str]]:
+        """Run `change` on each running game in scope; a game that fails is synced later."""
+        done: list[str] = []
+        missed: list[str] = []
+        for server in self._in_scope(ban):
+            try:
+                async with self._game_lock(server.id):
+                    if server.link is None:
+                        raise ConnectionError("not connected yet")
+                    async with asyncio.timeout(self._game_timeout):
+                        await change(server, server.link)
+            except Exception as exc:  # an unreachable game never loses a change: sync later
+                _log.warning(
+                    "could not %s ban #%d on %s (%s); its ban list will be synced again",
+                    what,
+                    ban.id,
+                    server.name,
+                    str(exc) or type(exc).__name__,
+                )
+                self._pending.add(server.id)
+                missed.append(server.name)
+            else:
+                done.append(server.name)
+        return done, missed
+
+    def _game_lock(self, server_id: int) -> asyncio.Lock:
+        """One change at a time per game, so a sync never overwrites a newer add or remove."""
+        return self._locks.setdefault(server_id, asyncio.Lock())
+
+    def pending_servers(self) -> list[str]:
+        """Servers whose game missed a ban change and waits for a sync (for a reply's note)."""
+        names = []
+        for server_id in sorted(self._pending):
+            with contextlib.suppress(NotFound):
+                names.append(self._supervisor.get(server_id).name)
+        return names
+
+    # -- syncing -------------------------------------------------------------------------
+
+    def request_sync(self, server_id: int) -> None:
+        """Make the game's ban list equal the database's, as soon as its link is up."""
+        self._wanted.add(server_id)
+        task = self._sync_tasks.get(server_id)
+        if task is None or task.done():
+            self._sync_tasks[server_id] = asyncio.create_task(
+                self._sync_worker(server_id), name=f"bans-sync-{server_id}"
+            )
+
+    async def _sync_worker(self, server_id: int) -> None:
+        while server_id in self._wanted:
+            self._wanted.discard(server_id)
+            link = await self._wait_link(server_id)
+            if link is None:
+                continue
+            try:
+                async with self._game_lock(server_id):
+                    bans = await self.active_for(server_id)
+                    async with asyncio.timeout(self._sync_timeout):
+                        await link.sync_bans(bans)
+            except Exception as exc:  # retried at the next tick
+                _log.warning("syncing the ban list of server %d failed: %s", server_id, exc)
+                self._pending.add(server_id)
+            else:
+                _log.info("synced %d bans to server %d", len(bans), server_id)
+                self._pending.discard(server_id)
+
+    async def _wait_link(self, server_id: int) -> GameLink | None:
+        deadline = time.monotonic() + self._link_wait
+        while True:
+            try:
+                server = self._supervisor.get(server_id)
+            except NotFound:
+                self._pending.discard(server_id)
+                return None
+            if server.state is not ServerState.RUNNING:
+                self._pending.discard(server_id)  # its next start writes the ban file
+                return None
+            if server.link is not None:
+                return server.link
+            if time.monotonic() >= deadline:
+                self._pending.add(server_id)
+                return None
+            await asyncio.sleep(0.1)
+
+    async def _watch(self, sub: Subscription) -> None:
+        async for event in sub:
+            if (isinstance(event, RconStatus) and event.connected) or (
+                isinstance(event, ServerStateChanged) and event.new is ServerState.RUNNING
+            ):
+                self.request_sync(event.server_id)
+
+    async def _tick_loop(self) -> None:
+        while True:
+            try:
+                await self.expire_due()
+            except Exception:
+                _log.exception("expiring bans failed")
+            for server_id in sorted(self._pending):
+                self.request_sync(server_id)
+            await asyncio.sleep(self._expiry_interval)
+
+    # -- listing (last: the name shadows the builtin inside the class) -------------------
+
+    async def list(
+        self, server_name: str | None = None, include_expired: bool = False, limit: int = 100
+    ) -> list[Ban]:
+        """Newest first; for a server, its own bans and the ones for every server."""
+        server_id = None if server_name is None else self._supervisor.by_name(server_name).id
+        return await self._repo.list_bans(
+            server_id,
+            include_expired=include_expired,
+            now=self._clock(),
+            limit=max(1, min(limit, 500)),
+        )
+
+
+def _outlasts(ban: Ban, other: Ban) -> bool:
+    if other.expires_at is None:
+        return False
+    return ban.expires_at is None or ban.expires_at > other.expires_at
+
+
+def _outcome(what: str, applied: Sequence[str], missed: Sequence[str]) -> str:
+    parts = [what]
+    if applied:
+        parts.append("applied on " + ", ".join(applied))
+    if missed:
+        parts.append("pending on " + ", ".join(missed) + " (synced when reachable)")
+    return "; ".join(parts)

@@ -1,0 +1,187 @@
+"""Bans: the bot's own list, which every game's ban list is made equal to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from core.games.base import BanKind, GameBan
+from data.db import Database
+
+__all__ = ["Ban", "BanRepository"]
+
+_ACTIVE = (
+    "b.removed_at IS NULL AND b.expired_at IS NULL AND (b.expires_at IS NULL OR b.expires_at > ?)"
+)
+_SELECT = "SELECT b.*, s.name AS server_name FROM bans b LEFT JOIN servers s ON s.id = b.server_id"
+
+
+@dataclass(frozen=True, slots=True)
+class Ban:
+    id: int
+    kind: BanKind
+    value: str
+    server_id: int | None
+    """None: the ban applies to every server whose game knows its kind."""
+    server_name: str | None
+    reason: str
+    author_id: int | None
+    author_name: str
+    created_at: float
+    expires_at: float | None
+    """None: permanent."""
+    expired_at: float | None
+    removed_at: float | None
+    removed_by_id: int | None
+    removed_by_name: str | None
+
+    def is_active(self, now: float) -> bool:
+        """In force: neither removed nor expired (by the loop or by the clock)."""
+        return (
+            self.removed_at is None
+            and self.expired_at is None
+            and (self.expires_at is None or self.expires_at > now)
+        )
+
+    def status(self, now: float) -> str:
+        """`active`, `expired` or `removed`: what a list shows next to the ban."""
+        if self.removed_at is not None:
+            return "removed"
+        return "active" if self.is_active(now) else "expired"
+
+    def game_ban(self) -> GameBan:
+        return GameBan(self.kind, self.value, self.expires_at, self.reason)
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _ban(row: Any) -> Ban:
+    return Ban(
+        id=int(row["id"]),
+        kind=BanKind(row["kind"]),
+        value=str(row["value"]),
+        server_id=_opt_int(row["server_id"]),
+        server_name=None if row["server_name"] is None else str(row["server_name"]),
+        reason=str(row["reason"]),
+        author_id=_opt_int(row["author_id"]),
+        author_name=str(row["author_name"]),
+        created_at=float(row["created_at"]),
+        expires_at=_opt_float(row["expires_at"]),
+        expired_at=_opt_float(row["expired_at"]),
+        removed_at=_opt_float(row["removed_at"]),
+        removed_by_id=_opt_int(row["removed_by_id"]),
+        removed_by_name=None if row["removed_by_name"] is None else str(row["removed_by_name"]),
+    )
+
+
+class BanRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add(
+        self,
+        *,
+        kind: BanKind,
+        value: str,
+        server_id: int | None,
+        reason: str,
+        author_id: int | None,
+        author_name: str,
+        created_at: float,
+        expires_at: float | None,
+    ) -> int:
+        return await self._db.execute(
+            "INSERT INTO bans(kind, value, server_id, reason, author_id, author_name,"
+            " created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                kind.value,
+                value,
+                server_id,
+                reason,
+                author_id,
+                author_name,
+                created_at,
+                expires_at,
+            ),
+        )
+
+    async def get(self, ban_id: int) -> Ban | None:
+        row = await self._db.fetchone(f"{_SELECT} WHERE b.id = ?", (ban_id,))
+        return None if row is None else _ban(row)
+
+    async def same_target(
+        self, kind: BanKind, value: str, server_id: int | None, now: float
+    ) -> list[Ban]:
+        """Active bans of the same target and scope (a new ban replaces them)."""
+        rows = await self._db.fetchall(
+            f"{_SELECT} WHERE {_ACTIVE} AND b.kind = ? AND lower(b.value) = lower(?)"
+            " AND b.server_id IS ?",
+            (now, kind.value, value, server_id),
+        )
+        return [_ban(row) for row in rows]
+
+    async def list_bans(
+        self, server_id: int | None, *, include_expired: bool, now: float, limit: int
+    ) -> list[Ban]:
+        """Newest first; with a server, its own bans and the ones for every server."""
+        where: list[str] = []
+        params: list[Any] = []
+        if server_id is not None:
+            where.append("(b.server_id = ? OR b.server_id IS NULL)")
+            params.append(server_id)
+        if not include_expired:
+            where.append(_ACTIVE)
+            params.append(now)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        rows = await self._db.fetchall(
+            f"{_SELECT}{clause} ORDER BY b.id DESC LIMIT ?", (*params, limit)
+        )
+        return [_ban(row) for row in rows]
+
+    async def active_for(self, server_id: int, kinds: frozenset[BanKind], now: float) -> list[Ban]:
+        """Bans in force on one server, of the kinds its game understands, oldest first."""
+        if not kinds:
+            return []
+        marks = ", ".join("?" for _ in kinds)
+        rows = await self._db.fetchall(
+            f"{_SELECT} WHERE {_ACTIVE} AND (b.server_id = ? OR b.server_id IS NULL)"
+            f" AND b.kind IN ({marks}) ORDER BY b.id",
+            (now, server_id, *sorted(k.value for k in kinds)),
+        )
+        return [_ban(row) for row in rows]
+
+    async def due(self, now: float) -> list[Ban]:
+        """Temporary bans whose time has come but that are not yet marked expired."""
+        rows = await self._db.fetchall(
+            f"{_SELECT} WHERE b.removed_at IS NULL AND b.expired_at IS NULL"
+            " AND b.expires_at IS NOT NULL AND b.expires_at <= ? ORDER BY b.id",
+            (now,),
+        )
+        return [_ban(row) for row in rows]
+
+    async def mark_expired(self, ban_id: int, at: float) -> bool:
+        count = await self._db.execute_rowcount(
+            "UPDATE bans SET expired_at = ? WHERE id = ? AND expired_at IS NULL"
+            " AND removed_at IS NULL",
+            (at, ban_id),
+        )
+        return count > 0
+
+    async def mark_removed(self, ban_id: int, at: float, by_id: int | None, by_name: str) -> bool:
+        count = await self._db.execute_rowcount(
+            "UPDATE bans SET removed_at = ?, removed_by_id = ?, removed_by_name = ?"
+            " WHERE id = ? AND removed_at IS NULL AND expired_at IS NULL",
+            (at, by_id, by_name, ban_id),
+        )
+        return count > 0
+
+    async def game_of(self, server_id: int) -> str | None:
+        """The game of a server, read from the database (the supervisor may not know it yet)."""
+        value = await self._db.fetchval("SELECT game FROM servers WHERE id = ?", (server_id,))
+        return None if value is None else str(value)
