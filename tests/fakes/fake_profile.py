@@ -61,7 +61,12 @@ class FakeProfile:
             raise ExecutableNotFound(f"the executable {self._executable.name} does not exist")
 
     def ports(self, ctx: ServerContext) -> Sequence[PortNeed]:
-        return [PortNeed(int(p), str(proto), "game") for p, proto in ctx.settings.get("ports", [])]
+        needs: list[PortNeed] = []
+        for port, proto in ctx.settings.get("ports", []):
+            if proto not in ("udp", "tcp"):
+                raise ValueError(f"a port's protocol is udp or tcp, not {proto!r}")
+            needs.append(PortNeed(int(port), "udp" if proto == "udp" else "tcp", "game"))
+        return needs
 
     def files(self, ctx: ServerContext) -> Sequence[ConfigFile]:
         return [ConfigFile(ctx.folder / "fake.cfg", b"name = fake;\n")]

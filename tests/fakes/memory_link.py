@@ -2,13 +2,15 @@
 
 The link keeps what a game would keep (players, a ban list) and records every call, so a
 test can script players (`join`, `leave`) and check what the services asked of the game.
-`fail` makes chosen methods raise as an unreachable game would.
+`fail` makes chosen methods raise as an unreachable game would (`fail={"probe"}`: a hung game).
+`missions` makes `load_mission` work (as on Arma 3) instead of raising NotSupported.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from core.errors import NotRunning, NotSupported
 from core.events import EventBus, PlayerBanned, PlayerJoined, PlayerKicked, PlayerLeft, RconStatus
@@ -35,6 +37,8 @@ class MemoryLink:
     calls: list[tuple[str, object]] = field(default_factory=list)
     fail: set[str] = field(default_factory=set)
     """Names of methods that raise NotRunning, like a game that does not answer."""
+    missions: bool = False
+    """Whether `load_mission` is recorded (a game with missions) or raises NotSupported."""
     closed: bool = False
 
     # -- scripting (what the game would do on its own) -----------------------------------
@@ -141,7 +145,9 @@ class MemoryLink:
         self._call("say", message)
 
     async def load_mission(self, template: str, difficulty: str | None) -> None:
-        raise NotSupported("no missions here")
+        if not self.missions:
+            raise NotSupported("no missions here")
+        self._call("load_mission", (template, difficulty))
 
     async def close(self) -> None:
         self.closed = True
@@ -151,12 +157,13 @@ class MemoryProfile(FakeProfile):
     """The fake game under another game's name ("arma3", "minecraft"), with a MemoryLink.
 
     `links[server]` lists the links opened for a server, newest last; `files_bans[server]`
-    the bans each start wrote into the game's files.
+    the bans each start wrote into the game's files. `missions` is passed to every link.
     """
 
-    def __init__(self, name: str = "fake") -> None:
+    def __init__(self, name: str = "fake", *, missions: bool = False) -> None:
         super().__init__()
         self.name = name
+        self.missions = missions
         self.links: dict[str, list[MemoryLink]] = {}
         self.files_bans: dict[str, list[tuple[GameBan, ...]]] = {}
 
@@ -167,10 +174,14 @@ class MemoryProfile(FakeProfile):
     def link(self, server: str) -> MemoryLink:
         return self.links[server][-1]
 
+    def said(self, server: str) -> list[str]:
+        """Every message said in game on `server`, over all its links, in order."""
+        return [cast(str, m) for link in self.links.get(server, []) for m in link.of("say")]
+
     async def open_link(
         self, ctx: ServerContext, control: RuntimeControl, bus: EventBus
     ) -> GameLink | None:
-        link = MemoryLink(bus, ctx.server_id, ctx.name)
+        link = MemoryLink(bus, ctx.server_id, ctx.name, missions=self.missions)
         self.links.setdefault(ctx.name, []).append(link)
         bus.publish(RconStatus(server_id=ctx.server_id, server=ctx.name, connected=True))
         return link

@@ -9,7 +9,7 @@ import ipaddress
 import os
 import ssl
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +23,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from core.errors import InvalidInput, NotFound, NotRunning, NotSupported
-from core.events import EventBus
-from core.games.base import GameBan, GameLink, OnlinePlayer, RuntimeControl, ServerContext
 from core.net.download import address_refusal, download_https, parse_download_url
 from core.services.audit import Actor, AuditLog
 from core.services.missions import (
@@ -41,6 +39,7 @@ from data.repositories.missions import MissionRepository
 from data.repositories.servers import ServerRepository
 from data.repositories.settings import SettingsRepository
 from tests.fakes.fake_profile import FakeProfile
+from tests.fakes.memory_link import MemoryProfile
 from tests.fakes.pbo_factory import build_pbo, mission_pbo, padded_mission_pbo
 from tests.integration.supervision import FAST, Env, supervised
 
@@ -48,75 +47,13 @@ ALICE = Actor(42, "alice")
 CAP = 256 * 1024
 LOOPBACK = [ipaddress.ip_network("127.0.0.1/32")]
 
-# -- a stand-in Arma 3 profile (the real one is written elsewhere) --------------------------
-
-
-class RecordingLink:
-    """A game link that records #mission calls; nothing else is used here."""
-
-    def __init__(self) -> None:
-        self.loaded: list[tuple[str, str | None]] = []
-        self.closed = False
-
-    @property
-    def connected(self) -> bool:
-        return not self.closed
-
-    async def load_mission(self, template: str, difficulty: str | None) -> None:
-        self.loaded.append((template, difficulty))
-
-    async def probe(self) -> None:
-        return None
-
-    async def command(self, text: str) -> str:
-        return ""
-
-    async def players(self) -> list[OnlinePlayer]:
-        return []
-
-    async def kick(self, player: OnlinePlayer, reason: str) -> None:
-        return None
-
-    async def ban(self, player: OnlinePlayer, ban: GameBan) -> None:
-        return None
-
-    async def add_ban(self, ban: GameBan) -> None:
-        return None
-
-    async def remove_ban(self, ban: GameBan) -> None:
-        return None
-
-    async def sync_bans(self, bans: Sequence[GameBan]) -> None:
-        return None
-
-    async def say(self, message: str) -> None:
-        return None
-
-    async def close(self) -> None:
-        self.closed = True
-
-
-class ArmaStandIn(FakeProfile):
-    name = "arma3"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.links: list[RecordingLink] = []
-
-    async def open_link(
-        self, ctx: ServerContext, control: RuntimeControl, bus: EventBus
-    ) -> GameLink | None:
-        link = RecordingLink()
-        self.links.append(link)
-        return link
-
 
 @dataclass
 class World:
     env: Env
     service: MissionService
     server: ManagedServer
-    profile: ArmaStandIn
+    profile: MemoryProfile
     folder: Path
     stages: list[MissionProgress] = field(default_factory=list)
 
@@ -133,7 +70,7 @@ class World:
 
 @asynccontextmanager
 async def world(tmp_path: Path, **service_kwargs: Any) -> AsyncIterator[World]:
-    profile = ArmaStandIn()
+    profile = MemoryProfile("arma3", missions=True)  # a stand-in for the real Arma 3 profile
     async with supervised(tmp_path, [FakeProfile(), profile]) as env:
         record = await ServerRepository(env.db).create("alpha", "arma3")
         await SettingsRepository(env.db).set_many(
@@ -504,7 +441,7 @@ async def test_load_needs_a_running_server_then_calls_the_link(tmp_path: Path) -
             await w.service.load(ALICE, "alpha", "co10_Test.Altis", "nightmare")
         loaded = await w.service.load(ALICE, "alpha", "co10_test.altis.pbo", "regular")
         assert (loaded.template, loaded.difficulty) == ("co10_Test.Altis", "Regular")
-        assert w.profile.links[-1].loaded == [("co10_Test.Altis", "Regular")]
+        assert w.profile.link("alpha").of("load_mission") == [("co10_Test.Altis", "Regular")]
         latest = (await w.audit())[0]
         assert (latest.action, latest.ok, latest.result) == (
             "missions.load",

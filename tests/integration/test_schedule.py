@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,15 +16,14 @@ from pathlib import Path
 import pytest
 
 from core.errors import InvalidInput, NotFound
-from core.events import EventBus, ServerCrashed, ServerStateChanged
-from core.games.base import GameBan, GameLink, OnlinePlayer, RuntimeControl, ServerContext
+from core.events import ServerCrashed, ServerStateChanged
 from core.services.audit import Actor, AuditLog
 from core.services.schedule import MaintenanceChanged, ScheduleService
 from core.supervisor.server import ManagedServer
 from core.supervisor.states import ServerState
 from data.repositories.history import AuditRepository
 from data.repositories.schedules import MaintenanceRepository
-from tests.fakes.fake_profile import FakeProfile
+from tests.fakes.memory_link import MemoryProfile
 from tests.integration.supervision import Env, next_event, supervised
 
 S = ServerState
@@ -55,62 +54,6 @@ class FakeClock:
         for deadline, future in self._sleepers:
             if deadline <= when and not future.done():
                 future.set_result(None)
-
-
-class SayLink:
-    """A link that records what was said in game (all links of a profile share the list)."""
-
-    def __init__(self, said: list[str]) -> None:
-        self.said = said
-        self.closed = False
-
-    @property
-    def connected(self) -> bool:
-        return not self.closed
-
-    async def say(self, message: str) -> None:
-        self.said.append(message)
-
-    async def probe(self) -> None:
-        return None
-
-    async def command(self, text: str) -> str:
-        return ""
-
-    async def players(self) -> list[OnlinePlayer]:
-        return []
-
-    async def kick(self, player: OnlinePlayer, reason: str) -> None:
-        return None
-
-    async def ban(self, player: OnlinePlayer, ban: GameBan) -> None:
-        return None
-
-    async def add_ban(self, ban: GameBan) -> None:
-        return None
-
-    async def remove_ban(self, ban: GameBan) -> None:
-        return None
-
-    async def sync_bans(self, bans: Sequence[GameBan]) -> None:
-        return None
-
-    async def load_mission(self, template: str, difficulty: str | None) -> None:
-        return None
-
-    async def close(self) -> None:
-        self.closed = True
-
-
-class SayingProfile(FakeProfile):
-    def __init__(self) -> None:
-        super().__init__()
-        self.said: list[str] = []
-
-    async def open_link(
-        self, ctx: ServerContext, control: RuntimeControl, bus: EventBus
-    ) -> GameLink | None:
-        return SayLink(self.said)
 
 
 def at(hour: int, minute: int = 0, second: int = 0, day: int = 1) -> datetime:
@@ -171,7 +114,7 @@ async def actions(env: Env) -> list[str]:
 async def test_a_restart_warns_at_15_5_1_minutes_then_restarts_without_a_crash(
     tmp_path: Path,
 ) -> None:
-    profile = SayingProfile()
+    profile = MemoryProfile()
     clock = FakeClock(at(5, 40))
     async with supervised(tmp_path, [profile]) as env, service(env, clock) as svc:
         server = await env.add_server("alpha", QUICK_STOP)
@@ -182,7 +125,7 @@ async def test_a_restart_warns_at_15_5_1_minutes_then_restarts_without_a_crash(
 
         clock.set(at(5, 44, 59))
         await quiet()
-        assert profile.said == []
+        assert profile.said("alpha") == []
         expected = []
         for minute, text in [
             (45, "Server restart in 15 minutes"),
@@ -191,7 +134,7 @@ async def test_a_restart_warns_at_15_5_1_minutes_then_restarts_without_a_crash(
         ]:
             clock.set(at(5, minute))
             expected.append(text)
-            await eventually(lambda: profile.said == expected)
+            await eventually(lambda: profile.said("alpha") == expected)
         assert server.handle is not None and server.handle.pid == first_pid
 
         with env.bus.subscribe(ServerStateChanged, ServerCrashed) as events:
@@ -209,7 +152,7 @@ async def test_a_restart_warns_at_15_5_1_minutes_then_restarts_without_a_crash(
         assert [c.reason for c in changes[:3]] == ["scheduled restart"] * 3
         assert not any(isinstance(e, ServerCrashed) for e in crashes)
         assert server.handle is not None and server.handle.pid != first_pid
-        assert profile.said == expected, "nothing more said after the restart"
+        assert profile.said("alpha") == expected, "nothing more said after the restart"
         async with asyncio.timeout(10):  # the run is audited once the restart is done
             while "schedule.restart.run" not in await actions(env):
                 await asyncio.sleep(0.02)
@@ -220,7 +163,7 @@ async def test_a_slow_restart_drops_stale_warnings_and_never_replays_a_run(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="core.services.schedule")
-    profile = SayingProfile()
+    profile = MemoryProfile()
     clock = FakeClock(at(0, 4))
     fifteen, five, one = (f"Server restart in {n}" for n in ("15 minutes", "5 minutes", "1 minute"))
     async with supervised(tmp_path, [profile]) as env, service(env, clock) as svc:
@@ -229,11 +172,11 @@ async def test_a_slow_restart_drops_stale_warnings_and_never_replays_a_run(
         await svc.add_restart(ALICE, "alpha", "*/20 * * * *", "15,5,1")
         clock.set(at(0, 11))  # the host slept through 00:05: that warning is stale
         await quiet()
-        assert profile.said == [], "a stale warning is dropped, not sent late"
+        assert profile.said("alpha") == [], "a stale warning is dropped, not sent late"
         clock.set(at(0, 15))
-        await eventually(lambda: profile.said == [five])
+        await eventually(lambda: profile.said("alpha") == [five])
         clock.set(at(0, 19))
-        await eventually(lambda: profile.said == [five, one])
+        await eventually(lambda: profile.said("alpha") == [five, one])
 
         async def slow_restart(run: datetime, done: datetime) -> None:
             """Start the run at `run`; while it is under way, the clock reaches `done`."""
@@ -247,11 +190,11 @@ async def test_a_slow_restart_drops_stale_warnings_and_never_replays_a_run(
         # the restart at 00:20 "takes" 11 minutes: 00:40's 15-minute warning (00:25) is stale
         await slow_restart(at(0, 20), at(0, 31))
         await quiet()
-        assert len(profile.said) == 2, "nothing is caught up after the restart"
+        assert len(profile.said("alpha")) == 2, "nothing is caught up after the restart"
         clock.set(at(0, 35))
-        await eventually(lambda: profile.said[2:] == [five])
+        await eventually(lambda: profile.said("alpha")[2:] == [five])
         clock.set(at(0, 39))
-        await eventually(lambda: profile.said[2:] == [five, one])
+        await eventually(lambda: profile.said("alpha")[2:] == [five, one])
 
         # the restart at 00:40 "takes" 21 minutes: the run at 01:00 passes and is not replayed
         await slow_restart(at(0, 40), at(1, 1))
@@ -259,9 +202,9 @@ async def test_a_slow_restart_drops_stale_warnings_and_never_replays_a_run(
         await quiet()
         assert len(set(pids)) == 3 and server.handle is not None
         assert server.handle.pid == pids[-1], "no catch-up restart"
-        assert profile.said[4:] == [], "01:00's warnings are not sent after the fact"
+        assert profile.said("alpha")[4:] == [], "01:00's warnings are not sent after the fact"
         clock.set(at(1, 5))  # the 15-minute warning for 01:20
-        await eventually(lambda: profile.said[4:] == [fifteen])
+        await eventually(lambda: profile.said("alpha")[4:] == [fifteen])
 
 
 async def test_a_restart_schedule_never_starts_a_stopped_server(
@@ -269,7 +212,7 @@ async def test_a_restart_schedule_never_starts_a_stopped_server(
 ) -> None:
     caplog.set_level(logging.INFO, logger="core.services.schedule")
     clock = FakeClock(at(5, 50))
-    async with supervised(tmp_path, [SayingProfile()]) as env, service(env, clock) as svc:
+    async with supervised(tmp_path, [MemoryProfile()]) as env, service(env, clock) as svc:
         server = await env.add_server("alpha", QUICK_STOP)
         await svc.add_restart(ALICE, "alpha", "06:00")
         clock.set(at(6))
@@ -281,7 +224,7 @@ async def test_a_restart_schedule_never_starts_a_stopped_server(
 
 
 async def test_a_message_repeats_while_running_and_never_in_a_burst(tmp_path: Path) -> None:
-    profile = SayingProfile()
+    profile = MemoryProfile()
     clock = FakeClock(at(10))
     async with supervised(tmp_path, [profile]) as env, service(env, clock) as svc:
         server = await env.add_server("alpha", QUICK_STOP)
@@ -292,23 +235,23 @@ async def test_a_message_repeats_while_running_and_never_in_a_burst(tmp_path: Pa
 
         clock.set(at(10, 29))
         await quiet()
-        assert profile.said == []
+        assert profile.said("alpha") == []
         clock.set(at(10, 30))
-        await eventually(lambda: profile.said == [entry.message])
+        await eventually(lambda: profile.said("alpha") == [entry.message])
         clock.set(at(11))
-        await eventually(lambda: profile.said == [entry.message] * 2)
+        await eventually(lambda: profile.said("alpha") == [entry.message] * 2)
 
         await server.stop()
         clock.set(at(11, 30))
         await quiet()
-        assert len(profile.said) == 2, "only while running"
+        assert len(profile.said("alpha")) == 2, "only while running"
 
         await running(server)
         clock.set(at(15, 10))  # the host slept for hours: nothing is caught up
         await quiet()
-        assert len(profile.said) == 2
+        assert len(profile.said("alpha")) == 2
         clock.set(at(15, 30))
-        await eventually(lambda: len(profile.said) == 3)
+        await eventually(lambda: len(profile.said("alpha")) == 3)
         assert (await svc.list("alpha"))[0].next_run == at(16)
 
 
@@ -319,7 +262,7 @@ async def test_schedules_survive_a_restart_of_the_service_without_replaying_miss
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="core.services.schedule")
-    profile = SayingProfile()
+    profile = MemoryProfile()
     clock = FakeClock(at(5))
     async with supervised(tmp_path, [profile]) as env:
         server = await env.add_server("alpha", QUICK_STOP)
@@ -334,21 +277,21 @@ async def test_schedules_survive_a_restart_of_the_service_without_replaying_miss
             assert "was missed while the bot was down; not replayed" in caplog.text
             assert caplog.text.count("was missed") == 1
             assert server.handle is not None and server.handle.pid == pid
-            assert profile.said == []
+            assert profile.said("alpha") == []
             listed = {e.id: e for e in await second.list()}
             assert listed[restart.id].next_run == at(6, day=2)
             assert listed[message.id].next_run == at(7), "the message keeps its phase"
 
             clock.set(at(7))
-            await eventually(lambda: profile.said == ["hourly hello"])
+            await eventually(lambda: profile.said("alpha") == ["hourly hello"])
             removed = await second.remove(ALICE, f"#{message.id}")
             assert removed.id == message.id
             clock.set(at(8))
             await quiet()
-            assert profile.said == ["hourly hello"], "a removed schedule stops"
+            assert profile.said("alpha") == ["hourly hello"], "a removed schedule stops"
 
             clock.set(at(5, 45, day=2))
-            await eventually(lambda: profile.said[-1] == "Server restart in 15 minutes")
+            await eventually(lambda: profile.said("alpha")[-1] == "Server restart in 15 minutes")
             assert [e.id for e in await second.list("alpha")] == [restart.id]
         log = await actions(env)
         assert log.count("schedule.restart.add") == 1 and "schedule.message.add" in log
@@ -441,7 +384,7 @@ async def test_maintenance_survives_a_restart_of_the_service_and_ends_early(
 
 async def test_invalid_input_is_refused_with_a_reason(tmp_path: Path) -> None:
     clock = FakeClock(at(12))
-    async with supervised(tmp_path, [SayingProfile()]) as env, service(env, clock) as svc:
+    async with supervised(tmp_path, [MemoryProfile()]) as env, service(env, clock) as svc:
         server = await env.add_server("alpha", QUICK_STOP)
         refusals: list[tuple[Callable[[], object], type[Exception], str]] = [
             (lambda: svc.add_restart(ALICE, "nope", "06:00"), NotFound, "no server named"),
