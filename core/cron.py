@@ -40,7 +40,7 @@ _HELP = (
     "write a daily time like `06:00`, or five cron fields "
     "`minute hour day-of-month month day-of-week` like `0 */6 * * *`"
 )
-_DAILY = re.compile(r"^(\d{1,2}):(\d{2})$")
+_DAILY = re.compile(r"^([0-9]{1,2}):([0-9]{2})$")
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 _MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
@@ -218,7 +218,7 @@ def _parse_field(text: str, spec: _Field) -> set[int]:
         base, slash, step_text = item.partition("/")
         step = 1
         if slash:
-            if not step_text.isdigit():
+            if not (step_text.isascii() and step_text.isdigit()):
                 raise InvalidInput(f"the step in `{item}` ({spec.name}) must be a whole number")
             step = int(step_text)
             if step < 1:
@@ -249,7 +249,7 @@ def _value(token: str, spec: _Field, item: str) -> int:
     lowered = token.lower()
     if spec.names and lowered in spec.names:
         return spec.names.index(lowered) + spec.name_base
-    if not token.isdigit():
+    if not (token.isascii() and token.isdigit()):
         names = f" or a name like `{spec.names[0]}`" if spec.names else ""
         raise InvalidInput(f"`{item}` in the {spec.name} field is not a number{names}")
     number = int(token)  # at most MAX_TEXT digits

@@ -10,7 +10,7 @@ from core.errors import InvalidInput
 __all__ = ["format_duration", "parse_duration", "parse_minutes_list", "parse_switch"]
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_PART = re.compile(r"(\d{1,7})\s*([smhdw])", re.IGNORECASE)
+_PART = re.compile(r"([0-9]{1,7})\s*([smhdw])", re.IGNORECASE)
 _PERMANENT = {"perm", "permanent", "forever", "never"}
 _OFF = {"off", "none", "0", "disabled"}
 MAX_DURATION = 10 * 365 * 86400
@@ -84,7 +84,7 @@ def parse_minutes_list(text: str, *, maximum: int = 1440, most: int = 10) -> lis
         raise InvalidInput(f"write up to {most} minutes separated by commas, like `15,5,1`")
     minutes: set[int] = set()
     for item in items:
-        if not item.isdigit() or not 1 <= int(item) <= maximum:
+        if not (item.isascii() and item.isdigit()) or not 1 <= int(item) <= maximum:
             raise InvalidInput(f"each warning must be a whole number of minutes, 1 to {maximum}")
         minutes.add(int(item))
     return sorted(minutes, reverse=True)

@@ -1,22 +1,53 @@
-"""Everything the bot runs below Discord, assembled in one place a test or CLI can reuse."""
+"""Everything the bot runs below Discord, assembled in one place a test or CLI can reuse.
+
+Start-up order matters: maintenance windows are read before the supervisor re-adopts
+servers (so a crash found at start is muted), bans are known before any server starts,
+and everything that listens to events subscribes before the supervisor publishes.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.config import Settings
 from core.events import EventBus
 from core.games.base import GameProfile, ProfileRegistry
 from core.secrets import SecretBox, load_or_create_key
+from core.services.audit import AuditLog
+from core.services.bans import BanService
+from core.services.channels import ChannelService
+from core.services.host import HostService
+from core.services.missions import MissionService
+from core.services.permissions import PermissionService
+from core.services.players import PlayerService
+from core.services.schedule import ScheduleService
+from core.services.servers import ServerService
 from core.supervisor.supervisor import Supervisor
 from data.db import Database
+from data.repositories.bindings import BindingRepository
+from data.repositories.grants import GrantRepository
+from data.repositories.history import AuditRepository
 
-__all__ = ["DATABASE_FILE", "Runtime"]
+__all__ = ["DATABASE_FILE", "Runtime", "default_profiles"]
 
 _log = logging.getLogger(__name__)
 
 DATABASE_FILE = "languard.db"
+
+
+def default_profiles(settings: Settings) -> list[GameProfile]:
+    """The games the operator configured (a game without its executable still lists, and
+    its servers refuse to start with a message saying which variable to set)."""
+    from core.games.arma3 import Arma3Profile
+    from core.games.minecraft import MinecraftProfile
+
+    return [
+        Arma3Profile(settings.arma3_executable),
+        MinecraftProfile(settings.minecraft_argv, accept_eula=settings.minecraft_accept_eula),
+    ]
 
 
 @dataclass
@@ -26,32 +57,78 @@ class Runtime:
     bus: EventBus
     secret_box: SecretBox
     supervisor: Supervisor
+    audit: AuditLog
+    permissions: PermissionService
+    servers: ServerService
+    host: HostService
+    bans: BanService
+    players: PlayerService
+    missions: MissionService
+    schedule: ScheduleService
+    channels: ChannelService
 
     @classmethod
-    async def open(cls, settings: Settings, profiles: list[GameProfile] | None = None) -> Runtime:
-        """Open the database, then start the supervisor (which re-adopts live servers)."""
+    async def open(
+        cls, settings: Settings, profiles: Sequence[GameProfile] | None = None
+    ) -> Runtime:
+        """Open the database, wire the services, then re-adopt the live servers."""
+        started = time.time()
         data_dir = settings.data_dir.resolve()
         data_dir.mkdir(parents=True, exist_ok=True)
         configured = settings.secret_key.get_secret_value() if settings.secret_key else None
         box = SecretBox(load_or_create_key(data_dir, configured))
         db = await Database.open(data_dir / DATABASE_FILE)
-        bus = EventBus()
-        supervisor = Supervisor(
-            db=db,
-            bus=bus,
-            data_dir=data_dir,
-            profiles=ProfileRegistry(profiles or []),
-            secret_box=box,
-        )
         try:
+            bus = EventBus()
+            supervisor = Supervisor(
+                db=db,
+                bus=bus,
+                data_dir=data_dir,
+                profiles=ProfileRegistry(
+                    list(profiles) if profiles is not None else default_profiles(settings)
+                ),
+                secret_box=box,
+            )
+            audit = AuditLog(AuditRepository(db))
+            servers = ServerService(supervisor, audit, box, public_host=settings.public_host)
+            schedule = ScheduleService(supervisor, db, audit, on_maintenance=bus.publish)
+            bans = BanService(supervisor, db, bus, audit)
+            runtime = cls(
+                settings=settings,
+                db=db,
+                bus=bus,
+                secret_box=box,
+                supervisor=supervisor,
+                audit=audit,
+                permissions=PermissionService(GrantRepository(db), audit),
+                servers=servers,
+                host=HostService(supervisor, started_at=started, data_dir=data_dir),
+                bans=bans,
+                players=PlayerService(supervisor, db, bus, audit, bans),
+                missions=MissionService(
+                    supervisor, db, audit, allow_private_urls=settings.allow_private_urls
+                ),
+                schedule=schedule,
+                channels=ChannelService(BindingRepository(db), audit, supervisor),
+            )
+            servers.on_manual_start.append(schedule.end_maintenance)
+            servers.on_deleted.append(schedule.forget_server)
+            await schedule.load()
+            supervisor.paused_provider = schedule.in_maintenance
+            await bans.start()
+            await runtime.players.start()
             await supervisor.start()
+            await schedule.start()
         except BaseException:
             await db.close()
             raise
         _log.info("runtime up: data in %s, %d servers", data_dir, len(supervisor.all()))
-        return cls(settings, db, bus, box, supervisor)
+        return runtime
 
     async def close(self) -> None:
         """Let go of everything; game servers keep running."""
+        await self.schedule.close()
+        await self.players.close()
+        await self.bans.close()
         await self.supervisor.close()
         await self.db.close()

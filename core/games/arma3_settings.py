@@ -110,7 +110,7 @@ def validate_flag(value: str) -> str:
             raise ValueError(f"{canonical} takes no value")
         return canonical
     low, high = bounds
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
         raise ValueError(
             f"{canonical} needs a whole number from {low} to {high}, e.g. {canonical}={low}"
         )

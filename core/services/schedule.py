@@ -620,6 +620,6 @@ def _check_gap(schedule: CronSchedule, warn: tuple[int, ...]) -> None:
 
 def _entry_id(value: int | str) -> int:
     text = str(value).strip().lstrip("#")
-    if isinstance(value, bool) or not text.isdigit() or len(text) > 12:
+    if isinstance(value, bool) or not (text.isascii() and text.isdigit()) or len(text) > 12:
         raise InvalidInput("pick a schedule from the list (`/schedule list` shows their numbers)")
     return int(text)

@@ -45,8 +45,8 @@ MAX_TEXT_CHARS = 256
 """Longest text value when the model sets no max_length of its own."""
 MAX_LIST_ITEMS = 100
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_INTEGER = re.compile(r"[+-]?\d{1,15}")
-_NUMBER = re.compile(r"[+-]?(?:\d{1,15}(?:\.\d{0,9})?|\.\d{1,9})")
+_INTEGER = re.compile(r"[+-]?[0-9]{1,15}")
+_NUMBER = re.compile(r"[+-]?(?:[0-9]{1,15}(?:\.[0-9]{0,9})?|\.[0-9]{1,9})")
 _SAFE_KEY = re.compile(r"[a-z0-9_]{1,40}")
 _SECONDS_SUFFIXES = ("_interval", "_timeout", "_window", "_delay")
 _EMPTY_WORDS = frozenset({"none", "-"})

@@ -1,0 +1,287 @@
+"""Which Discord channel gets what of a server: logs, alerts, a status embed, in-game chat.
+
+The service only stores and validates (core knows nothing of Discord); the bot's channel
+hub listens for changes and re-wires its streams. Every change is audited.
+"""
+
+from __future__ import annotations
+
+import builtins
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from core.errors import InvalidInput
+from core.services.audit import Actor, AuditLog
+from core.supervisor.supervisor import Supervisor
+from data.repositories.bindings import BindingRepository, StoredBinding
+
+__all__ = [
+    "Binding",
+    "ChannelKind",
+    "ChannelService",
+    "LogFilter",
+    "channel_consumer",
+]
+
+_log = logging.getLogger(__name__)
+
+MAX_SNOWFLAKE = (1 << 63) - 1
+
+
+class ChannelKind(StrEnum):
+    LOGS = "logs"
+    ALERTS = "alerts"
+    STATUS = "status"
+    CHAT = "chat"
+
+
+class LogFilter(StrEnum):
+    ALL = "all"
+    WARNINGS = "warnings"
+    """Warnings and errors only."""
+
+
+def channel_consumer(channel_id: int) -> str:
+    """The log-offset consumer name of a channel's cursor."""
+    return f"channel:{channel_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    server_id: int
+    kind: ChannelKind
+    channel_id: int
+    log_filter: LogFilter = LogFilter.ALL
+    """Only meaningful for `logs`."""
+    alert_role: int | None = None
+    """Only meaningful for `alerts`: the role mentioned when a crash loop is given up."""
+
+    @classmethod
+    def from_stored(cls, stored: StoredBinding) -> Binding | None:
+        try:
+            kind = ChannelKind(stored.kind)
+            log_filter = LogFilter(stored.options.get("filter", LogFilter.ALL.value))
+        except ValueError:
+            _log.warning("ignoring a malformed channel binding: %r", stored)
+            return None
+        role = stored.options.get("role_id")
+        return cls(
+            stored.server_id,
+            kind,
+            stored.channel_id,
+            log_filter,
+            role if isinstance(role, int) and role > 0 else None,
+        )
+
+    def options(self) -> dict[str, Any]:
+        if self.kind is ChannelKind.LOGS:
+            return {"filter": self.log_filter.value}
+        if self.kind is ChannelKind.ALERTS and self.alert_role:
+            return {"role_id": self.alert_role}
+        return {}
+
+
+ChangeListener = Callable[[], Awaitable[None]]
+
+
+def _snowflake(value: int | None, what: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_SNOWFLAKE:
+        raise InvalidInput(f"{what} is not a valid Discord id")
+    return value
+
+
+def _parse_filter(value: str | LogFilter | None) -> LogFilter | None:
+    if value is None:
+        return None
+    try:
+        return LogFilter(str(value).strip().lower())
+    except ValueError:
+        raise InvalidInput("the log filter is `all` or `warnings`") from None
+
+
+def _parse_kinds(kinds: Iterable[str | ChannelKind]) -> set[ChannelKind]:
+    parsed: set[ChannelKind] = set()
+    for kind in kinds:
+        try:
+            parsed.add(ChannelKind(str(kind).strip().lower()))
+        except ValueError:
+            raise InvalidInput(
+                f"`{kind}` is not a channel kind (logs, alerts, status, chat)"
+            ) from None
+    return parsed
+
+
+class ChannelService:
+    """Bind, unbind and list channels per server; listeners hear about every change."""
+
+    def __init__(
+        self, repository: BindingRepository, audit: AuditLog, supervisor: Supervisor
+    ) -> None:
+        self.repository = repository
+        self._audit = audit
+        self._sup = supervisor
+        self.listeners: builtins.list[ChangeListener] = []
+        """Awaited after each change (the bot's channel hub re-wires itself)."""
+
+    async def list(self, server_id: int | None = None) -> builtins.list[Binding]:
+        stored = await self.repository.bindings(server_id)
+        return [b for b in map(Binding.from_stored, stored) if b is not None]
+
+    async def bind(
+        self,
+        actor: Actor,
+        server_id: int,
+        kind: ChannelKind | str,
+        channel_id: int,
+        *,
+        log_filter: LogFilter | str | None = None,
+        alert_role: int | None = None,
+    ) -> Binding:
+        """Send `kind` of this server to the channel (replacing the previous channel)."""
+        parsed = _parse_kinds([kind]).pop()
+        binding = await self._bind(server_id, parsed, channel_id, log_filter, alert_role)
+        await self._audit.record(
+            actor,
+            "channels.bind",
+            server_id=server_id,
+            arguments={"kind": parsed.value, "channel_id": channel_id, **binding.options()},
+        )
+        await self._notify()
+        return binding
+
+    async def unbind(self, actor: Actor, server_id: int, kind: ChannelKind | str) -> bool:
+        parsed = _parse_kinds([kind]).pop()
+        removed = await self._unbind(server_id, parsed)
+        await self._audit.record(
+            actor,
+            "channels.unbind",
+            server_id=server_id,
+            arguments={"kind": parsed.value},
+            result="removed" if removed else "not bound",
+            ok=removed,
+        )
+        if removed:
+            await self._notify()
+        return removed
+
+    async def set_channels(
+        self,
+        actor: Actor,
+        server_name: str,
+        logs: int | None = None,
+        alerts: int | None = None,
+        status: int | None = None,
+        chat: int | None = None,
+        log_filter: LogFilter | str | None = None,
+        alert_role: int | None = None,
+        *,
+        unbind: Iterable[ChannelKind | str] = (),
+    ) -> builtins.list[Binding]:
+        """What `/server channels` does: set the given kinds, leave the others, return them all.
+
+        `log_filter` / `alert_role` alone change the options of the existing binding;
+        `unbind` names kinds to remove. Everything is validated before anything changes.
+        """
+        server = self._sup.by_name(server_name)
+        wanted: dict[ChannelKind, int | None] = {
+            ChannelKind.LOGS: _snowflake(logs, "the logs channel"),
+            ChannelKind.ALERTS: _snowflake(alerts, "the alerts channel"),
+            ChannelKind.STATUS: _snowflake(status, "the status channel"),
+            ChannelKind.CHAT: _snowflake(chat, "the chat channel"),
+        }
+        parsed_filter = _parse_filter(log_filter)
+        role = _snowflake(alert_role, "the alert role")
+        removing = _parse_kinds(unbind)
+        clash = [k.value for k in removing if wanted[k] is not None]
+        if clash:
+            raise InvalidInput(f"cannot both set and remove the {', '.join(sorted(clash))} channel")
+        current = {b.kind: b for b in await self.list(server.id)}
+        for kind, option, value in (
+            (ChannelKind.LOGS, "log filter", parsed_filter),
+            (ChannelKind.ALERTS, "alert role", role),
+        ):
+            if value is not None and (
+                kind in removing or (wanted[kind] is None and kind not in current)
+            ):
+                raise InvalidInput(f"set a {kind.value} channel to use the {option}")
+        if not removing and parsed_filter is None and role is None and not any(wanted.values()):
+            raise InvalidInput("name at least one channel (logs, alerts, status or chat)")
+        changes: dict[str, Any] = {}
+        async with self.repository.transaction():
+            for kind, channel_id in wanted.items():
+                old = current.get(kind)
+                if channel_id is None and old is not None and kind not in removing:
+                    touched = (kind is ChannelKind.LOGS and parsed_filter is not None) or (
+                        kind is ChannelKind.ALERTS and role is not None
+                    )
+                    channel_id = old.channel_id if touched else None
+                if channel_id is None:
+                    continue
+                await self._bind(
+                    server.id,
+                    kind,
+                    channel_id,
+                    parsed_filter or (old.log_filter if old else None),
+                    role or (old.alert_role if old else None),
+                )
+                changes[kind.value] = channel_id
+            for kind in removing:
+                changes[f"unbind_{kind.value}"] = await self._unbind(server.id, kind)
+        if parsed_filter is not None:
+            changes["log_filter"] = parsed_filter.value
+        if role is not None:
+            changes["alert_role"] = role
+        await self._audit.record(actor, "server.channels", server_id=server.id, arguments=changes)
+        await self._notify()
+        return await self.list(server.id)
+
+    # -- internals -----------------------------------------------------------------------
+
+    async def _bind(
+        self,
+        server_id: int,
+        kind: ChannelKind,
+        channel_id: int,
+        log_filter: LogFilter | str | None,
+        alert_role: int | None,
+    ) -> Binding:
+        channel = _snowflake(channel_id, f"the {kind.value} channel")
+        assert channel is not None
+        parsed_filter = _parse_filter(log_filter)
+        role = _snowflake(alert_role, "the alert role")
+        if parsed_filter is not None and kind is not ChannelKind.LOGS:
+            raise InvalidInput("the log filter applies to the logs channel only")
+        if role is not None and kind is not ChannelKind.ALERTS:
+            raise InvalidInput("the alert role applies to the alerts channel only")
+        self._sup.get(server_id)  # NotFound for an unknown server
+        old = await self.repository.get(server_id, kind.value)
+        binding = Binding(server_id, kind, channel, parsed_filter or LogFilter.ALL, role)
+        await self.repository.set(server_id, kind.value, channel, binding.options())
+        if kind is ChannelKind.LOGS and old is not None and old.channel_id != channel:
+            await self.repository.forget_cursors(server_id, channel_consumer(old.channel_id))
+        if kind is ChannelKind.STATUS and old is not None and old.channel_id != channel:
+            await self.repository.delete_status_message(server_id, old.channel_id)
+        return binding
+
+    async def _unbind(self, server_id: int, kind: ChannelKind) -> bool:
+        old = await self.repository.get(server_id, kind.value)
+        if old is None:
+            return False
+        await self.repository.delete(server_id, kind.value)
+        if kind is ChannelKind.LOGS:
+            await self.repository.forget_cursors(server_id, channel_consumer(old.channel_id))
+        if kind is ChannelKind.STATUS:
+            await self.repository.delete_status_message(server_id, old.channel_id)
+        return True
+
+    async def _notify(self) -> None:
+        for listener in tuple(self.listeners):
+            try:
+                await listener()
+            except Exception:  # a listener's bug must not undo a stored change
+                _log.exception("channel binding listener failed")
