@@ -69,9 +69,17 @@ class Runtime:
 
     @classmethod
     async def open(
-        cls, settings: Settings, profiles: Sequence[GameProfile] | None = None
+        cls,
+        settings: Settings,
+        profiles: Sequence[GameProfile] | None = None,
+        *,
+        bus: EventBus | None = None,
     ) -> Runtime:
-        """Open the database, wire the services, then re-adopt the live servers."""
+        """Open the database, wire the services, then re-adopt the live servers.
+
+        Pass a `bus` that listeners already subscribed to when they must see what the
+        supervisor publishes while it re-adopts (log lines re-read from a cursor).
+        """
         started = time.time()
         data_dir = settings.data_dir.resolve()
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -79,7 +87,7 @@ class Runtime:
         box = SecretBox(load_or_create_key(data_dir, configured))
         db = await Database.open(data_dir / DATABASE_FILE)
         try:
-            bus = EventBus()
+            bus = bus or EventBus()
             supervisor = Supervisor(
                 db=db,
                 bus=bus,

@@ -35,13 +35,32 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 CREATE_TIME_TOLERANCE = 0.05
-"""Seconds: psutil's create_time is derived from boot time and clock ticks."""
+"""Seconds. On Linux the start time is read in clock ticks since boot (exact); elsewhere
+psutil derives it from the boot time, which two processes may read a second apart."""
+_FALLBACK_TOLERANCE = 1.5
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def start_time_since_boot(pid: int) -> float | None:
+    """Seconds from boot to the process start, exactly as the kernel keeps it (Linux)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat_file:
+            raw = stat_file.read()
+    except OSError:
+        return None
+    # the command name may hold spaces and parentheses: fields start after the last ')'
+    fields = raw[raw.rfind(b")") + 2 :].split()
+    try:
+        return int(fields[19]) / _CLOCK_TICKS
+    except (IndexError, ValueError):
+        return None
 
 
 @dataclass(frozen=True, slots=True)
 class ProcessIdentity:
     pid: int
     create_time: float
+    """Seconds since boot (Linux), or minus the wall-clock start time elsewhere."""
     cmdline: tuple[str, ...]
 
 
@@ -71,7 +90,10 @@ def identity_of(pid: int) -> ProcessIdentity | None:
         with proc.oneshot():
             if proc.status() == psutil.STATUS_ZOMBIE:
                 return None
-            return ProcessIdentity(pid, proc.create_time(), tuple(proc.cmdline()))
+            started = start_time_since_boot(pid)
+            if started is None:
+                started = -proc.create_time()  # negative: a wall-clock time, not since boot
+            return ProcessIdentity(pid, started, tuple(proc.cmdline()))
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return None
 
@@ -81,7 +103,8 @@ def matches_identity(expected: ProcessIdentity, actual: ProcessIdentity | None) 
     return (
         actual is not None
         and actual.pid == expected.pid
-        and abs(actual.create_time - expected.create_time) <= CREATE_TIME_TOLERANCE
+        and abs(actual.create_time - expected.create_time)
+        <= (CREATE_TIME_TOLERANCE if expected.create_time >= 0 else _FALLBACK_TOLERANCE)
         and actual.cmdline == expected.cmdline
     )
 
@@ -265,7 +288,7 @@ def spawn(
             os.close(stdin_fd)
     identity = identity_of(popen.pid)
     if identity is None:  # died at once; keep what we know so its exit is still reported
-        identity = ProcessIdentity(popen.pid, time.time(), tuple(argv))
+        identity = ProcessIdentity(popen.pid, -time.time(), tuple(argv))
     return ProcessHandle(identity, popen=popen, console=console_path)
 
 

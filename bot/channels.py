@@ -1,0 +1,362 @@
+"""The channel hub: the bus on one side, one outbox per Discord channel on the other.
+
+`listen(bus)` subscribes before the supervisor publishes anything (the subscription
+queues events), so after a restart no line re-read from a channel's cursor slips past;
+`start()` then loads the bindings, the cursors and the status messages and begins.
+`close()` must run while discord.py's HTTP session is still open: it lets each channel's
+request in flight finish (and its cursor be saved) before letting go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import aiohttp
+import discord
+
+from bot.alerts import AlertConfig, AlertDesk, AlertRoute
+from bot.outbox import (
+    ChannelUnavailable,
+    FileTooLarge,
+    GlobalPacer,
+    MessageGone,
+    Outbox,
+    OutboxConfig,
+    OutMessage,
+    Rejected,
+    RetryAfter,
+    Transient,
+)
+from bot.relay import ChatTarget, LogTarget, Relay
+from bot.status_board import StatusBoard
+from core.errors import LanguardError
+from core.events import (
+    Chat,
+    EventBus,
+    LogLines,
+    PlayerJoined,
+    PlayerLeft,
+    RconStatus,
+    ServerCrashed,
+    ServerFailed,
+    ServerHung,
+    ServerStateChanged,
+    Subscription,
+)
+from core.services.channels import Binding, ChannelKind, ChannelService, channel_consumer
+from data.repositories.telemetry import LogOffsetRepository
+
+if TYPE_CHECKING:
+    from bot.client import LanguardBot
+
+__all__ = ["ChannelHub", "DiscordSender", "HubConfig", "hub_of"]
+
+_log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+UNKNOWN_MESSAGE = 10008
+REQUEST_TOO_LARGE = 40005
+EVENTS = (
+    LogLines,
+    Chat,
+    ServerCrashed,
+    ServerFailed,
+    ServerHung,
+    RconStatus,
+    ServerStateChanged,
+    PlayerJoined,
+    PlayerLeft,
+)
+ALERT_EVENTS = (ServerCrashed, ServerFailed, ServerHung, RconStatus)
+STATUS_EVENTS = (ServerStateChanged, PlayerJoined, PlayerLeft, RconStatus)
+"""CPU/RAM (ServerMetrics) is refreshed at the status interval, not per sample."""
+
+
+def _retry_after(exc: discord.HTTPException) -> float:
+    headers = getattr(exc.response, "headers", None) or {}
+    for name in ("X-RateLimit-Reset-After", "Retry-After"):
+        with contextlib.suppress(TypeError, ValueError):
+            if headers.get(name) is not None:
+                return max(0.0, float(headers[name]))
+    return 1.0
+
+
+async def _mapped(call: Awaitable[T]) -> T:
+    """discord.py's errors as the outbox's: what to wait for, retry, or give up on."""
+    try:
+        return await call
+    except discord.RateLimited as exc:
+        raise RetryAfter(exc.retry_after) from exc
+    except discord.NotFound as exc:
+        if exc.code == UNKNOWN_MESSAGE:
+            raise MessageGone(str(exc)) from exc
+        raise ChannelUnavailable(str(exc)) from exc
+    except discord.Forbidden as exc:
+        raise ChannelUnavailable(str(exc)) from exc
+    except discord.HTTPException as exc:
+        if exc.status == 429:
+            raise RetryAfter(_retry_after(exc)) from exc
+        if exc.status == 413 or exc.code == REQUEST_TOO_LARGE:
+            raise FileTooLarge(str(exc)) from exc
+        if exc.status >= 500:
+            raise Transient(str(exc)) from exc
+        raise Rejected(str(exc)) from exc
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        raise Transient(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _mentions(message: OutMessage) -> discord.AllowedMentions:
+    if message.mention_role:
+        return discord.AllowedMentions(
+            everyone=False, users=False, roles=[discord.Object(message.mention_role)]
+        )
+    return discord.AllowedMentions.none()
+
+
+class DiscordSender:
+    """One channel's REST calls through discord.py (no cache needed: a partial channel)."""
+
+    def __init__(self, client: discord.Client, channel_id: int) -> None:
+        self._client = client
+        self.channel_id = channel_id
+
+    def _channel(self) -> discord.PartialMessageable:
+        return self._client.get_partial_messageable(self.channel_id)
+
+    async def send(self, message: OutMessage) -> int:
+        kwargs: dict[str, Any] = {"allowed_mentions": _mentions(message)}
+        if message.content is not None:
+            kwargs["content"] = message.content
+        if message.embed is not None:
+            kwargs["embed"] = message.embed
+        if message.file is not None:
+            kwargs["file"] = discord.File(io.BytesIO(message.file.data), message.file.filename)
+        sent = await _mapped(self._channel().send(**kwargs))
+        return sent.id
+
+    async def edit(self, message_id: int, message: OutMessage) -> None:
+        partial = self._channel().get_partial_message(message_id)
+        await _mapped(
+            partial.edit(
+                content=message.content,
+                embed=message.embed,
+                allowed_mentions=_mentions(message),
+            )
+        )
+
+    async def delete(self, message_id: int) -> None:
+        await _mapped(self._channel().get_partial_message(message_id).delete())
+
+
+@dataclass(frozen=True)
+class HubConfig:
+    outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    alerts: AlertConfig = field(default_factory=AlertConfig)
+    status_interval: float = 60.0
+    global_rate: int = 40
+    """Requests per second for all outboxes together (Discord allows 50)."""
+    close_timeout: float = 10.0
+
+
+class ChannelHub:
+    def __init__(self, bot: LanguardBot, *, config: HubConfig | None = None) -> None:
+        self.bot = bot
+        self.config = config or HubConfig()
+        self._global = GlobalPacer(self.config.global_rate)
+        self._outboxes: dict[int, Outbox] = {}
+        self._sub: Subscription | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._rebind_lock = asyncio.Lock()
+        self._started = False
+        self.relay = Relay()
+        self._service: ChannelService | None = None
+        self._alerts: AlertDesk | None = None
+        self._status: StatusBoard | None = None
+
+    # -- wiring --------------------------------------------------------------------------
+
+    def listen(self, bus: EventBus) -> None:
+        """Subscribe now; events queue until `start()`. Call before the supervisor starts."""
+        if self._sub is None:
+            self._sub = bus.subscribe(*EVENTS)
+
+    @property
+    def service(self) -> ChannelService:
+        if self._service is None:
+            raise RuntimeError("the channel hub is not started")
+        return self._service
+
+    @property
+    def alerts(self) -> AlertDesk:
+        if self._alerts is None:
+            raise RuntimeError("the channel hub is not started")
+        return self._alerts
+
+    @property
+    def status(self) -> StatusBoard:
+        if self._status is None:
+            raise RuntimeError("the channel hub is not started")
+        return self._status
+
+    async def start(self) -> None:
+        runtime = self.bot.services
+        if self._sub is None:
+            _log.warning("channel hub subscribed late: lines read before now are not posted")
+            self.listen(runtime.bus)
+        supervisor = runtime.supervisor
+        self._service = runtime.channels  # the instance /server channels calls
+        self._service.listeners.append(self.rebind)
+        self._alerts = AlertDesk(
+            supervisor, self.outbox, data_dir=supervisor.data_dir, config=self.config.alerts
+        )
+        self._status = StatusBoard(
+            supervisor,
+            runtime.servers,
+            self._service.repository,
+            self.outbox,
+            interval=self.config.status_interval,
+        )
+        await self._status.load()
+        await self.rebind()
+        self._started = True
+        self._spawn(self._pump(), "channels:pump")
+        self._spawn(self._status.run(), "channels:status")
+        self._spawn(self._alerts.watch_disk(), "channels:disk")
+
+    def _spawn(self, coro: Awaitable[None], name: str) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._tasks.append(task)
+
+    def outbox(self, channel_id: int) -> Outbox:
+        """The one outbox of a channel: everything posted there goes through it."""
+        outbox = self._outboxes.get(channel_id)
+        if outbox is None:
+            outbox = Outbox(
+                channel_id,
+                DiscordSender(self.bot, channel_id),
+                config=self.config.outbox,
+                global_pacer=self._global,
+            )
+            self._outboxes[channel_id] = outbox
+            outbox.start()
+        return outbox
+
+    def outboxes(self) -> dict[int, Outbox]:
+        return dict(self._outboxes)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued anywhere: no event waiting, no outbox with work (tests, shutdown)."""
+        waiting = self._sub is not None and self._sub.pending() > 0
+        return not waiting and all(o.idle for o in self._outboxes.values())
+
+    async def rebind(self) -> None:
+        """Re-read the bindings and re-wire logs, chat, alerts and status to match."""
+        async with self._rebind_lock:
+            bindings = await self.service.list()
+            await self._apply(bindings)
+
+    async def _apply(self, bindings: list[Binding]) -> None:
+        runtime = self.bot.services
+        offsets = LogOffsetRepository(runtime.db)
+        names = {s.id: s.name for s in runtime.supervisor.all()}
+        old_logs = {(t.server_id, t.channel_id): t for ts in self.relay.logs.values() for t in ts}
+        old_chat = {(t.server_id, t.channel_id): t for ts in self.relay.chat.values() for t in ts}
+        logs: dict[int, list[LogTarget]] = {}
+        chat: dict[int, list[ChatTarget]] = {}
+        routes: dict[int, AlertRoute] = {}
+        status: list[tuple[int, int]] = []
+        for binding in bindings:
+            name = names.get(binding.server_id)
+            if name is None:
+                continue
+            key = (binding.server_id, binding.channel_id)
+            if binding.kind is ChannelKind.LOGS:
+                target = old_logs.pop(key, None)
+                if target is None:
+                    target = LogTarget(
+                        binding.server_id, name, binding.channel_id, self.outbox(key[1]), offsets
+                    )
+                    await target.load_cursors()
+                target.log_filter = binding.log_filter
+                logs.setdefault(binding.server_id, []).append(target)
+            elif binding.kind is ChannelKind.CHAT:
+                chat_target = old_chat.pop(key, None) or ChatTarget(
+                    binding.server_id, name, binding.channel_id, self.outbox(key[1])
+                )
+                chat.setdefault(binding.server_id, []).append(chat_target)
+            elif binding.kind is ChannelKind.ALERTS:
+                routes[binding.server_id] = AlertRoute(binding.channel_id, binding.alert_role)
+            else:
+                status.append(key)
+        self.relay.logs, self.relay.chat = logs, chat
+        self.alerts.routes = routes
+        for gone in old_logs.values():
+            gone.active = False  # its outbox still posts what it has, saving no cursor
+            await self.service.repository.forget_cursors(
+                gone.server_id, channel_consumer(gone.channel_id)
+            )
+        await self.status.sync()
+        for server_id, channel_id in status:
+            self._spawn(self._ensure_status(server_id, channel_id), "channels:status-post")
+
+    async def _ensure_status(self, server_id: int, channel_id: int) -> None:
+        try:
+            await self.status.ensure(server_id, channel_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the next rebind or /status post tries again
+            _log.warning("status message for server %d not posted: %s", server_id, exc)
+
+    async def _pump(self) -> None:
+        sub = self._sub
+        assert sub is not None
+        while True:
+            try:
+                event = await sub.get()
+            except StopAsyncIteration:
+                return
+            try:
+                if isinstance(event, LogLines):
+                    self.relay.on_lines(event)
+                    continue
+                if isinstance(event, Chat):
+                    self.relay.on_chat(event)
+                    continue
+                if isinstance(event, ALERT_EVENTS):
+                    self.alerts.handle(event)
+                if isinstance(event, STATUS_EVENTS):
+                    self.status.touch(event)
+            except Exception:  # one bad event must not stop every channel
+                _log.exception("handling %s failed", type(event).__name__)
+
+    async def close(self) -> None:
+        """Stop; the requests in flight are answered first (and their cursors saved)."""
+        if self._sub is not None:
+            self._sub.close()
+        if self._service is not None and self.rebind in self._service.listeners:
+            self._service.listeners.remove(self.rebind)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self._status is not None:
+            await self._status.close()
+        await asyncio.gather(*(o.close(self.config.close_timeout) for o in self._outboxes.values()))
+
+
+def hub_of(bot: discord.Client) -> ChannelHub:
+    """The bot's channel hub (LanguardBot sets `channel_hub` in its setup)."""
+    hub = getattr(bot, "channel_hub", None)
+    if not isinstance(hub, ChannelHub):
+        raise LanguardError("channels are not set up yet; try again in a moment")
+    return hub

@@ -1,0 +1,106 @@
+"""The command tree with one error policy, and syncing only when the commands changed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+
+from bot.checks import LevelTooLow, UnknownServer
+from core.errors import LanguardError
+
+if TYPE_CHECKING:
+    from bot.client import LanguardBot
+
+__all__ = ["LanguardTree", "tree_fingerprint"]
+
+_log = logging.getLogger(__name__)
+
+MAX_ERROR_CHARS = 1000
+"""Errors quote input (up to 6,000 characters); an embed description holds 4,096."""
+
+
+def _user_message(error: app_commands.AppCommandError) -> str | None:
+    """The message for an error a user can act on, or None for a bug."""
+    original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+    if isinstance(error, LevelTooLow):
+        return (
+            f"You need the **{error.needed.label}** level for this "
+            f"(you have {error.has.label if error.has else 'none'}). "
+            "An admin can grant it to one of your roles with `/perms grant`."
+        )
+    if isinstance(error, UnknownServer):
+        return str(error)
+    if isinstance(original, LanguardError):
+        return str(original)
+    if isinstance(error, app_commands.NoPrivateMessage):
+        return "This command works in a server, not in direct messages."
+    if isinstance(error, app_commands.TransformerError):
+        return f"`{error.value}` is not a valid value here."
+    if isinstance(error, app_commands.CommandOnCooldown):
+        return f"Slow down: try again in {error.retry_after:.0f} s."
+    if isinstance(error, app_commands.CheckFailure):
+        return "You cannot use this command here."
+    return None
+
+
+class LanguardTree(app_commands.CommandTree["LanguardBot"]):
+    async def on_error(
+        self, interaction: discord.Interaction[LanguardBot], error: app_commands.AppCommandError
+    ) -> None:
+        message = _user_message(error)
+        if message is None:
+            reference = secrets.token_hex(4)
+            original = getattr(error, "original", error)
+            _log.error(
+                "command %s failed (reference %s)",
+                interaction.command.qualified_name if interaction.command else "?",
+                reference,
+                exc_info=original,
+            )
+            interaction.client.record_error()
+            message = (
+                f"Something went wrong on our side (reference `{reference}`). "
+                "It was logged; give the reference to whoever runs the bot."
+            )
+        if len(message) > MAX_ERROR_CHARS:  # an error may quote what the user typed
+            message = message[: MAX_ERROR_CHARS - 1] + "…"
+        embed = discord.Embed(description=f"⚠️ {message}", colour=discord.Colour.red())
+        try:
+            if interaction.response.is_done():
+                try:
+                    await _clear_public_thinking(interaction)
+                except discord.HTTPException as exc:  # the error itself still goes out
+                    _log.warning("could not clear the public reply: %s", exc)
+                await interaction.followup.send(embed=embed, ephemeral=True)
+            else:
+                await interaction.response.send_message(embed=embed, ephemeral=True)
+        except discord.HTTPException as exc:
+            _log.warning("could not deliver an error message: %s", exc)
+
+
+async def _clear_public_thinking(interaction: discord.Interaction[LanguardBot]) -> None:
+    """After a public defer, Discord makes the first follow-up fill the "thinking" message,
+    ignoring its ephemeral flag, so the error would be shown to everyone; and a progress
+    line already edited in ("⏳ validating") would stay up, stale. Remove that public
+    message (a "thinking" one is filled first, the only way to delete it for sure), so the
+    error goes out as its own ephemeral follow-up."""
+    if interaction.response.type is not discord.InteractionResponseType.deferred_channel_message:
+        return
+    original = await interaction.original_response()
+    if original.flags.ephemeral:
+        return
+    if original.flags.loading:
+        await interaction.edit_original_response(content="⚠️ This command failed.")
+    await interaction.delete_original_response()
+
+
+def tree_fingerprint(payload: list[dict[str, Any]]) -> str:
+    """A stable hash of the command payloads, so the tree is synced only when it changed."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

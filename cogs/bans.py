@@ -1,0 +1,115 @@
+"""/bans: the bans in the database (the source of truth), added and removed everywhere."""
+
+from __future__ import annotations
+
+import time
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.autocomplete import choices, server_names
+from bot.checks import actor_of, require
+from bot.client import LanguardBot
+from bot.embeds import clean_game_text, info_embed, ok_embed
+from bot.views import Confirm
+from core.errors import InvalidInput
+from core.parsing import parse_duration
+from core.permissions import Level
+from data.repositories.bans import Ban
+
+
+def _label(ban: Ban) -> str:
+    until = (
+        "perm"
+        if ban.expires_at is None
+        else time.strftime("%Y-%m-%d %H:%M", time.localtime(ban.expires_at))
+    )
+    scope = ban.server_name or "all servers"
+    return f"#{ban.id} {ban.kind.value} {ban.value} ({scope}, {until}) {ban.reason}"
+
+
+async def ban_choices(
+    interaction: discord.Interaction[LanguardBot], current: str
+) -> list[app_commands.Choice[str]]:
+    bans = await interaction.client.services.bans.list(None, limit=200)
+    return choices(((_label(b), str(b.id)) for b in bans), current)
+
+
+@app_commands.guild_only()
+class Bans(commands.GroupCog, group_name="bans", description="Bans (kept by the bot)"):
+    def __init__(self, bot: LanguardBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="list", description="Active bans (for one server or all)")
+    @app_commands.autocomplete(server=server_names)
+    @require(Level.MODERATOR)
+    async def list_(
+        self, interaction: discord.Interaction[LanguardBot], server: str | None = None
+    ) -> None:
+        bans = await self.bot.services.bans.list(server)
+        lines = []
+        for ban in bans[:40]:
+            until = "perm" if ban.expires_at is None else f"until <t:{int(ban.expires_at)}:f>"
+            lines.append(
+                f"`#{ban.id}` {ban.kind.value} `{ban.value}` — {until} — "
+                f"{ban.server_name or 'all servers'}"
+                + (f" — {clean_game_text(ban.reason, 80)}" if ban.reason else "")
+            )
+        text = "\n".join(lines) or "No active bans."
+        await interaction.response.send_message(
+            embed=info_embed(f"Bans{': ' + server if server else ''}", text[:4000]),
+            ephemeral=True,
+        )
+
+    @app_commands.command(name="add", description="Ban a GUID, IP or Minecraft name")
+    @app_commands.describe(
+        id="BattlEye GUID, IP address or Minecraft name/UUID",
+        duration="`30m`, `12h`, `7d` or `perm`",
+        server="Only this server (default: all)",
+    )
+    @app_commands.autocomplete(server=server_names)
+    @require(Level.MODERATOR)
+    async def add(
+        self,
+        interaction: discord.Interaction[LanguardBot],
+        id: app_commands.Range[str, 1, 64],
+        duration: app_commands.Range[str, 1, 16],
+        reason: app_commands.Range[str, 0, 200] = "",
+        server: str | None = None,
+    ) -> None:
+        if parse_duration(duration, allow_permanent=True) is None:
+            view = Confirm(interaction.user.id, confirm_label="Ban permanently")
+            await interaction.response.send_message(
+                f"Ban `{clean_game_text(id, 64)}` **permanently**?", view=view, ephemeral=True
+            )
+            await view.wait()
+            if not view.value:
+                if view.value is None:
+                    await interaction.edit_original_response(content="Expired.", view=None)
+                return
+        else:
+            await interaction.response.defer()
+        ban = await self.bot.services.bans.add(actor_of(interaction), id, duration, reason, server)
+        await interaction.edit_original_response(
+            content=None,
+            embed=ok_embed("Ban added", clean_game_text(_label(ban), 300)),
+            view=None,
+        )
+
+    @app_commands.command(name="remove", description="Lift a ban everywhere")
+    @app_commands.autocomplete(ban=ban_choices)
+    @require(Level.MODERATOR)
+    async def remove(self, interaction: discord.Interaction[LanguardBot], ban: str) -> None:
+        number = ban.strip().lstrip("#")
+        if not (number.isascii() and number.isdigit()) or len(number) > 18:
+            raise InvalidInput("pick a ban from the list (or give its number)")
+        await interaction.response.defer()
+        removed = await self.bot.services.bans.remove(actor_of(interaction), int(number))
+        await interaction.followup.send(
+            embed=ok_embed("Ban lifted", clean_game_text(_label(removed), 300))
+        )
+
+
+async def setup(bot: LanguardBot) -> None:
+    await bot.add_cog(Bans(bot))

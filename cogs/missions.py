@@ -1,0 +1,194 @@
+"""/missions: upload (.pbo attachment or https link), list, delete, rotation, load now."""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.autocomplete import choices, server_names
+from bot.checks import actor_of, require
+from bot.client import LanguardBot
+from bot.embeds import clean_game_text, format_bytes, info_embed, ok_embed
+from bot.views import Confirm
+from core.errors import InvalidInput, LanguardError
+from core.permissions import Level
+from core.services.missions import MissionProgress
+
+Difficulty = Literal["Recruit", "Regular", "Veteran", "Custom"]
+PROGRESS_EVERY = 1.5
+"""Seconds between progress edits, so a fast download does not spend the rate limit."""
+
+
+async def mission_names(
+    interaction: discord.Interaction[LanguardBot], current: str
+) -> list[app_commands.Choice[str]]:
+    server = getattr(interaction.namespace, "server", None)
+    if not isinstance(server, str) or not server:
+        return []
+    try:
+        missions = await interaction.client.services.missions.list(server)
+    except InvalidInput:
+        return []
+    return choices(((m.filename, m.filename) for m in missions), current)
+
+
+class _Progress:
+    """Edits the deferred reply with the upload's stage, at most every PROGRESS_EVERY s."""
+
+    def __init__(self, interaction: discord.Interaction[LanguardBot]) -> None:
+        self.interaction = interaction
+        self.last = 0.0
+        self.stage = ""
+
+    async def __call__(self, progress: MissionProgress) -> None:
+        now = time.monotonic()
+        if progress.stage == self.stage and now - self.last < PROGRESS_EVERY:
+            return
+        self.stage, self.last = progress.stage, now
+        text = f"⏳ {progress.stage}"
+        if progress.stage == "downloading" and progress.received:
+            total = f" / {format_bytes(progress.total)}" if progress.total else ""
+            text += f" {format_bytes(progress.received)}{total}"
+        await self.interaction.edit_original_response(content=text)
+
+
+@app_commands.guild_only()
+class Missions(commands.GroupCog, group_name="missions", description="Arma 3 missions"):
+    def __init__(self, bot: LanguardBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="upload", description="Add a .pbo mission (attachment or link)")
+    @app_commands.describe(
+        file="The mission.terrain.pbo file", url="An https link, for files over Discord's cap"
+    )
+    @app_commands.autocomplete(server=server_names)
+    @require(Level.OPERATOR)
+    async def upload(
+        self,
+        interaction: discord.Interaction[LanguardBot],
+        server: str,
+        file: discord.Attachment | None = None,
+        url: app_commands.Range[str, 1, 2000] | None = None,
+    ) -> None:
+        service = self.bot.services.missions
+        if (file is None) == (url is None):
+            raise InvalidInput("attach a .pbo file or give an https link (one of the two)")
+        if file is not None and file.size > service.max_bytes:
+            raise InvalidInput(
+                f"{file.filename!r} is {format_bytes(file.size)}; the limit is "
+                f"{format_bytes(service.max_bytes)}"
+            )
+        await interaction.response.defer()
+        progress = _Progress(interaction)
+        actor = actor_of(interaction)
+        if file is not None:
+            await progress(MissionProgress("downloading", 0, file.size))
+            try:
+                data = await file.read()
+            except discord.HTTPException as exc:  # e.g. the attachment's link expired
+                raise LanguardError(
+                    f"could not fetch {file.filename!r} from Discord (HTTP {exc.status}); "
+                    "attach it again"
+                ) from None
+            result = await service.upload_bytes(actor, server, file.filename, data, progress)
+        else:
+            assert url is not None
+            result = await service.upload_url(actor, server, url, progress)
+        verb = "replaced" if result.replaced else "stored"
+        await interaction.edit_original_response(
+            content=None,
+            embed=ok_embed(
+                f"Mission {verb}",
+                f"**{clean_game_text(result.filename, 120)}** — terrain "
+                f"{clean_game_text(result.terrain, 40)}, {format_bytes(result.size)}.\n"
+                "Add it with `/missions rotation` or play it now with `/missions load`.",
+            ),
+        )
+
+    @app_commands.command(name="list", description="The missions on a server")
+    @app_commands.autocomplete(server=server_names)
+    @require(Level.VIEWER)
+    async def list_(self, interaction: discord.Interaction[LanguardBot], server: str) -> None:
+        missions = await self.bot.services.missions.list(server)
+        lines = [
+            f"{'🔁 ' if m.in_rotation else ''}**{clean_game_text(m.template, 80)}** — "
+            f"{clean_game_text(m.terrain, 30)}, {format_bytes(m.size)}"
+            for m in missions
+        ]
+        text = "\n".join(lines) or "No missions yet: `/missions upload`."
+        await interaction.response.send_message(
+            embed=info_embed(f"{server}: missions", text[:4000])
+        )
+
+    @app_commands.command(name="delete", description="Remove a mission (not while in rotation)")
+    @app_commands.autocomplete(server=server_names, mission=mission_names)
+    @require(Level.OPERATOR)
+    async def delete(
+        self, interaction: discord.Interaction[LanguardBot], server: str, mission: str
+    ) -> None:
+        view = Confirm(interaction.user.id, confirm_label="Delete")
+        await interaction.response.send_message(
+            f"Delete **{clean_game_text(mission, 120)}** from {server}?", view=view, ephemeral=True
+        )
+        await view.wait()
+        if not view.value:
+            if view.value is None:
+                await interaction.edit_original_response(content="Expired.", view=None)
+            return
+        removed = await self.bot.services.missions.delete(actor_of(interaction), server, mission)
+        await interaction.edit_original_response(
+            content=f"🗑️ {clean_game_text(removed, 120)} deleted.", view=None
+        )
+
+    @app_commands.command(name="rotation", description="Set the ordered mission rotation")
+    @app_commands.describe(missions="Mission names in order, separated by commas")
+    @app_commands.autocomplete(server=server_names)
+    @require(Level.OPERATOR)
+    async def rotation(
+        self,
+        interaction: discord.Interaction[LanguardBot],
+        server: str,
+        missions: app_commands.Range[str, 0, 2000],
+        difficulty: Difficulty | None = None,
+    ) -> None:
+        result = await self.bot.services.missions.set_rotation(
+            actor_of(interaction), server, missions, difficulty
+        )
+        order = "\n".join(
+            f"{i}. {clean_game_text(e.template, 80)}"
+            + (f" ({e.difficulty})" if e.difficulty else "")
+            for i, e in enumerate(result.entries, 1)
+        )
+        await interaction.response.send_message(
+            embed=ok_embed("Rotation set", f"{order or '(empty)'}\n{result.note}")
+        )
+
+    @app_commands.command(name="load", description="Play a mission now (#mission)")
+    @app_commands.autocomplete(server=server_names, mission=mission_names)
+    @require(Level.OPERATOR)
+    async def load(
+        self,
+        interaction: discord.Interaction[LanguardBot],
+        server: str,
+        mission: str,
+        difficulty: Difficulty | None = None,
+    ) -> None:
+        await interaction.response.defer()
+        result = await self.bot.services.missions.load(
+            actor_of(interaction), server, mission, difficulty
+        )
+        await interaction.followup.send(
+            embed=ok_embed(
+                "Mission loading",
+                f"**{clean_game_text(result.template, 100)}**"
+                + (f" on {result.difficulty}" if result.difficulty else ""),
+            )
+        )
+
+
+async def setup(bot: LanguardBot) -> None:
+    await bot.add_cog(Missions(bot))

@@ -1,0 +1,95 @@
+"""/perms: which Discord roles get which level, globally or for one server."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.autocomplete import server_names
+from bot.checks import actor_of, require
+from bot.client import LanguardBot
+from bot.embeds import fit_lines, info_embed, ok_embed
+from core.permissions import Level
+
+LevelName = Literal["viewer", "moderator", "operator", "admin"]
+
+
+@app_commands.guild_only()
+class Perms(commands.GroupCog, group_name="perms", description="Who may do what"):
+    def __init__(self, bot: LanguardBot) -> None:
+        self.bot = bot
+
+    def _server_id(self, name: str | None) -> int | None:
+        return None if not name else self.bot.services.supervisor.by_name(name).id
+
+    @app_commands.command(name="grant", description="Give a role a level (for all or one server)")
+    @app_commands.describe(role="The role", level="The level", server="Only for this server")
+    @app_commands.autocomplete(server=server_names)
+    @require(Level.ADMIN)
+    async def grant(
+        self,
+        interaction: discord.Interaction[LanguardBot],
+        role: discord.Role,
+        level: LevelName,
+        server: str | None = None,
+    ) -> None:
+        assert interaction.guild is not None
+        server_id = self._server_id(server)
+        await self.bot.services.permissions.grant(
+            actor_of(interaction), interaction.guild.id, role.id, Level.parse(level), server_id
+        )
+        where = f"on **{server}**" if server else "on every server"
+        await interaction.response.send_message(
+            embed=ok_embed("Granted", f"{role.mention} is now **{level}** {where}."),
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+
+    @app_commands.command(name="revoke", description="Take a role's level away")
+    @app_commands.describe(role="The role", server="Only the grant for this server")
+    @app_commands.autocomplete(server=server_names)
+    @require(Level.ADMIN)
+    async def revoke(
+        self,
+        interaction: discord.Interaction[LanguardBot],
+        role: discord.Role,
+        server: str | None = None,
+    ) -> None:
+        assert interaction.guild is not None
+        removed = await self.bot.services.permissions.revoke(
+            actor_of(interaction), interaction.guild.id, role.id, self._server_id(server)
+        )
+        if not removed:
+            await interaction.response.send_message(
+                f"{role.mention} had no grant {'on ' + server if server else 'for every server'}.",
+                ephemeral=True,
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+            return
+        await interaction.response.send_message(
+            embed=ok_embed("Revoked", f"{role.mention} no longer has a level there."),
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+
+    @app_commands.command(name="list", description="The levels granted to roles")
+    @require(Level.VIEWER)
+    async def list_(self, interaction: discord.Interaction[LanguardBot]) -> None:
+        assert interaction.guild is not None
+        grants = await self.bot.services.permissions.grants(interaction.guild.id)
+        names = {s.id: s.name for s in self.bot.services.supervisor.all()}
+        lines = [
+            f"<@&{g.role_id}> — **{g.level.label}**"
+            + (f" on {names.get(g.server_id, f'#{g.server_id}')}" if g.server_id else "")
+            for g in grants
+        ]
+        lines.append("Guild owner and members with Administrator: **admin** everywhere.")
+        await interaction.response.send_message(
+            embed=info_embed("Permissions", fit_lines(lines)),
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+
+
+async def setup(bot: LanguardBot) -> None:
+    await bot.add_cog(Perms(bot))

@@ -1,0 +1,102 @@
+"""/schedule: planned restarts with in-game warnings, and repeating in-game messages."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.autocomplete import MAX_CHOICES, server_names
+from bot.checks import actor_of, require
+from bot.client import LanguardBot
+from bot.embeds import clean_game_text, info_embed, ok_embed
+from core.permissions import Level
+from core.services.schedule import ScheduleEntry
+
+
+def _line(entry: ScheduleEntry, describe: str) -> str:
+    when = int(entry.next_run.timestamp())
+    return f"`#{entry.id}` {clean_game_text(describe, 100)} — next <t:{when}:f>"
+
+
+async def entry_choices(
+    interaction: discord.Interaction[LanguardBot], current: str
+) -> list[app_commands.Choice[str]]:
+    service = interaction.client.services.schedule
+    needle = current.lower()
+    found = []
+    for entry in await service.list():
+        label = service.describe(entry)
+        if needle in label.lower():
+            found.append(app_commands.Choice(name=label[:100], value=str(entry.id)))
+    return found[:MAX_CHOICES]
+
+
+@app_commands.guild_only()
+class Schedule(commands.GroupCog, group_name="schedule", description="Planned restarts, messages"):
+    def __init__(self, bot: LanguardBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="restart", description="Restart at a time, warning players first")
+    @app_commands.describe(
+        at="`06:00` (daily) or a cron-like `0 */6 * * *` (host time zone)",
+        warn="Minutes before to warn players (default 15,5,1)",
+    )
+    @app_commands.autocomplete(server=server_names)
+    @require(Level.OPERATOR)
+    async def restart(
+        self,
+        interaction: discord.Interaction[LanguardBot],
+        server: str,
+        at: app_commands.Range[str, 1, 64],
+        warn: app_commands.Range[str, 1, 64] = "15,5,1",
+    ) -> None:
+        service = self.bot.services.schedule
+        entry = await service.add_restart(actor_of(interaction), server, at, warn)
+        await interaction.response.send_message(
+            embed=ok_embed("Restart scheduled", _line(entry, service.describe(entry)))
+        )
+
+    @app_commands.command(name="message", description="Say a message in game at an interval")
+    @app_commands.describe(every="How often, e.g. `30m`", message="What to say (one line)")
+    @app_commands.autocomplete(server=server_names)
+    @require(Level.OPERATOR)
+    async def message(
+        self,
+        interaction: discord.Interaction[LanguardBot],
+        server: str,
+        every: app_commands.Range[str, 1, 32],
+        message: app_commands.Range[str, 1, 200],
+    ) -> None:
+        service = self.bot.services.schedule
+        entry = await service.add_message(actor_of(interaction), server, every, message)
+        await interaction.response.send_message(
+            embed=ok_embed("Message scheduled", _line(entry, service.describe(entry)))
+        )
+
+    @app_commands.command(name="list", description="Planned restarts and messages")
+    @app_commands.autocomplete(server=server_names)
+    @require(Level.VIEWER)
+    async def list_(
+        self, interaction: discord.Interaction[LanguardBot], server: str | None = None
+    ) -> None:
+        service = self.bot.services.schedule
+        entries = await service.list(server)
+        text = "\n".join(_line(e, service.describe(e)) for e in entries)
+        await interaction.response.send_message(
+            embed=info_embed("Schedule", text[:4000] or "Nothing scheduled.")
+        )
+
+    @app_commands.command(name="remove", description="Remove a schedule entry")
+    @app_commands.autocomplete(entry=entry_choices)
+    @require(Level.OPERATOR)
+    async def remove(self, interaction: discord.Interaction[LanguardBot], entry: str) -> None:
+        service = self.bot.services.schedule
+        removed = await service.remove(actor_of(interaction), entry)
+        await interaction.response.send_message(
+            embed=ok_embed("Removed", clean_game_text(service.describe(removed), 200))
+        )
+
+
+async def setup(bot: LanguardBot) -> None:
+    await bot.add_cog(Schedule(bot))

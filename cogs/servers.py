@@ -1,0 +1,398 @@
+"""/server and /rcon: the lifecycle, settings and channels of game servers."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.autocomplete import choices, server_names
+from bot.checks import actor_of, require
+from bot.client import LanguardBot
+from bot.embeds import (
+    STATE_COLOURS,
+    clean_game_text,
+    code_block,
+    fit_lines,
+    format_bytes,
+    format_uptime,
+    info_embed,
+    ok_embed,
+)
+from bot.progress import follow_states
+from bot.views import Confirm
+from core.errors import InvalidInput, NotRunning
+from core.permissions import Level
+from core.services.servers import ActionResult, ServerStatus
+
+STATE_ICONS = {
+    "running": "🟢",
+    "starting": "🟡",
+    "stopping": "🟡",
+    "stopped": "⚪",
+    "crashed": "🟠",
+    "failed": "🔴",
+}
+
+
+def status_embed(status: ServerStatus) -> discord.Embed:
+    embed = discord.Embed(
+        title=f"{STATE_ICONS.get(status.state.value, '')} {status.name}",
+        description=f"**{status.state.value}**"
+        + (f" — {clean_game_text(status.state_reason, 200)}" if status.state_reason else ""),
+        colour=STATE_COLOURS.get(status.state, discord.Colour.default()),
+    )
+    embed.add_field(name="Game", value=status.game)
+    embed.add_field(name="Address", value=f"`{status.address}`")
+    embed.add_field(name="Uptime", value=format_uptime(status.uptime))
+    if status.players_online is not None:
+        limit = f"/{status.players_max}" if status.players_max else ""
+        names = ", ".join(clean_game_text(n, 32) for n in status.player_names[:20])
+        embed.add_field(
+            name="Players",
+            value=f"{status.players_online}{limit}" + (f"\n{names}" if names else ""),
+            inline=False,
+        )
+    if status.mission:
+        embed.add_field(name="Mission", value=clean_game_text(status.mission, 100))
+    if status.cpu_percent is not None:
+        embed.add_field(name="CPU", value=f"{status.cpu_percent:.0f}%")
+    if status.rss_bytes is not None:
+        embed.add_field(name="RAM", value=format_bytes(status.rss_bytes))
+    if status.paused:
+        embed.set_footer(text="Maintenance: alerts muted, auto-restart paused")
+    return embed
+
+
+def _result_embed(result: ActionResult) -> discord.Embed:
+    icon = "✅" if result.ok else "⚠️"
+    text = f"{icon} **{result.name}** is **{result.state.value}**"
+    if result.reason:
+        text += f" — {clean_game_text(result.reason, 300)}"
+    return discord.Embed(description=text, colour=STATE_COLOURS.get(result.state))
+
+
+async def _confirm(
+    interaction: discord.Interaction[LanguardBot], question: str, label: str
+) -> bool:
+    """Ask the invoker (only them) to confirm; False when cancelled or expired."""
+    view = Confirm(interaction.user.id, confirm_label=label)
+    await interaction.response.send_message(question, view=view, ephemeral=True)
+    await view.wait()
+    if view.value is None:
+        await interaction.edit_original_response(content="Expired: nothing was done.", view=None)
+    return bool(view.value)
+
+
+async def game_names(
+    interaction: discord.Interaction[LanguardBot], current: str
+) -> list[app_commands.Choice[str]]:
+    return choices(((g, g) for g in interaction.client.services.servers.games()), current)
+
+
+async def setting_keys(
+    interaction: discord.Interaction[LanguardBot], current: str
+) -> list[app_commands.Choice[str]]:
+    server = getattr(interaction.namespace, "server", None)
+    if not isinstance(server, str) or not server:
+        return []
+    try:
+        keys = interaction.client.services.servers.setting_keys(server, current)
+    except InvalidInput:
+        return []
+    return [
+        app_commands.Choice(name=f"{k.name} — {k.description}"[:100], value=k.name) for k in keys
+    ]
+
+
+@app_commands.guild_only()
+class Servers(commands.GroupCog, group_name="server", description="Game servers"):
+    def __init__(self, bot: LanguardBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="list", description="Every server and its state")
+    @require(Level.VIEWER)
+    async def list_(self, interaction: discord.Interaction[LanguardBot]) -> None:
+        servers = await self.bot.services.servers.list()
+        lines = [
+            f"{STATE_ICONS.get(s.state.value, '')} **{s.name}** ({s.game}) — {s.state.value}"
+            + (f", up {format_uptime(s.uptime)}" if s.uptime is not None else "")
+            + f" — `{s.address}`"
+            for s in servers
+        ]
+        text = fit_lines(lines) or "No servers yet. An admin can add one with `/server create`."
+        await interaction.response.send_message(embed=info_embed("Servers", text))
+
+    @app_commands.command(name="status", description="State, players, mission and resources")
+    @app_commands.autocomplete(server=server_names)
+    @require(Level.VIEWER)
+    async def status(self, interaction: discord.Interaction[LanguardBot], server: str) -> None:
+        await interaction.response.defer()
+        status = await self.bot.services.servers.status(server)
+        await interaction.followup.send(embed=status_embed(status))
+
+    @app_commands.command(name="create", description="Add a game server")
+    @app_commands.describe(
+        name="Short name: lower-case letters, digits and dashes",
+        game="Which game",
+        port="Base game port (default: the next free block)",
+    )
+    @app_commands.autocomplete(game=game_names)
+    @require(Level.ADMIN)
+    async def create(
+        self,
+        interaction: discord.Interaction[LanguardBot],
+        name: app_commands.Range[str, 1, 64],
+        game: str,
+        port: app_commands.Range[int, 1024, 65535] | None = None,
+    ) -> None:
+        created = await self.bot.services.servers.create(actor_of(interaction), name, game, port)
+        extra = (
+            "\nGenerated: " + ", ".join(f"`{k}`" for k in created.generated_secrets)
+            if created.generated_secrets
+            else ""
+        )
+        await interaction.response.send_message(
+            embed=ok_embed(
+                "Server created",
+                f"**{created.name}** ({created.game}) on port {created.port}.{extra}\n"
+                "Review it with `/server config`, then `/server start`.",
+            )
+        )
+
+    @app_commands.command(name="delete", description="Remove a stopped server (files archived)")
+    @app_commands.autocomplete(server=server_names)
+    @require(Level.ADMIN)
+    async def delete(self, interaction: discord.Interaction[LanguardBot], server: str) -> None:
+        managed = self.bot.services.supervisor.by_name(server)
+        if not await _confirm(
+            interaction, f"Delete **{managed.name}**? Its files are archived.", "Delete"
+        ):
+            return
+        deleted = await self.bot.services.servers.delete(actor_of(interaction), managed.name)
+        where = f" Files archived in `{deleted.archived_to}`." if deleted.archived_to else ""
+        await interaction.edit_original_response(
+            content=f"🗑️ **{deleted.name}** deleted.{where}", view=None
+        )
+
+    @app_commands.command(name="start", description="Start a server")
+    @app_commands.autocomplete(server=server_names)
+    @require(Level.OPERATOR)
+    async def start(self, interaction: discord.Interaction[LanguardBot], server: str) -> None:
+        managed = self.bot.services.supervisor.by_name(server)
+        await interaction.response.defer()
+        result = await follow_states(
+            interaction,
+            self.bot.services.bus,
+            managed.id,
+            self.bot.services.servers.start(actor_of(interaction), managed.name),
+            title=f"Starting {managed.name}",
+        )
+        await interaction.edit_original_response(embed=_result_embed(result))
+
+    @app_commands.command(name="stop", description="Stop a server gracefully")
+    @app_commands.autocomplete(server=server_names)
+    @require(Level.OPERATOR)
+    async def stop(self, interaction: discord.Interaction[LanguardBot], server: str) -> None:
+        services = self.bot.services
+        managed = services.supervisor.by_name(server)
+        online = 0
+        if managed.link is not None:
+            try:
+                online = len(await managed.link.players())
+            except Exception:  # no answer: do not block a stop on a count
+                online = 0
+        if online:
+            question = f"**{managed.name}** has {online} player(s) online. Stop it anyway?"
+            if not await _confirm(interaction, question, "Stop"):
+                return
+        else:
+            await interaction.response.defer()
+        result = await follow_states(
+            interaction,
+            services.bus,
+            managed.id,
+            services.servers.stop(actor_of(interaction), managed.name),
+            title=f"Stopping {managed.name}",
+        )
+        await interaction.edit_original_response(embed=_result_embed(result), view=None)
+
+    @app_commands.command(name="restart", description="Stop then start a server")
+    @app_commands.autocomplete(server=server_names)
+    @require(Level.OPERATOR)
+    async def restart(self, interaction: discord.Interaction[LanguardBot], server: str) -> None:
+        managed = self.bot.services.supervisor.by_name(server)
+        await interaction.response.defer()
+        result = await follow_states(
+            interaction,
+            self.bot.services.bus,
+            managed.id,
+            self.bot.services.servers.restart(actor_of(interaction), managed.name),
+            title=f"Restarting {managed.name}",
+        )
+        await interaction.edit_original_response(embed=_result_embed(result))
+
+    @app_commands.command(name="kill", description="Kill a server at once (no graceful stop)")
+    @app_commands.autocomplete(server=server_names)
+    @require(Level.ADMIN)
+    async def kill(self, interaction: discord.Interaction[LanguardBot], server: str) -> None:
+        managed = self.bot.services.supervisor.by_name(server)
+        if not await _confirm(
+            interaction, f"Kill **{managed.name}** now? Unsaved game state is lost.", "Kill"
+        ):
+            return
+        result = await self.bot.services.servers.kill(actor_of(interaction), managed.name)
+        await interaction.edit_original_response(embed=_result_embed(result), view=None)
+
+    @app_commands.command(name="config", description="A server's settings (secrets masked)")
+    @app_commands.autocomplete(server=server_names)
+    @require(Level.ADMIN)
+    async def config(self, interaction: discord.Interaction[LanguardBot], server: str) -> None:
+        views = await self.bot.services.servers.get_settings(server)
+        lines = [
+            f"`{v.key}` = {clean_game_text(v.value, 120) if not v.secret else v.value}"
+            + ("" if v.is_default else " ✎")
+            for v in views
+        ]
+        embed = info_embed(f"{server}: settings", "\n".join(lines)[:4000])
+        embed.set_footer(text="✎ changed from the default · /server set to change")
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    @app_commands.command(name="set", description="Change one setting (validated)")
+    @app_commands.describe(key="The setting", value="The new value")
+    @app_commands.autocomplete(server=server_names, key=setting_keys)
+    @require(Level.ADMIN)
+    async def set_(
+        self,
+        interaction: discord.Interaction[LanguardBot],
+        server: str,
+        key: app_commands.Range[str, 1, 64],
+        value: app_commands.Range[str, 1, 1000],
+    ) -> None:
+        result = await self.bot.services.servers.set_setting(
+            actor_of(interaction), server, key, value
+        )
+        await interaction.response.send_message(
+            embed=ok_embed("Setting changed", clean_game_text(result.message, 500)),
+            ephemeral=True,
+        )
+
+    @app_commands.command(name="channels", description="Where logs, alerts, status and chat go")
+    @app_commands.describe(
+        log_filter="Log channel: every line, or warnings and errors only",
+        alert_role="Role mentioned when a crash loop is given up",
+    )
+    @app_commands.autocomplete(server=server_names)
+    @require(Level.ADMIN)
+    async def channels(
+        self,
+        interaction: discord.Interaction[LanguardBot],
+        server: str,
+        logs: discord.TextChannel | None = None,
+        alerts: discord.TextChannel | None = None,
+        status: discord.TextChannel | None = None,
+        chat: discord.TextChannel | None = None,
+        log_filter: Literal["all", "warnings"] | None = None,
+        alert_role: discord.Role | None = None,
+    ) -> None:
+        bindings = await self.bot.services.channels.set_channels(
+            actor_of(interaction),
+            server,
+            logs=logs.id if logs else None,
+            alerts=alerts.id if alerts else None,
+            status=status.id if status else None,
+            chat=chat.id if chat else None,
+            log_filter=log_filter,
+            alert_role=alert_role.id if alert_role else None,
+        )
+        summary = (
+            "\n".join(
+                f"**{b.kind.value}** → <#{b.channel_id}>"
+                + (f" (filter: {b.log_filter.value})" if b.kind.value == "logs" else "")
+                + (f" (mentions <@&{b.alert_role}>)" if b.alert_role else "")
+                for b in bindings
+            )
+            or "No channels bound."
+        )
+        hub = getattr(self.bot, "channel_hub", None)
+        if hub is not None:
+            await hub.rebind()
+        await interaction.response.send_message(
+            embed=ok_embed("Channels", summary), allowed_mentions=discord.AllowedMentions.none()
+        )
+
+    @app_commands.command(name="maintenance", description="Mute alerts and pause auto-restart")
+    @app_commands.describe(minutes="How long (ends early on /server start)")
+    @app_commands.autocomplete(server=server_names)
+    @require(Level.OPERATOR)
+    async def maintenance(
+        self,
+        interaction: discord.Interaction[LanguardBot],
+        server: str,
+        minutes: app_commands.Range[int, 1, 10080],
+    ) -> None:
+        until = await self.bot.services.schedule.start_maintenance(
+            actor_of(interaction), server, minutes
+        )
+        await interaction.response.send_message(
+            embed=ok_embed(
+                "Maintenance",
+                f"**{server}**: alerts muted and auto-restart paused until "
+                f"<t:{int(until.timestamp())}:t>. `/server start` ends it early.",
+            )
+        )
+
+
+class Rcon(commands.Cog):
+    def __init__(self, bot: LanguardBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="rcon", description="Send a raw RCon/console command (audited)")
+    @app_commands.describe(server="The server", command="The command, as the game takes it")
+    @app_commands.autocomplete(server=server_names)
+    @app_commands.guild_only()
+    @require(Level.ADMIN)
+    async def rcon(
+        self,
+        interaction: discord.Interaction[LanguardBot],
+        server: str,
+        command: app_commands.Range[str, 1, 400],
+    ) -> None:
+        services = self.bot.services
+        managed = services.supervisor.by_name(server)
+        if "\n" in command or "\r" in command:
+            raise InvalidInput("one command per line, please")
+        link = managed.link
+        if link is None or not link.connected:
+            raise NotRunning(f"{managed.name} has no RCon connection (is it running?)")
+        await interaction.response.defer(ephemeral=True)
+        shown = command if "pass" not in command.lower() else command.split()[0] + " ••••••"
+        try:
+            reply = await link.command(command)
+        except Exception as exc:
+            await services.audit.record(
+                actor_of(interaction),
+                "rcon",
+                server_id=managed.id,
+                arguments={"command": shown},
+                result=f"failed: {exc}",
+                ok=False,
+            )
+            raise
+        await services.audit.record(
+            actor_of(interaction),
+            "rcon",
+            server_id=managed.id,
+            arguments={"command": shown},
+            result=f"{len(reply)} characters of reply",
+        )
+        await interaction.followup.send(
+            code_block(reply.splitlines() or ["(no reply)"]), ephemeral=True
+        )
+
+
+async def setup(bot: LanguardBot) -> None:
+    await bot.add_cog(Servers(bot))
+    await bot.add_cog(Rcon(bot))
