@@ -6,7 +6,7 @@ from typing import Any
 
 import discord
 
-__all__ = ["Confirm"]
+__all__ = ["Confirm", "confirm"]
 
 
 class Confirm(discord.ui.View):
@@ -48,3 +48,17 @@ class Confirm(discord.ui.View):
         self._disable()
         await interaction.response.edit_message(content="Cancelled.", view=self)
         self.stop()
+
+
+async def confirm(interaction: discord.Interaction[Any], question: str, label: str) -> bool:
+    """Ask the invoker (only them) with buttons; False when cancelled or expired.
+
+    The question is the interaction's first (ephemeral) response; afterwards the caller
+    edits it with `edit_original_response` to show what happened.
+    """
+    view = Confirm(interaction.user.id, confirm_label=label)
+    await interaction.response.send_message(question, view=view, ephemeral=True)
+    await view.wait()
+    if view.value is None:
+        await interaction.edit_original_response(content="Expired: nothing was done.", view=None)
+    return bool(view.value)

@@ -12,7 +12,7 @@ from bot.autocomplete import choices, server_names
 from bot.checks import actor_of, require
 from bot.client import LanguardBot
 from bot.embeds import clean_game_text, info_embed, ok_embed
-from bot.views import Confirm
+from bot.views import confirm
 from core.errors import InvalidInput
 from core.parsing import parse_duration
 from core.permissions import Level
@@ -79,14 +79,8 @@ class Bans(commands.GroupCog, group_name="bans", description="Bans (kept by the 
         server: str | None = None,
     ) -> None:
         if parse_duration(duration, allow_permanent=True) is None:
-            view = Confirm(interaction.user.id, confirm_label="Ban permanently")
-            await interaction.response.send_message(
-                f"Ban `{clean_game_text(id, 64)}` **permanently**?", view=view, ephemeral=True
-            )
-            await view.wait()
-            if not view.value:
-                if view.value is None:
-                    await interaction.edit_original_response(content="Expired.", view=None)
+            question = f"Ban `{clean_game_text(id, 64)}` **permanently**?"
+            if not await confirm(interaction, question, "Ban permanently"):
                 return
         else:
             await interaction.response.defer()

@@ -13,7 +13,7 @@ from bot.autocomplete import choices, server_names
 from bot.checks import actor_of, require
 from bot.client import LanguardBot
 from bot.embeds import clean_game_text, format_bytes, info_embed, ok_embed
-from bot.views import Confirm
+from bot.views import confirm
 from core.errors import InvalidInput, LanguardError
 from core.permissions import Level
 from core.services.missions import MissionProgress
@@ -130,14 +130,8 @@ class Missions(commands.GroupCog, group_name="missions", description="Arma 3 mis
     async def delete(
         self, interaction: discord.Interaction[LanguardBot], server: str, mission: str
     ) -> None:
-        view = Confirm(interaction.user.id, confirm_label="Delete")
-        await interaction.response.send_message(
-            f"Delete **{clean_game_text(mission, 120)}** from {server}?", view=view, ephemeral=True
-        )
-        await view.wait()
-        if not view.value:
-            if view.value is None:
-                await interaction.edit_original_response(content="Expired.", view=None)
+        question = f"Delete **{clean_game_text(mission, 120)}** from {server}?"
+        if not await confirm(interaction, question, "Delete"):
             return
         removed = await self.bot.services.missions.delete(actor_of(interaction), server, mission)
         await interaction.edit_original_response(

@@ -10,7 +10,7 @@ from bot.autocomplete import choices, server_names
 from bot.checks import actor_of, require
 from bot.client import LanguardBot
 from bot.embeds import clean_game_text, info_embed, ok_embed
-from bot.views import Confirm
+from bot.views import confirm
 from core.errors import LanguardError
 from core.parsing import parse_duration
 from core.permissions import Level
@@ -85,16 +85,8 @@ class Players(commands.GroupCog, group_name="players", description="Players on t
         reason: app_commands.Range[str, 0, 200] = "",
     ) -> None:
         if parse_duration(duration, allow_permanent=True) is None:
-            view = Confirm(interaction.user.id, confirm_label="Ban permanently")
-            await interaction.response.send_message(
-                f"Ban **{clean_game_text(player, 64)}** from {server} **permanently**?",
-                view=view,
-                ephemeral=True,
-            )
-            await view.wait()
-            if not view.value:
-                if view.value is None:
-                    await interaction.edit_original_response(content="Expired.", view=None)
+            question = f"Ban **{clean_game_text(player, 64)}** from {server} **permanently**?"
+            if not await confirm(interaction, question, "Ban permanently"):
                 return
         else:
             await interaction.response.defer()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Literal
 
 import discord
@@ -22,10 +23,11 @@ from bot.embeds import (
     ok_embed,
 )
 from bot.progress import follow_states
-from bot.views import Confirm
+from bot.views import confirm
 from core.errors import InvalidInput, NotRunning
 from core.permissions import Level
 from core.services.servers import ActionResult, ServerStatus
+from core.supervisor.server import ManagedServer
 
 STATE_ICONS = {
     "running": "🟢",
@@ -72,18 +74,6 @@ def _result_embed(result: ActionResult) -> discord.Embed:
     if result.reason:
         text += f" — {clean_game_text(result.reason, 300)}"
     return discord.Embed(description=text, colour=STATE_COLOURS.get(result.state))
-
-
-async def _confirm(
-    interaction: discord.Interaction[LanguardBot], question: str, label: str
-) -> bool:
-    """Ask the invoker (only them) to confirm; False when cancelled or expired."""
-    view = Confirm(interaction.user.id, confirm_label=label)
-    await interaction.response.send_message(question, view=view, ephemeral=True)
-    await view.wait()
-    if view.value is None:
-        await interaction.edit_original_response(content="Expired: nothing was done.", view=None)
-    return bool(view.value)
 
 
 async def game_names(
@@ -167,7 +157,7 @@ class Servers(commands.GroupCog, group_name="server", description="Game servers"
     @require(Level.ADMIN)
     async def delete(self, interaction: discord.Interaction[LanguardBot], server: str) -> None:
         managed = self.bot.services.supervisor.by_name(server)
-        if not await _confirm(
+        if not await confirm(
             interaction, f"Delete **{managed.name}**? Its files are archived.", "Delete"
         ):
             return
@@ -177,27 +167,33 @@ class Servers(commands.GroupCog, group_name="server", description="Game servers"
             content=f"🗑️ **{deleted.name}** deleted.{where}", view=None
         )
 
+    async def _lifecycle(
+        self,
+        interaction: discord.Interaction[LanguardBot],
+        managed: ManagedServer,
+        work: Awaitable[ActionResult],
+        title: str,
+    ) -> None:
+        """Run a start/stop/restart, showing each state on the way, then the outcome."""
+        if not interaction.response.is_done():
+            await interaction.response.defer()
+        services = self.bot.services
+        result = await follow_states(interaction, services.bus, managed.id, work, title=title)
+        await interaction.edit_original_response(embed=_result_embed(result), view=None)
+
     @app_commands.command(name="start", description="Start a server")
     @app_commands.autocomplete(server=server_names)
     @require(Level.OPERATOR)
     async def start(self, interaction: discord.Interaction[LanguardBot], server: str) -> None:
         managed = self.bot.services.supervisor.by_name(server)
-        await interaction.response.defer()
-        result = await follow_states(
-            interaction,
-            self.bot.services.bus,
-            managed.id,
-            self.bot.services.servers.start(actor_of(interaction), managed.name),
-            title=f"Starting {managed.name}",
-        )
-        await interaction.edit_original_response(embed=_result_embed(result))
+        work = self.bot.services.servers.start(actor_of(interaction), managed.name)
+        await self._lifecycle(interaction, managed, work, f"Starting {managed.name}")
 
     @app_commands.command(name="stop", description="Stop a server gracefully")
     @app_commands.autocomplete(server=server_names)
     @require(Level.OPERATOR)
     async def stop(self, interaction: discord.Interaction[LanguardBot], server: str) -> None:
-        services = self.bot.services
-        managed = services.supervisor.by_name(server)
+        managed = self.bot.services.supervisor.by_name(server)
         online = 0
         if managed.link is not None:
             try:
@@ -206,40 +202,25 @@ class Servers(commands.GroupCog, group_name="server", description="Game servers"
                 online = 0
         if online:
             question = f"**{managed.name}** has {online} player(s) online. Stop it anyway?"
-            if not await _confirm(interaction, question, "Stop"):
+            if not await confirm(interaction, question, "Stop"):
                 return
-        else:
-            await interaction.response.defer()
-        result = await follow_states(
-            interaction,
-            services.bus,
-            managed.id,
-            services.servers.stop(actor_of(interaction), managed.name),
-            title=f"Stopping {managed.name}",
-        )
-        await interaction.edit_original_response(embed=_result_embed(result), view=None)
+        work = self.bot.services.servers.stop(actor_of(interaction), managed.name)
+        await self._lifecycle(interaction, managed, work, f"Stopping {managed.name}")
 
     @app_commands.command(name="restart", description="Stop then start a server")
     @app_commands.autocomplete(server=server_names)
     @require(Level.OPERATOR)
     async def restart(self, interaction: discord.Interaction[LanguardBot], server: str) -> None:
         managed = self.bot.services.supervisor.by_name(server)
-        await interaction.response.defer()
-        result = await follow_states(
-            interaction,
-            self.bot.services.bus,
-            managed.id,
-            self.bot.services.servers.restart(actor_of(interaction), managed.name),
-            title=f"Restarting {managed.name}",
-        )
-        await interaction.edit_original_response(embed=_result_embed(result))
+        work = self.bot.services.servers.restart(actor_of(interaction), managed.name)
+        await self._lifecycle(interaction, managed, work, f"Restarting {managed.name}")
 
     @app_commands.command(name="kill", description="Kill a server at once (no graceful stop)")
     @app_commands.autocomplete(server=server_names)
     @require(Level.ADMIN)
     async def kill(self, interaction: discord.Interaction[LanguardBot], server: str) -> None:
         managed = self.bot.services.supervisor.by_name(server)
-        if not await _confirm(
+        if not await confirm(
             interaction, f"Kill **{managed.name}** now? Unsaved game state is lost.", "Kill"
         ):
             return

@@ -258,12 +258,10 @@ class Arma3Profile:
         return LaunchSpec(tuple(argv), cwd=layout.folder, env={"HOME": str(layout.folder)})
 
     def log_sources(self, ctx: ServerContext) -> Sequence[LogSourceSpec]:
-        layout = Arma3Layout.of(ctx.folder)
-        console = layout.console_log
-        return [
-            LogSourceSpec("console", lambda: console if console.exists() else None),
-            LogSourceSpec("rpt", layout.newest_rpt),
-        ]
+        """The newest RPT only: the server prints the same lines to stdout, so tailing
+        console.log too would show every line twice. console.log stays on disk for the
+        operator (it also catches what is printed before the RPT exists)."""
+        return [LogSourceSpec("rpt", Arma3Layout.of(ctx.folder).newest_rpt)]
 
     def _client(self, port: int, password: str, *, timeout: float, retries: int) -> BattlEyeClient:
         return BattlEyeClient(

@@ -88,7 +88,7 @@ async def test_running_only_after_rcon_login_then_stopped_by_shutdown(tmp_path: 
             assert parse_config(layout.server_cfg.read_text()).get("hostname") == 'Alpha "One" };'
             assert (await fake_state(server))["hostname"] == 'Alpha "One" };'
 
-            seen: dict[str, list[str]] = {"console": [], "rpt": []}
+            seen: dict[str, list[str]] = {"rpt": []}
             statuses: list[RconStatus] = []
             async with asyncio.timeout(10):
                 while not statuses or not all(
@@ -96,6 +96,7 @@ async def test_running_only_after_rcon_login_then_stopped_by_shutdown(tmp_path: 
                 ):
                     event = await events.get()
                     if isinstance(event, LogLines):
+                        assert event.source == "rpt", "console.log repeats the RPT: not tailed"
                         seen[event.source] += [line.text for line in event.lines]
                     elif isinstance(event, RconStatus):
                         statuses.append(event)

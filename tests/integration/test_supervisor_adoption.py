@@ -192,5 +192,6 @@ async def test_kill_9_of_the_bot_then_adoption_with_no_log_gap_or_duplicate(
                 proc.wait(timeout=5)
             if proc is not None and proc.stdout is not None:
                 proc.stdout.close()
-        kill_groups(pids)
+        recorded = await db.fetchall("SELECT pid FROM servers WHERE pid IS NOT NULL")
+        kill_groups({*pids, *(int(r["pid"]) for r in recorded)})
         await db.close()
