@@ -24,12 +24,31 @@ BAD_TOKEN = (
 )
 
 
-async def _run(bot: LanguardBot, token: str) -> None:
+async def run_until_stopped(bot: LanguardBot, token: str) -> None:
+    """Run the bot until Discord ends it or SIGINT/SIGTERM arrives; game servers stay up.
+
+    The signal handlers only set an event; this one coroutine does the orderly close.
+    """
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, lambda: asyncio.ensure_future(bot.close()))
-    async with bot:
-        await bot.start(token)
+    stop = asyncio.Event()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with bot:
+            runner = asyncio.ensure_future(bot.start(token))
+            stopper = asyncio.ensure_future(stop.wait())
+            done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if runner in done:
+                stopper.cancel()
+                runner.result()  # LoginFailure and friends surface here
+                return
+            logging.getLogger("bot").info("signal received: closing (game servers keep running)")
+            await bot.close()
+            await runner
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
 
 
 def main() -> int:
@@ -47,7 +66,7 @@ def main() -> int:
     )
     bot = LanguardBot(settings)
     try:
-        asyncio.run(_run(bot, settings.discord_token.get_secret_value()))
+        asyncio.run(run_until_stopped(bot, settings.discord_token.get_secret_value()))
     except discord.LoginFailure:
         print(BAD_TOKEN, file=sys.stderr)
         return 2
