@@ -56,7 +56,58 @@ from core.rcon.errors import RconError, RconLoginError
 if TYPE_CHECKING:
     from core.events import EventBus
 
-__all__ = ["SECRET_KEYS", "Arma3Layout", "Arma3Profile", "load_arma3_settings"]
+__all__ = ["SECRET_KEYS", "Arma3Layout", "Arma3Profile", "link_install", "load_arma3_settings"]
+
+_PER_SERVER = frozenset({"mpmissions", "battleye", "profiles", "console.log", "console.fifo"})
+_PER_SERVER_SUFFIXES = frozenset({".cfg", ".log", ".rpt", ".arma3profile"})
+
+
+def link_install(install: Path, folder: Path, battleye: Path) -> list[str]:
+    """Make the server folder look like the install: the game reads its data (addons, dta,
+    keys, DLC folders, `@mods`) relative to its working directory, which is the server
+    folder so that servers never share missions, configs or profiles. What a server owns
+    (mpmissions, battleye, configs, logs) is never linked; BattlEye's server library is
+    linked into the server's own BattlEye folder. Returns the names linked now."""
+    linked: list[str] = []
+    server = folder.resolve()
+    try:
+        entries = sorted(install.iterdir())
+    except OSError as exc:
+        _log.warning("cannot read the Arma 3 install folder %s: %s", install, exc)
+        return linked
+    for entry in entries:
+        name = entry.name
+        if (
+            name.startswith(".")
+            or name.lower() in _PER_SERVER
+            or name in ARMA3_EXECUTABLE_NAMES
+            or entry.suffix.lower() in _PER_SERVER_SUFFIXES
+        ):
+            continue
+        target = entry.resolve()
+        if target == server or target in server.parents or server in target.parents:
+            continue  # the data folder lives inside the install: never link it into itself
+        if _link(folder / name, target):
+            linked.append(name)
+    install_be = install / "battleye"
+    if install_be.is_dir():
+        for library in sorted(install_be.glob("*.so")):
+            if _link(battleye / library.name, library.resolve()):
+                linked.append(f"battleye/{library.name}")
+    return linked
+
+
+def _link(link: Path, target: Path) -> bool:
+    """Create or repoint a symlink; never replace a real file or folder the admin put there."""
+    if link.is_symlink():
+        if link.resolve() == target:
+            return False
+        link.unlink()
+    elif link.exists():
+        return False
+    link.symlink_to(target, target_is_directory=target.is_dir())
+    return True
+
 
 _log = logging.getLogger(__name__)
 
@@ -228,11 +279,14 @@ class Arma3Profile:
         ]
 
     def prepare(self, ctx: ServerContext) -> None:
-        """Remove the `beserver*_active_*.cfg` a hard kill leaves: BattlEye would read it
-        instead of the fresh cfg and RCon would not come up."""
+        """Link the install's game data into the server folder, and remove the
+        `beserver*_active_*.cfg` a hard kill leaves: BattlEye would read it instead of the
+        fresh cfg and RCon would not come up."""
         layout = Arma3Layout.of(ctx.folder)
         for folder in (layout.profiles, layout.battleye, layout.mpmissions):
             folder.mkdir(parents=True, exist_ok=True)
+        if self._executable is not None:
+            link_install(self._executable.parent, ctx.folder, layout.battleye)
         for entry in layout.battleye.iterdir():
             if fnmatchcase(entry.name.lower(), _STALE_BE_CFG) and entry.is_file():
                 _log.info("%s: removing stale BattlEye config %s", ctx.name, entry.name)
