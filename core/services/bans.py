@@ -271,6 +271,8 @@ class BanService:
         """
         if server is not None:
             self._check_kind(server, target.kind)
+            if target.kind is BanKind.IP and server.game == "minecraft" and ":" in target.value:
+                raise NotSupported(f"{server.name} is a Minecraft server: it bans IPv4 only")
         reason = clean_text(reason)
         now = self._clock()
         async with self._db.transaction():

@@ -251,6 +251,8 @@ async def test_kinds_must_suit_the_game_and_input_is_checked(tmp_path: Path) -> 
         assert (await w.bans.add(MOD, "Notch", "perm", "", "craft")).kind is BanKind.NAME
         assert (await w.bans.add(MOD, UUID_ALEX, "perm", "", "craft")).kind is BanKind.UUID
         assert (await w.bans.add(MOD, "10.1.2.3", "perm", "", "alpha")).kind is BanKind.IP
+        with pytest.raises(NotSupported, match="IPv4 only"):
+            await w.bans.add(MOD, "2001:db8::7", "perm", "", "craft")
         with pytest.raises(InvalidInput, match="duration"):
             await w.bans.add(MOD, GUID_A, "soon", "", "alpha")
         with pytest.raises(InvalidInput, match="GUID"):
