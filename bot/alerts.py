@@ -21,7 +21,8 @@ from pathlib import Path
 import discord
 
 from bot.embeds import clean_game_text, escape_code, format_bytes, format_uptime
-from bot.outbox import FENCE, Outbox, OutMessage
+from bot.outbox import Outbox
+from bot.outbox_plan import FENCE, OutMessage
 from bot.relay import clean_lines
 from core.errors import NotFound
 from core.events import Event, RconStatus, ServerCrashed, ServerFailed, ServerHung

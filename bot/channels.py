@@ -24,15 +24,15 @@ from bot.alerts import AlertConfig, AlertDesk, AlertRoute
 from bot.outbox import (
     ChannelUnavailable,
     FileTooLarge,
-    GlobalPacer,
     MessageGone,
     Outbox,
     OutboxConfig,
-    OutMessage,
     Rejected,
     RetryAfter,
     Transient,
 )
+from bot.outbox_plan import OutMessage
+from bot.pacing import GlobalPacer
 from bot.relay import ChatTarget, LogTarget, Relay
 from bot.status_board import StatusBoard
 from core.errors import LanguardError

@@ -15,6 +15,9 @@ has learned from headers. What it does not: a 429 without `Via`, a sixth 429 or 
 this outbox blocks the channel until the window ends); it knows nothing of the ~5/5 s
 channel limit before the first response, treats edits and sends as separate buckets, and
 does not batch. Hence the outbox's own pacing, which counts every request.
+
+The pacers themselves are in `bot.pacing`; how lines become a message or a file (and the
+payload types) in `bot.outbox_plan`. This module keeps the queues, the worker and the calls.
 """
 
 from __future__ import annotations
@@ -28,16 +31,26 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import Literal, Protocol
 
-from bot.embeds import escape_code
+from bot.outbox_plan import (
+    FENCE,
+    OutFile,
+    OutMessage,
+    PlannedMessage,
+    file_summary,
+    plan_file,
+    plan_message,
+    text_units,
+)
+from bot.pacing import ChannelPacer, Clock, GlobalPacer
 from core.backoff import Backoff
 
-if TYPE_CHECKING:
-    import discord
-
+# FENCE, ChannelPacer, GlobalPacer, OutFile, OutMessage, file_summary, plan_message and
+# text_units moved to bot.outbox_plan and bot.pacing (import them from there); they are
+# re-exported here so that older imports keep working.
 __all__ = [
+    "FENCE",
     "ChannelPacer",
     "ChannelUnavailable",
     "FileTooLarge",
@@ -52,16 +65,15 @@ __all__ = [
     "Sender",
     "Stream",
     "Transient",
+    "file_summary",
+    "plan_message",
     "text_units",
 ]
 
 _log = logging.getLogger(__name__)
 
-Clock = Callable[[], float]
 Delivered = Callable[[str, int], Awaitable[None]]
 """`(tag, end)`: every line up to byte offset `end` of the file `tag` is on Discord."""
-
-FENCE = "```"
 
 
 # -- what a sender raises ------------------------------------------------------------------
@@ -95,22 +107,7 @@ class FileTooLarge(Rejected):
     """The attachment was over the upload cap: send smaller files."""
 
 
-# -- payloads and the sender ---------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class OutFile:
-    filename: str
-    data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class OutMessage:
-    content: str | None = None
-    embed: discord.Embed | None = None
-    file: OutFile | None = None
-    mention_role: int | None = None
-    """The only mention the bot ever allows: a role in a give-up alert."""
+# -- the sender ----------------------------------------------------------------------------
 
 
 class Sender(Protocol):
@@ -121,62 +118,6 @@ class Sender(Protocol):
     async def edit(self, message_id: int, message: OutMessage) -> None: ...
 
     async def delete(self, message_id: int) -> None: ...
-
-
-# -- pacing --------------------------------------------------------------------------------
-
-
-class ChannelPacer:
-    """At most `limit` requests per `per` seconds, counted from each response (conservative:
-    a response comes after the request arrived), and nothing before a 429's window ends."""
-
-    def __init__(
-        self, limit: int = 5, per: float = 5.0, margin: float = 0.05, clock: Clock = time.monotonic
-    ) -> None:
-        self.limit = limit
-        self.per = per
-        self.margin = margin
-        self._clock = clock
-        self._stamps: deque[float] = deque()
-        self.blocked_until = 0.0
-
-    def delay(self) -> float:
-        now = self._clock()
-        window = self.per + self.margin
-        while self._stamps and now - self._stamps[0] >= window:
-            self._stamps.popleft()
-        wait = self.blocked_until - now
-        if len(self._stamps) >= self.limit:
-            wait = max(wait, self._stamps[-self.limit] + window - now)
-        return max(0.0, wait)
-
-    def note(self) -> None:
-        self._stamps.append(self._clock())
-
-    def block(self, seconds: float) -> None:
-        self.blocked_until = max(self.blocked_until, self._clock() + seconds + self.margin)
-
-
-class GlobalPacer:
-    """The bot-wide request budget (Discord allows 50/s; keep a margin for interactions)."""
-
-    def __init__(self, rate: int = 40, per: float = 1.0, clock: Clock = time.monotonic) -> None:
-        self._pacer = ChannelPacer(rate, per, 0.0, clock)
-
-    async def acquire(self) -> None:
-        wait = self._pacer.delay()
-        while wait > 0:
-            await asyncio.sleep(wait)
-            wait = self._pacer.delay()
-        self._pacer.note()
-
-
-# -- text helpers --------------------------------------------------------------------------
-
-
-def text_units(text: str) -> int:
-    """Length as Discord may count it (UTF-16 code units), never less than `len`."""
-    return len(text) if text.isascii() else len(text.encode("utf-16-le")) // 2
 
 
 # -- streams and their buffers -------------------------------------------------------------
@@ -267,12 +208,6 @@ class OutboxConfig:
     def flood_chars(self) -> int:
         messages = max(1, math.ceil(self.flood_seconds * self.rate_limit / self.rate_per))
         return messages * self.max_chars
-
-
-@dataclass(frozen=True, slots=True)
-class _Plan:
-    message: OutMessage
-    count: int
 
 
 class Outbox:
@@ -617,7 +552,7 @@ class Outbox:
     def _header(self, stream: Stream) -> str:
         return f"**{stream.title}**\n" if len(self._buffers) > 1 else ""
 
-    def _plan(self, buf: _Buffer) -> _Plan:
+    def _plan(self, buf: _Buffer) -> PlannedMessage:
         """The next message of a buffer: a batch of lines, or the backlog as a file."""
         if buf.force_file or buf.chars > self.config.flood_chars:
             return self._file_plan(buf)
@@ -626,66 +561,16 @@ class Outbox:
         )
         return plan or self._file_plan(buf)
 
-    def _file_plan(self, buf: _Buffer) -> _Plan:
-        source = buf.raws if buf.raws is not None else buf.texts
-        count = buf.pending
-        while True:
-            data = ("\n".join(source[buf.pos : buf.pos + count]) + "\n").encode("utf-8", "replace")
-            if len(data) <= self._file_cap or count == 1:
-                break
-            count = max(1, count // 2)
-        data = data[: self._file_cap]
-        first, last = buf.time_at(buf.pos), buf.time_at(buf.pos + count - 1)
-        levels = buf.levels[buf.pos : buf.pos + count] if buf.stream.code else None
-        summary = file_summary(
-            self._header(buf.stream).strip(), count, buf.stream.noun, levels, first, last
+    def _file_plan(self, buf: _Buffer) -> PlannedMessage:
+        stream = buf.stream
+        return plan_file(
+            buf.raws if buf.raws is not None else buf.texts,
+            buf.pos,
+            buf.pending,
+            self._file_cap,
+            title=self._header(stream).strip(),
+            noun=stream.noun,
+            filename=stream.filename,
+            levels=buf.levels if stream.code else None,
+            time_at=buf.time_at,
         )
-        stamp = datetime.fromtimestamp(first or time.time(), UTC).strftime("%Y%m%d-%H%M%S")
-        name = f"{buf.stream.filename}-{stamp}.log"
-        return _Plan(OutMessage(content=summary, file=OutFile(name, data)), count)
-
-
-def plan_message(
-    texts: Sequence[str], start: int, max_chars: int, header: str, code: bool
-) -> _Plan | None:
-    """As many lines from `start` as fit in one message; None when even the first does not."""
-    overhead = text_units(header) + (len(FENCE) * 2 + 2 if code else 0)
-    budget = max_chars - overhead
-    body: list[str] = []
-    used = -1  # n lines need n - 1 newlines
-    for index in range(start, len(texts)):
-        line = escape_code(texts[index]) if code else texts[index]
-        cost = text_units(line) + 1
-        if used + cost > budget:
-            break
-        body.append(line)
-        used += cost
-    if not body:
-        return None
-    joined = "\n".join(body)
-    content = f"{header}{FENCE}\n{joined}\n{FENCE}" if code else f"{header}{joined}"
-    return _Plan(OutMessage(content=content), len(body))
-
-
-def file_summary(
-    title: str,
-    count: int,
-    noun: str,
-    levels: Sequence[int] | None,
-    first: float | None,
-    last: float | None,
-) -> str:
-    """One line: how many lines, how many errors and warnings, from when to when."""
-    parts = [f"📄 {count:,} {noun}"]
-    if levels is not None:
-        errors = sum(1 for level in levels if level >= 40)
-        warnings = sum(1 for level in levels if 30 <= level < 40)
-        parts.append(f" ({errors:,} errors, {warnings:,} warnings)")
-    if first is not None and last is not None:
-        start = datetime.fromtimestamp(first, UTC)
-        end = datetime.fromtimestamp(last, UTC)
-        fmt = "%H:%M:%S" if start.date() == end.date() else "%Y-%m-%d %H:%M:%S"
-        parts.append(f", {start.strftime(fmt)} to {end.strftime(fmt)} UTC")
-    parts.append(" — too many to post as messages, attached as a file")
-    prefix = f"{title} " if title else ""
-    return prefix + "".join(parts)

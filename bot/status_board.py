@@ -21,7 +21,8 @@ from typing import Any
 import discord
 
 from bot.embeds import STATE_COLOURS, clean_game_text, format_bytes
-from bot.outbox import MessageGone, Outbox, OutMessage
+from bot.outbox import MessageGone, Outbox
+from bot.outbox_plan import OutMessage
 from core.errors import NotFound
 from core.events import Event
 from core.services.servers import ServerService

@@ -24,10 +24,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.errors import InvalidInput, LanguardError, NotFound
-from core.games.base import GameProfile, ServerContext
+from core.games.base import GameProfile
 from core.secrets import SecretBox, SecretError
 from core.services.audit import Actor, AuditLog
 from core.services.host import host_addresses, primary_address
+from core.services.port_plan import (
+    base_port,
+    busy_on_host,
+    check_new_port,
+    free_block,
+    occupied_ports,
+    overlapping_server,
+)
 from core.services.settings_schema import (
     MASK,
     NOT_SET,
@@ -36,7 +44,6 @@ from core.services.settings_schema import (
     SettingsSchema,
     schema_for,
 )
-from core.supervisor.ports import port_is_free
 from core.supervisor.server import ManagedServer
 from core.supervisor.states import ACTIVE_STATES, ServerState
 from core.supervisor.supervisor import Supervisor
@@ -64,8 +71,6 @@ RESERVED_NAMES = frozenset(
     | {"archive", "global", "everyone", "here", "languard", "con", "nul", "aux", "prn"}
 )
 RCON_PASSWORD_KEY = "rcon_password"
-LOWEST_PORT = 1024
-HIGHEST_PORT = 65535
 MAX_CHOICES = 25
 """Discord shows at most 25 autocomplete choices."""
 PLAYERS_TIMEOUT = 3.0
@@ -311,10 +316,11 @@ class ServerService:
         if any(s.name == name for s in self._sup.all()) or await repo.get_by_name(name):
             raise InvalidInput(f"a server named `{name}` already exists")
         taken = await self._taken_ports(exclude=None)
+        folder = self._sup.folder_for(name)
         if port is None:
-            port = self._free_block(profile, name, taken)
+            port = free_block(profile, name, folder, taken)
         else:
-            self._check_new_port(profile, name, port, taken)
+            check_new_port(profile, name, folder, port, taken)
         settings: dict[str, Any] = {"port": port}
         plain: dict[str, str] = {}
         if RCON_PASSWORD_KEY in profile.secret_keys:
@@ -328,7 +334,6 @@ class ServerService:
                     await self._sup.secrets_repo.put(record.id, key, self._box.encrypt(value))
         except sqlite3.IntegrityError:
             raise InvalidInput(f"a server named `{name}` already exists") from None
-        folder = self._sup.folder_for(name)
         try:
             if folder.exists():
                 _log.warning("server %s reuses the existing folder %s", name, folder)
@@ -385,90 +390,6 @@ class ServerService:
             suffix += 1
         shutil.move(source, target)
         return str(target.relative_to(self._sup.data_dir))
-
-    # -- ports -------------------------------------------------------------------------------
-
-    def _base_port(self, profile: GameProfile, settings: Mapping[str, Any]) -> int:
-        port = _as_int(settings.get("port"))
-        if port is not None:
-            return port
-        schema = schema_for(profile)
-        default = _as_int(schema.default("port")) if "port" in schema else None
-        return default if default is not None else profile.default_port
-
-    def _occupied(self, profile: GameProfile, name: str, settings: Mapping[str, Any]) -> set[int]:
-        """The server's port block plus every port its profile says it needs."""
-        base = self._base_port(profile, settings)
-        ports = set(range(base, base + max(1, profile.port_stride)))
-        ctx = ServerContext(0, name, self._sup.folder_for(name), dict(settings))
-        try:
-            ports.update(need.port for need in profile.ports(ctx))
-        except (LanguardError, ValueError, TypeError, KeyError) as exc:
-            _log.debug("ports of %s unknown: %s", name, exc)
-        return ports
-
-    async def _taken_ports(self, exclude: int | None) -> dict[str, set[int]]:
-        taken: dict[str, set[int]] = {}
-        for server in self._sup.all():
-            if server.id != exclude:
-                settings = await self._sup.settings_repo.get_all(server.id)
-                taken[server.name] = self._occupied(server.profile, server.name, settings)
-        return taken
-
-    def _busy_on_host(self, profile: GameProfile, name: str, settings: Mapping[str, Any]) -> str:
-        """The first needed port another program holds (`"UDP 2302"`), or ""."""
-        base = self._base_port(profile, settings)
-        needs = {(base, "udp"), (base, "tcp")}
-        ctx = ServerContext(0, name, self._sup.folder_for(name), dict(settings))
-        try:
-            needs.update((need.port, need.protocol) for need in profile.ports(ctx))
-        except (LanguardError, ValueError, TypeError, KeyError) as exc:
-            _log.debug("ports of %s unknown: %s", name, exc)
-        for port, protocol in sorted(needs):
-            try:
-                free = port_is_free(port, protocol)
-            except OSError:
-                free = False
-            if not free:
-                return f"{protocol.upper()} {port}"
-        return ""
-
-    @staticmethod
-    def _overlap(mine: set[int], taken: Mapping[str, set[int]]) -> str | None:
-        return next((other for other, ports in taken.items() if mine & ports), None)
-
-    def _check_new_port(
-        self, profile: GameProfile, name: str, port: int, taken: Mapping[str, set[int]]
-    ) -> None:
-        stride = max(1, profile.port_stride)
-        highest = HIGHEST_PORT - stride + 1
-        if _as_int(port) is None or not LOWEST_PORT <= port <= highest:
-            raise InvalidInput(f"the port must be a whole number from {LOWEST_PORT} to {highest}")
-        mine = self._occupied(profile, name, {"port": port})
-        other = self._overlap(mine, taken)
-        if other is not None:
-            raise InvalidInput(
-                f"ports {min(mine)}-{max(mine)} overlap those of server `{other}`; choose "
-                "another port, or leave it out to get a free one"
-            )
-        busy = self._busy_on_host(profile, name, {"port": port})
-        if busy:
-            raise InvalidInput(f"{busy} is already in use on this host; choose another port")
-
-    def _free_block(self, profile: GameProfile, name: str, taken: Mapping[str, set[int]]) -> int:
-        """The first block from the game's default port that no server and no program uses."""
-        stride = max(1, profile.port_stride)
-        port = profile.default_port
-        while port + stride - 1 <= HIGHEST_PORT:
-            if port >= LOWEST_PORT:
-                settings = {"port": port}
-                mine = self._occupied(profile, name, settings)
-                if self._overlap(mine, taken) is None and not self._busy_on_host(
-                    profile, name, settings
-                ):
-                    return port
-            port += stride
-        raise InvalidInput("no free block of ports is left; give a port explicitly")
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -604,16 +525,27 @@ class ServerService:
     async def _check_changed_ports(
         self, server: ManagedServer, before: Mapping[str, Any], after: Mapping[str, Any]
     ) -> None:
-        mine = self._occupied(server.profile, server.name, after)
-        if mine == self._occupied(server.profile, server.name, before):
+        folder = self._sup.folder_for(server.name)
+        mine = occupied_ports(server.profile, server.name, folder, after)
+        if mine == occupied_ports(server.profile, server.name, folder, before):
             return
-        other = self._overlap(mine, await self._taken_ports(exclude=server.id))
+        other = overlapping_server(mine, await self._taken_ports(exclude=server.id))
         if other is not None:
             raise InvalidInput(f"that would overlap the ports of server `{other}`")
         if server.state not in ACTIVE_STATES:
-            busy = self._busy_on_host(server.profile, server.name, after)
+            busy = busy_on_host(server.profile, server.name, folder, after)
             if busy:
                 raise InvalidInput(f"{busy} is already in use on this host")
+
+    async def _taken_ports(self, exclude: int | None) -> dict[str, set[int]]:
+        """The ports of every server but the one with id `exclude`, by server name."""
+        taken: dict[str, set[int]] = {}
+        for server in self._sup.all():
+            if server.id != exclude:
+                settings = await self._sup.settings_repo.get_all(server.id)
+                folder = self._sup.folder_for(server.name)
+                taken[server.name] = occupied_ports(server.profile, server.name, folder, settings)
+        return taken
 
     async def _decrypted(self, server_id: int) -> dict[str, str]:
         """The server's secrets in plain text, for validation only; never returned."""
@@ -645,7 +577,7 @@ class ServerService:
                 host = f"[{host}]"
         except ValueError:
             pass  # a host name
-        return f"{host}:{self._base_port(profile, settings)}"
+        return f"{host}:{base_port(profile, settings)}"
 
     async def _players(self, server: ManagedServer) -> tuple[int | None, tuple[str, ...]]:
         link = server.link

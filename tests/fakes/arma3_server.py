@@ -42,7 +42,7 @@ from core.games.arma3_config import (
     parse_config,
     render_bans_txt,
 )
-from core.rcon.battleye import ServerProtocol
+from core.rcon.battleye_server import ServerProtocol
 from tests.fakes.battleye_server import FakeBattlEyeServer
 
 __all__ = ["FakeArma3", "main", "parse_launch_args"]

@@ -3,7 +3,7 @@
 Embed it (`FakeBattlEyeServer`, `async start()` / `async stop()`) or run it as a process:
 `python -m tests.fakes.battleye_server --port N --password P` prints the bound port as its
 first stdout line and stops on SIGTERM. The protocol rules live in the pure
-`core.rcon.battleye.ServerProtocol`; this module adds the socket, the clock, the console
+`core.rcon.battleye_server.ServerProtocol`; this module adds the socket, the clock, the console
 commands and a lossy network (loss, duplication, reordering, delay; seeded).
 """
 
@@ -18,7 +18,7 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from core.rcon.battleye import (
+from core.rcon.battleye_server import (
     Address,
     AdminDropped,
     AdminLoggedIn,

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from core.backoff import Backoff
-from core.rcon.battleye import AdminDropped, AdminLoggedIn, ServerMessage
+from core.rcon.battleye import ServerMessage
 from core.rcon.battleye_client import BattlEyeClient
+from core.rcon.battleye_server import AdminDropped, AdminLoggedIn
 from core.rcon.errors import RconClosed, RconCommandError, RconLoginError, RconTimeout
 from tests.fakes.battleye_server import DEFAULT_PLAYERS, FakeBattlEyeServer
 

@@ -11,16 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.rcon.battleye import (
-    AdminDropped,
-    AdminLoggedIn,
     ClientProtocol,
     ClientState,
-    CommandReceived,
     CommandReply,
     CommandReplyPart,
     CommandRequest,
     LocalProtocolError,
-    LoginRefused,
     LoginReply,
     LoginRequest,
     LoginResult,
@@ -28,9 +24,15 @@ from core.rcon.battleye import (
     MessageAck,
     MessagePacket,
     ServerMessage,
-    ServerProtocol,
     decode_client_packet,
     decode_server_packet,
+)
+from core.rcon.battleye_server import (
+    AdminDropped,
+    AdminLoggedIn,
+    CommandReceived,
+    LoginRefused,
+    ServerProtocol,
 )
 
 ADDR = ("127.0.0.1", 40000)

@@ -11,19 +11,16 @@ import pytest
 
 from bot.embeds import code_block, escape_code
 from bot.outbox import (
-    ChannelPacer,
     MessageGone,
     Outbox,
     OutboxConfig,
-    OutMessage,
     Rejected,
     RetryAfter,
     Stream,
     Transient,
-    file_summary,
-    plan_message,
-    text_units,
 )
+from bot.outbox_plan import OutMessage, file_summary, plan_message, text_units
+from bot.pacing import ChannelPacer
 
 FAST = OutboxConfig(
     rate_limit=100,

@@ -1,0 +1,141 @@
+"""What the outbox sends, worked out without sending: lines into messages or into a file.
+
+Why it exists apart from the outbox: fitting lines into Discord's 2,000-unit messages (counted
+in UTF-16 code units, inside a code fence the lines cannot close), and turning a backlog into
+a `.log` file with a one-line summary, are pure rules over text. Here they can be tested
+line by line, while `bot.outbox` keeps the queues, the worker and the calls to Discord. The
+payload types (`OutMessage`, `OutFile`) live here too, since a plan is made of them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from bot.embeds import escape_code
+
+if TYPE_CHECKING:
+    import discord
+
+__all__ = [
+    "FENCE",
+    "OutFile",
+    "OutMessage",
+    "PlannedMessage",
+    "file_summary",
+    "plan_file",
+    "plan_message",
+    "text_units",
+]
+
+FENCE = "```"
+
+
+@dataclass(frozen=True, slots=True)
+class OutFile:
+    filename: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class OutMessage:
+    content: str | None = None
+    embed: discord.Embed | None = None
+    file: OutFile | None = None
+    mention_role: int | None = None
+    """The only mention the bot ever allows: a role in a give-up alert."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedMessage:
+    """The next message of a stream and how many of its pending lines it carries."""
+
+    message: OutMessage
+    count: int
+
+
+def text_units(text: str) -> int:
+    """Length as Discord may count it (UTF-16 code units), never less than `len`."""
+    return len(text) if text.isascii() else len(text.encode("utf-16-le")) // 2
+
+
+def plan_message(
+    texts: Sequence[str], start: int, max_chars: int, header: str, code: bool
+) -> PlannedMessage | None:
+    """As many lines from `start` as fit in one message; None when even the first does not."""
+    overhead = text_units(header) + (len(FENCE) * 2 + 2 if code else 0)
+    budget = max_chars - overhead
+    body: list[str] = []
+    used = -1  # n lines need n - 1 newlines
+    for index in range(start, len(texts)):
+        line = escape_code(texts[index]) if code else texts[index]
+        cost = text_units(line) + 1
+        if used + cost > budget:
+            break
+        body.append(line)
+        used += cost
+    if not body:
+        return None
+    joined = "\n".join(body)
+    content = f"{header}{FENCE}\n{joined}\n{FENCE}" if code else f"{header}{joined}"
+    return PlannedMessage(OutMessage(content=content), len(body))
+
+
+def plan_file(
+    lines: Sequence[str],
+    start: int,
+    count: int,
+    max_bytes: int,
+    *,
+    title: str,
+    noun: str,
+    filename: str,
+    levels: Sequence[int] | None,
+    time_at: Callable[[int], float | None],
+) -> PlannedMessage:
+    """Up to `count` lines from `start` as a `.log` file named `<filename>-<time>.log`.
+
+    The count is halved until the file fits in `max_bytes` (one line alone is cut to fit).
+    `levels` are every line's log level (None: no error and warning counts in the summary),
+    `time_at(index)` when a line arrived; the file is named after the first line's time, or
+    the current time when that is unknown.
+    """
+    while True:
+        data = ("\n".join(lines[start : start + count]) + "\n").encode("utf-8", "replace")
+        if len(data) <= max_bytes or count == 1:
+            break
+        count = max(1, count // 2)
+    data = data[:max_bytes]
+    first, last = time_at(start), time_at(start + count - 1)
+    shown = levels[start : start + count] if levels is not None else None
+    summary = file_summary(title, count, noun, shown, first, last)
+    stamp = datetime.fromtimestamp(first or time.time(), UTC).strftime("%Y%m%d-%H%M%S")
+    name = f"{filename}-{stamp}.log"
+    return PlannedMessage(OutMessage(content=summary, file=OutFile(name, data)), count)
+
+
+def file_summary(
+    title: str,
+    count: int,
+    noun: str,
+    levels: Sequence[int] | None,
+    first: float | None,
+    last: float | None,
+) -> str:
+    """One line: how many lines, how many errors and warnings, from when to when."""
+    parts = [f"📄 {count:,} {noun}"]
+    if levels is not None:
+        errors = sum(1 for level in levels if level >= 40)
+        warnings = sum(1 for level in levels if 30 <= level < 40)
+        parts.append(f" ({errors:,} errors, {warnings:,} warnings)")
+    if first is not None and last is not None:
+        start = datetime.fromtimestamp(first, UTC)
+        end = datetime.fromtimestamp(last, UTC)
+        fmt = "%H:%M:%S" if start.date() == end.date() else "%Y-%m-%d %H:%M:%S"
+        parts.append(f", {start.strftime(fmt)} to {end.strftime(fmt)} UTC")
+    parts.append(" — too many to post as messages, attached as a file")
+    prefix = f"{title} " if title else ""
+    return prefix + "".join(parts)
