@@ -11,7 +11,7 @@ from discord import app_commands
 if TYPE_CHECKING:
     from bot.client import LanguardBot
 
-__all__ = ["MAX_CHOICES", "choices", "server_names"]
+__all__ = ["MAX_CHOICES", "choices", "chosen_server", "server_names"]
 
 MAX_CHOICES = 25
 
@@ -33,3 +33,9 @@ async def server_names(
     bot: LanguardBot = interaction.client
     servers = bot.services.supervisor.all()
     return choices(((s.name, s.name) for s in servers), current)
+
+
+def chosen_server(interaction: discord.Interaction[Any]) -> str | None:
+    """The `server` option typed so far, for autocompletes that depend on it."""
+    server = getattr(interaction.namespace, "server", None)
+    return server if isinstance(server, str) and server else None

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import discord
 from discord import app_commands
 
+from bot.autocomplete import chosen_server
 from core.errors import NotFound
 from core.permissions import Level
 from core.services.audit import Actor
@@ -71,13 +72,8 @@ async def member_level(interaction: discord.Interaction[Any], server_id: int | N
     )
 
 
-def _server_name(interaction: discord.Interaction[Any]) -> str | None:
-    name = getattr(interaction.namespace, "server", None)
-    return name if isinstance(name, str) and name else None
-
-
 def _server_id(interaction: discord.Interaction[Any]) -> int | None:
-    name = _server_name(interaction)
+    name = chosen_server(interaction)
     if name is None:
         return None
     supervisor = _bot(interaction).services.supervisor
@@ -96,7 +92,7 @@ def require(level: Level) -> Callable[[T], T]:
         server_id = _server_id(interaction)
         has = await member_level(interaction, server_id)
         if has >= level:
-            name = _server_name(interaction)
+            name = chosen_server(interaction)
             if name is not None and server_id is None:
                 raise UnknownServer(name)
             return True

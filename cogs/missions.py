@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.autocomplete import choices, server_names
+from bot.autocomplete import choices, chosen_server, server_names
 from bot.checks import actor_of, require
 from bot.client import LanguardBot
 from bot.embeds import clean_game_text, format_bytes, info_embed, ok_embed
@@ -26,8 +26,8 @@ PROGRESS_EVERY = 1.5
 async def mission_names(
     interaction: discord.Interaction[LanguardBot], current: str
 ) -> list[app_commands.Choice[str]]:
-    server = getattr(interaction.namespace, "server", None)
-    if not isinstance(server, str) or not server:
+    server = chosen_server(interaction)
+    if server is None:
         return []
     try:
         missions = await interaction.client.services.missions.list(server)

@@ -6,7 +6,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.autocomplete import choices, server_names
+from bot.autocomplete import choices, chosen_server, server_names
 from bot.checks import actor_of, require
 from bot.client import LanguardBot
 from bot.embeds import clean_game_text, info_embed, ok_embed
@@ -20,8 +20,8 @@ async def online_players(
     interaction: discord.Interaction[LanguardBot], current: str
 ) -> list[app_commands.Choice[str]]:
     """Autocomplete from the live list the service keeps (no game round trip)."""
-    server = getattr(interaction.namespace, "server", None)
-    if not isinstance(server, str) or not server:
+    server = chosen_server(interaction)
+    if server is None:
         return []
     try:
         players = interaction.client.services.players.known_online(server)

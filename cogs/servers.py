@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.autocomplete import choices, server_names
+from bot.autocomplete import choices, chosen_server, server_names
 from bot.checks import actor_of, require
 from bot.client import LanguardBot
 from bot.embeds import (
@@ -85,8 +85,8 @@ async def game_names(
 async def setting_keys(
     interaction: discord.Interaction[LanguardBot], current: str
 ) -> list[app_commands.Choice[str]]:
-    server = getattr(interaction.namespace, "server", None)
-    if not isinstance(server, str) or not server:
+    server = chosen_server(interaction)
+    if server is None:
         return []
     try:
         keys = interaction.client.services.servers.setting_keys(server, current)

@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from core.events import Event, ServerCrashed, ServerStateChanged
@@ -24,6 +24,7 @@ from core.services.schedule import ScheduleService
 from core.supervisor.server import ManagedServer
 from core.supervisor.states import ServerState
 from data.repositories.history import AuditEntry, AuditRepository
+from tests.fakes.clock import FakeClock
 from tests.integration.arma3_env import (
     add_arma3_server,
     arma3_supervised,
@@ -54,31 +55,6 @@ class WallClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-class FakeClock:
-    """ScheduleService's clock and sleep: sleepers wake when the test moves time past them."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-        self._sleepers: list[tuple[datetime, asyncio.Future[None]]] = []
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        entry = (self.now + timedelta(seconds=seconds), asyncio.get_running_loop().create_future())
-        self._sleepers.append(entry)
-        try:
-            await entry[1]
-        finally:
-            self._sleepers.remove(entry)
-
-    def set(self, when: datetime) -> None:
-        self.now = when
-        for deadline, future in self._sleepers:
-            if deadline <= when and not future.done():
-                future.set_result(None)
 
 
 def at(hour: int, minute: int = 0, second: int = 0) -> datetime:

@@ -10,7 +10,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,37 +23,13 @@ from core.supervisor.server import ManagedServer
 from core.supervisor.states import ServerState
 from data.repositories.history import AuditRepository
 from data.repositories.schedules import MaintenanceRepository
+from tests.fakes.clock import FakeClock
 from tests.fakes.memory_link import MemoryProfile
 from tests.integration.supervision import Env, next_event, supervised
 
 S = ServerState
 ALICE = Actor(42, "alice")
 QUICK_STOP = ["--console", "--ready-after", "0.05"]
-
-
-class FakeClock:
-    """Wall time that only moves when the test says; sleepers wake when their time comes."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-        self._sleepers: list[tuple[datetime, asyncio.Future[None]]] = []
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        entry = (self.now + timedelta(seconds=seconds), asyncio.get_running_loop().create_future())
-        self._sleepers.append(entry)
-        try:
-            await entry[1]
-        finally:
-            self._sleepers.remove(entry)
-
-    def set(self, when: datetime) -> None:
-        self.now = when
-        for deadline, future in self._sleepers:
-            if deadline <= when and not future.done():
-                future.set_result(None)
 
 
 def at(hour: int, minute: int = 0, second: int = 0, day: int = 1) -> datetime:
