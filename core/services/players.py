@@ -22,7 +22,8 @@ from core.events import EventBus, PlayerJoined, PlayerLeft, ServerStateChanged, 
 from core.games.base import BanKind, GameLink, OnlinePlayer
 from core.parsing import parse_duration
 from core.services.audit import Actor, AuditLog
-from core.services.bans import Ban, BanService, BanTarget, clean_text, normalise_target
+from core.services.ban_targets import BanTarget, clean_text, normalise_target
+from core.services.bans import Ban, BanService
 from core.supervisor.server import ManagedServer
 from core.supervisor.states import ServerState
 from core.supervisor.supervisor import Supervisor

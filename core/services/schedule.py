@@ -8,8 +8,8 @@ never replayed, and warnings that are already stale are dropped rather than sent
 A restart schedule restarts a *running* server only: a stopped or crashed server is left
 alone (a schedule is not a way to start servers), and so is a server in maintenance (no
 warnings either). Repeating messages are said whenever the server runs with a link.
-Maintenance sets `ManagedServer.paused` (crashes are recorded, not restarted) until its end
-time, which is stored, so a bot restart keeps it; alert code asks `in_maintenance`.
+The maintenance windows themselves are kept by `core.services.maintenance`; this service
+owns them and answers for them (`start_maintenance`, `in_maintenance`, ...).
 """
 
 from __future__ import annotations
@@ -32,17 +32,12 @@ from core.errors import InvalidInput, LanguardError, NotFound
 from core.events import MaintenanceChanged
 from core.parsing import format_duration, parse_duration, parse_minutes_list
 from core.services.audit import SYSTEM, Actor, AuditLog
+from core.services.maintenance import MaintenanceWindows
 from core.supervisor.server import ManagedServer
 from core.supervisor.states import ServerState
 from core.supervisor.supervisor import Supervisor
 from data.db import Database
-from data.repositories.schedules import (
-    MaintenanceRecord,
-    MaintenanceRepository,
-    ScheduleKind,
-    ScheduleRecord,
-    ScheduleRepository,
-)
+from data.repositories.schedules import ScheduleKind, ScheduleRecord, ScheduleRepository
 
 __all__ = [
     "MaintenanceChanged",
@@ -61,7 +56,6 @@ MAX_SCHEDULES_PER_SERVER = 20
 MAX_MESSAGE_CHARS = 200
 MAX_WARN_MINUTES = 180
 MIN_RESTART_GAP_MINUTES = 10
-MAX_MAINTENANCE_MINUTES = 7 * 24 * 60
 LABEL_CHARS = 100
 WARN_GRACE = 60.0
 """Seconds a warning or message may be late and still be sent; later ones are dropped."""
@@ -130,18 +124,22 @@ class ScheduleService:
     ) -> None:
         self._supervisor = supervisor
         self._schedules = ScheduleRepository(db)
-        self._windows = MaintenanceRepository(db)
         self._audit = audit
         self._clock = clock
         self._sleep = sleep
         self.tz = tz or local_zone()
-        self._on_maintenance = on_maintenance
+        self._maintenance = MaintenanceWindows(
+            supervisor,
+            db,
+            audit,
+            now=self._now,
+            at=self._at,
+            sleep_until=self._sleep_until,
+            on_change=on_maintenance,
+        )
         self._loops: dict[int, asyncio.Task[None]] = {}
-        self._maintenance: dict[int, float] = {}
-        self._window_tasks: dict[int, asyncio.Task[None]] = {}
         self._restarts: dict[int, asyncio.Task[None]] = {}
         self._warned: set[tuple[int, float, int]] = set()
-        self._loaded = False
         self._started = False
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -149,16 +147,7 @@ class ScheduleService:
     async def load(self) -> None:
         """Read the maintenance windows; call before `Supervisor.start()` so that crash
         alerts raised while servers are re-adopted already see `in_maintenance`."""
-        if self._loaded:
-            return
-        now = self._now()
-        for window in await self._windows.list():
-            if window.until <= now:
-                await self._windows.delete(window.server_id)
-                _log.info("maintenance of server %d ended while the bot was down", window.server_id)
-            else:
-                self._maintenance[window.server_id] = window.until
-        self._loaded = True
+        await self._maintenance.load()
 
     async def start(self) -> None:
         """Apply maintenance to the supervised servers and start every schedule from now."""
@@ -166,8 +155,7 @@ class ScheduleService:
             return
         await self.load()
         self._started = True
-        for server_id, until in builtins.list(self._maintenance.items()):
-            self._open_window(server_id, until)
+        self._maintenance.start()
         now = self._now()
         for record in await self._schedules.list():
             if self._find(record.server_id) is None:
@@ -187,11 +175,11 @@ class ScheduleService:
     async def close(self) -> None:
         """Stop every loop; a restart under way is given DRAIN_TIMEOUT s to finish."""
         self._started = False
-        tasks = [*self._loops.values(), *self._window_tasks.values()]
+        tasks = builtins.list(self._loops.values())
         self._loops.clear()
-        self._window_tasks.clear()
         for task in tasks:
             task.cancel()
+        await self._maintenance.close()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -286,9 +274,7 @@ class ScheduleService:
             if task is not None:
                 task.cancel()
         await self._schedules.delete_for_server(server_id)
-        self._close_window(server_id)
-        self._maintenance.pop(server_id, None)
-        await self._windows.delete(server_id)
+        await self._maintenance.forget(server_id)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -316,87 +302,20 @@ class ScheduleService:
     async def start_maintenance(self, actor: Actor, server_name: str, minutes: int) -> datetime:
         """Mute alerts and pause auto-restart for `minutes`; returns when it ends."""
         server = self._server_named(server_name)
-        if isinstance(minutes, bool) or not isinstance(minutes, int):
-            raise InvalidInput("give the maintenance length as a whole number of minutes")
-        if not 1 <= minutes <= MAX_MAINTENANCE_MINUTES:
-            raise InvalidInput(f"maintenance lasts 1 to {MAX_MAINTENANCE_MINUTES} minutes (a week)")
-        now = self._now()
-        until = now + minutes * 60
-        await self._windows.put(MaintenanceRecord(server.id, now, until, actor.name[:100]))
-        self._maintenance[server.id] = until
-        self._open_window(server.id, until)
-        ends = self._at(until)
-        await self._audit.record(
-            actor,
-            "maintenance.start",
-            server_id=server.id,
-            arguments={"minutes": minutes},
-            result=f"until {ends.isoformat(timespec='minutes')}",
-        )
-        self._notify(
-            MaintenanceChanged(
-                server_id=server.id, server=server.name, active=True, until=ends, reason="started"
-            )
-        )
-        return ends
+        return await self._maintenance.begin(actor, server, minutes)
 
     async def end_maintenance(
         self, server_id: int, *, actor: Actor = SYSTEM, reason: str = "ended early"
     ) -> bool:
         """End a window now (the ServerService calls this on `/server start`); False if none."""
-        known = self._maintenance.pop(server_id, None) is not None
-        self._close_window(server_id)
-        deleted = await self._windows.delete(server_id)
-        if not (known or deleted):
-            return False
-        server = self._find(server_id)
-        if server is not None:
-            server.paused = False
-        await self._audit.record(actor, "maintenance.end", server_id=server_id, result=reason)
-        name = server.name if server is not None else f"#{server_id}"
-        self._notify(
-            MaintenanceChanged(
-                server_id=server_id, server=name, active=False, until=None, reason=reason
-            )
-        )
-        _log.info("maintenance of %s %s", name, reason)
-        return True
+        return await self._maintenance.end(server_id, actor=actor, reason=reason)
 
     def in_maintenance(self, server_id: int) -> bool:
         """True while alerts for this server are muted."""
         return self.maintenance_until(server_id) is not None
 
     def maintenance_until(self, server_id: int) -> datetime | None:
-        until = self._maintenance.get(server_id)
-        return None if until is None or until <= self._now() else self._at(until)
-
-    def _open_window(self, server_id: int, until: float) -> None:
-        self._close_window(server_id)
-        server = self._find(server_id)
-        if server is not None:
-            server.paused = True
-        if self._started:
-            self._window_tasks[server_id] = self._spawn(
-                self._window(server_id, until), f"maintenance-{server_id}", self._window_tasks
-            )
-
-    def _close_window(self, server_id: int) -> None:
-        task = self._window_tasks.pop(server_id, None)
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
-
-    async def _window(self, server_id: int, until: float) -> None:
-        await self._sleep_until(until)
-        if self._maintenance.get(server_id) == until:
-            await self.end_maintenance(server_id, reason="ended on time")
-
-    def _notify(self, change: MaintenanceChanged) -> None:
-        if self._on_maintenance is None:
-            return
-        try:
-            self._on_maintenance(change)
-        except Exception:
-            _log.exception("maintenance listener failed")
+        return self._maintenance.until(server_id)
 
     # -- the loops -----------------------------------------------------------------------
 

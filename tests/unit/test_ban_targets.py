@@ -10,7 +10,13 @@ from hypothesis import strategies as st
 
 from core.errors import InvalidInput
 from core.games.base import BanKind
-from core.services.bans import MAX_TEXT, BanTarget, clean_text, normalise_target, parse_target
+from core.services.ban_targets import (
+    MAX_TEXT,
+    BanTarget,
+    clean_text,
+    normalise_target,
+    parse_target,
+)
 from data.repositories.players import like_escape
 
 GUID = "80a5885ebe2420bab5e158a310fcbc7d"

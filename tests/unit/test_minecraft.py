@@ -34,13 +34,8 @@ from core.events import (
 )
 from core.games.base import BanKind, GameBan, OnlinePlayer, ServerContext
 from core.games.minecraft import DONE, MinecraftProfile, offline_uuid
-from core.games.minecraft_link import (
-    LogEventParser,
-    MinecraftLink,
-    parse_banlist,
-    parse_list,
-    parse_message,
-)
+from core.games.minecraft_link import MinecraftLink
+from core.games.minecraft_logs import LogEventParser, parse_banlist, parse_list, parse_message
 from core.games.minecraft_settings import (
     MinecraftSettings,
     clean_text,
