@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from core.errors import LanguardError
 from data.repositories.history import AuditEntry, AuditRepository
 
-__all__ = ["SYSTEM", "Actor", "AuditLog", "mask_secrets"]
+__all__ = ["SYSTEM", "Actor", "AuditLog", "AuditScope", "mask_secrets"]
 
 _SECRET_KEY = re.compile(r"pass(word)?|secret|token|api_?key|private_?key", re.IGNORECASE)
 MASK = "••••••"
 MAX_ARGUMENT_CHARS = 500
+
+
+@dataclass
+class AuditScope:
+    """What the audit records for one command, filled in as the command goes."""
+
+    arguments: dict[str, Any]
+    server_id: int | None = None
+    result: str = "ok"
+    ok: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +76,36 @@ class AuditLog:
             arguments=mask_secrets(arguments or {}),
             result=result[:1000],
             ok=ok,
+        )
+
+    @asynccontextmanager
+    async def scope(
+        self,
+        actor: Actor,
+        action: str,
+        arguments: Mapping[str, Any],
+        server_id: int | None = None,
+    ) -> AsyncIterator[AuditScope]:
+        """Audit a block's outcome: what it filled in, or the error's user-safe message
+        (a refusal is recorded too; a bug only as "internal error")."""
+        scope = AuditScope(dict(arguments), server_id)
+        try:
+            yield scope
+        except Exception as exc:
+            scope.result = str(exc) if isinstance(exc, LanguardError) else "internal error"
+            scope.ok = False
+            await self._record_scope(actor, action, scope)
+            raise
+        await self._record_scope(actor, action, scope)
+
+    async def _record_scope(self, actor: Actor, action: str, scope: AuditScope) -> None:
+        await self.record(
+            actor,
+            action,
+            server_id=scope.server_id,
+            arguments=scope.arguments,
+            result=scope.result,
+            ok=scope.ok,
         )
 
     async def recent(self, limit: int = 20, server_id: int | None = None) -> list[AuditEntry]:

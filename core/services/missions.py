@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import contextlib
 import inspect
 import logging
 import ssl as ssl_module
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from yarl import URL
 
-from core.errors import InvalidInput, LanguardError, NotFound, NotRunning, NotSupported
+from core.errors import InvalidInput, NotFound, NotRunning, NotSupported
 from core.games.pbo import (
     MISSION_FOLDER,
     ROTATION_SETTING,
@@ -138,14 +137,6 @@ def validate_difficulty(value: str | None) -> str | None:
     raise InvalidInput(f"difficulty must be one of {', '.join(DIFFICULTIES)}")
 
 
-@dataclass
-class _Scope:
-    arguments: dict[str, Any]
-    server_id: int | None = None
-    result: str = "ok"
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
 class MissionService:
     """Missions of Arma 3 servers. Mutating calls are audited, refusals included."""
 
@@ -187,7 +178,9 @@ class MissionService:
     ) -> UploadResult:
         """Store an attachment the front end already read (Discord caps those at ~10 MiB)."""
         arguments = {"source": "attachment", "filename": filename, "size": len(data)}
-        async with self._audited(actor, "missions.upload", arguments, replace=replace) as scope:
+        async with self._audit.scope(
+            actor, "missions.upload", {**arguments, "replace": replace}
+        ) as scope:
             server = self._arma(server_name)
             scope.server_id = server.id
             name = validate_mission_filename(filename)
@@ -198,7 +191,7 @@ class MissionService:
             tmp = await _write_temp(files, data)
             result = await self._store(actor, server, files, name, tmp, replace, progress)
             scope.result = f"stored {result.filename} ({result.size} bytes)"
-            scope.extra["sha256"] = result.sha256
+            scope.arguments["sha256"] = result.sha256
             return result
 
     async def upload_url(
@@ -212,7 +205,9 @@ class MissionService:
     ) -> UploadResult:
         """Fetch a mission from an https link (for files over Discord's upload cap)."""
         arguments = {"source": "url", "url": _safe_url(url)}
-        async with self._audited(actor, "missions.upload", arguments, replace=replace) as scope:
+        async with self._audit.scope(
+            actor, "missions.upload", {**arguments, "replace": replace}
+        ) as scope:
             server = self._arma(server_name)
             scope.server_id = server.id
             parsed = parse_download_url(url)
@@ -239,7 +234,7 @@ class MissionService:
             )
             result = await self._store(actor, server, files, name, tmp, replace, progress)
             scope.result = f"stored {result.filename} ({result.size} bytes)"
-            scope.extra["sha256"] = result.sha256
+            scope.arguments["sha256"] = result.sha256
             return result
 
     async def _store(
@@ -334,7 +329,7 @@ class MissionService:
 
     async def delete(self, actor: Actor, server_name: str, mission: str) -> str:
         """Remove a mission file (refused while it is in the rotation); returns its name."""
-        async with self._audited(actor, "missions.delete", {"mission": mission}) as scope:
+        async with self._audit.scope(actor, "missions.delete", {"mission": mission}) as scope:
             server = self._arma(server_name)
             scope.server_id = server.id
             async with self._lock(server.id):
@@ -368,7 +363,7 @@ class MissionService:
         items = missions.split(",") if isinstance(missions, str) else builtins.list(missions)
         names = [item.strip() for item in items if item.strip()]
         arguments = {"missions": ", ".join(names), "difficulty": difficulty}
-        async with self._audited(actor, "missions.rotation", arguments) as scope:
+        async with self._audit.scope(actor, "missions.rotation", arguments) as scope:
             server = self._arma(server_name)
             scope.server_id = server.id
             level = validate_difficulty(difficulty)
@@ -407,7 +402,7 @@ class MissionService:
     ) -> LoadResult:
         """Switch a running server to `mission` now (Arma's #mission over RCon)."""
         arguments = {"mission": mission, "difficulty": difficulty}
-        async with self._audited(actor, "missions.load", arguments) as scope:
+        async with self._audit.scope(actor, "missions.load", arguments) as scope:
             server = self._arma(server_name)
             scope.server_id = server.id
             level = validate_difficulty(difficulty)
@@ -427,32 +422,6 @@ class MissionService:
             return LoadResult(template, level)
 
     # -- helpers ------------------------------------------------------------------------
-
-    @contextlib.asynccontextmanager
-    async def _audited(
-        self, actor: Actor, action: str, arguments: dict[str, Any], **more: Any
-    ) -> AsyncIterator[_Scope]:
-        scope = _Scope({**arguments, **more})
-        try:
-            yield scope
-        except Exception as exc:
-            result = str(exc) if isinstance(exc, LanguardError) else "internal error"
-            await self._audit.record(
-                actor,
-                action,
-                server_id=scope.server_id,
-                arguments=scope.arguments,
-                result=result,
-                ok=False,
-            )
-            raise
-        await self._audit.record(
-            actor,
-            action,
-            server_id=scope.server_id,
-            arguments={**scope.arguments, **scope.extra},
-            result=scope.result,
-        )
 
     def _arma(self, server_name: str) -> ManagedServer:
         server = self._sup.by_name(server_name)

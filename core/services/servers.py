@@ -17,8 +17,7 @@ import shutil
 import socket
 import sqlite3
 import string
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -79,16 +78,6 @@ _PASSWORD_LENGTH = 24
 
 ServerHook = Callable[[int], Awaitable[object]]
 """Called with a server id; what it returns is ignored and a failure is only logged."""
-
-
-@dataclass
-class _Outcome:
-    """What the audit records for one command, filled in as the command goes."""
-
-    arguments: dict[str, Any]
-    server_id: int | None
-    result: str = "ok"
-    ok: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,39 +256,11 @@ class ServerService:
 
     # -- create and delete -------------------------------------------------------------------
 
-    @asynccontextmanager
-    async def _audited(
-        self, actor: Actor, action: str, arguments: dict[str, Any], server_id: int | None
-    ) -> AsyncIterator[_Outcome]:
-        """Audit the block's outcome: what it filled in, or the error's message."""
-        outcome = _Outcome(arguments, server_id)
-        try:
-            yield outcome
-        except Exception as exc:
-            message = str(exc) if isinstance(exc, LanguardError) else "internal error"
-            await self._audit.record(
-                actor,
-                action,
-                server_id=outcome.server_id,
-                arguments=outcome.arguments,
-                result=message,
-                ok=False,
-            )
-            raise
-        await self._audit.record(
-            actor,
-            action,
-            server_id=outcome.server_id,
-            arguments=outcome.arguments,
-            result=outcome.result,
-            ok=outcome.ok,
-        )
-
     async def create(
         self, actor: Actor, name: str, game: str, port: int | None = None
     ) -> CreatedServer:
         arguments = {"name": name, "game": game, "port": port}
-        async with self._audited(actor, "server.create", arguments, None) as outcome:
+        async with self._audit.scope(actor, "server.create", arguments, None) as outcome:
             async with self._lock:
                 created = await self._create(name, game, port)
             outcome.server_id = created.id
@@ -348,7 +309,7 @@ class ServerService:
         """Archive a server that is not running: its folder is moved, its row kept hidden."""
         server = self._server(name)
         arguments = {"server": server.name}
-        async with self._audited(actor, "server.delete", arguments, server.id) as outcome:
+        async with self._audit.scope(actor, "server.delete", arguments, server.id) as outcome:
             async with self._lock:
                 deleted = await self._delete(server)
             outcome.result = f"archived to {deleted.archived_to or 'nothing (no folder)'}"
@@ -433,7 +394,7 @@ class ServerService:
         run: Callable[[], Awaitable[ServerState]],
     ) -> ActionResult:
         arguments = {"server": server.name}
-        async with self._audited(actor, f"server.{action}", arguments, server.id) as outcome:
+        async with self._audit.scope(actor, f"server.{action}", arguments, server.id) as outcome:
             try:
                 supervised = self._sup.get(server.id) is server
             except NotFound:
@@ -482,7 +443,7 @@ class ServerService:
         # (`pasword`) must not put a password into the audit. (Named `setting`, because
         # mask_secrets hides any argument called `key`.)
         arguments = {"setting": known, "value": MASK}
-        async with self._audited(actor, "server.set", arguments, server.id) as outcome:
+        async with self._audit.scope(actor, "server.set", arguments, server.id) as outcome:
             spec = schema.key(key)
             if not spec.secret:
                 outcome.arguments = {"setting": spec.name, "value": value}
