@@ -50,13 +50,15 @@ class ExecutableNotAllowed(StartRefused):
 
 
 class PortInUse(StartRefused):
-    def __init__(self, port: int, protocol: str) -> None:
+    def __init__(self, port: int, protocol: str, holder: str | None = None) -> None:
+        who = f"held by {holder}" if holder else "already in use by another program"
         super().__init__(
-            f"{protocol.upper()} port {port} is already in use by another program; "
+            f"{protocol.upper()} port {port} is {who}; "
             "free it or move this server to another port"
         )
         self.port = port
         self.protocol = protocol
+        self.holder = holder
 
 
 class ConfigWriteError(StartRefused):

@@ -36,6 +36,7 @@ __all__ = [
     "ServerHung",
     "ServerMetrics",
     "ServerStateChanged",
+    "StorageTrouble",
     "Subscription",
 ]
 
@@ -105,6 +106,18 @@ class ServerHung(Event):
     """The process is alive but the game stopped answering; a restart follows."""
 
     reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StorageTrouble(Event):
+    """The database could not be written (or can be again, `recovered`).
+
+    The server keeps doing what it does; its row is rewritten once writes work again.
+    """
+
+    reason: str
+    disk_full: bool = False
+    recovered: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

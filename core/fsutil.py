@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write", "is_within"]
+__all__ = ["atomic_write", "is_within", "private_dir"]
 
 
 def is_within(path: Path, folder: Path) -> bool:
@@ -39,3 +39,9 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def private_dir(path: Path) -> None:
+    """Create `path` (and parents) and make it owner-only: it holds the database and key."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)

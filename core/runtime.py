@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from core.config import Settings
 from core.events import EventBus
+from core.fsutil import private_dir
 from core.games.base import GameProfile, ProfileRegistry
 from core.secrets import SecretBox, load_or_create_key
 from core.services.audit import AuditLog
@@ -82,7 +83,7 @@ class Runtime:
         """
         started = time.time()
         data_dir = settings.data_dir.resolve()
-        data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(data_dir)
         configured = settings.secret_key.get_secret_value() if settings.secret_key else None
         box = SecretBox(load_or_create_key(data_dir, configured))
         db = await Database.open(data_dir / DATABASE_FILE)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from core.fsutil import atomic_write, private_dir
+
 __all__ = ["SecretBox", "SecretError", "load_or_create_key"]
 
 KEY_FILE_NAME = "secret.key"
@@ -21,26 +23,35 @@ class SecretError(Exception):
 
 
 def load_or_create_key(data_dir: Path, configured: str | None = None) -> bytes:
-    """The configured key, else the one in the data folder, else a new one saved there."""
+    """The configured key, else the one in the data folder, else a new one saved there.
+
+    A new key is written atomically (temp file, fsync, rename), so a full disk can never
+    leave an empty or half-written key behind. An empty key file (left by an older version
+    on a full disk) encrypted nothing and is replaced; any other unreadable key is an error
+    that names the file, because replacing it would orphan every stored password.
+    """
     if configured:
         key = configured.strip().encode("ascii")
         Fernet(key)  # raises ValueError on a malformed key
         return key
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     path = data_dir / KEY_FILE_NAME
     try:
         key = path.read_bytes().strip()
     except FileNotFoundError:
+        key = b""
+    if not key:
         key = Fernet.generate_key()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, key + b"\n")
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        atomic_write(path, key + b"\n", mode=0o600)
         return key
     os.chmod(path, 0o600)
-    Fernet(key)
+    try:
+        Fernet(key)
+    except ValueError:
+        raise SecretError(
+            f"{path} does not hold a valid key; restore it from a backup, or set "
+            "LANGUARD_SECRET_KEY (stored passwords need the key they were encrypted with)"
+        ) from None
     return key
 
 

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from core.events import EventBus
 
 __all__ = [
+    "BanFiles",
     "BanKind",
     "ConfigFile",
     "GameBan",
@@ -44,13 +45,20 @@ class BanKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class GameBan:
-    """A ban as a game sees it; the database (BanService) is the source of truth."""
+    """A ban as a game sees it; the bot's ledger (BanService) is the source of truth."""
 
     kind: BanKind
     value: str
     expires_at: float | None
     """Unix time, or None for a permanent ban."""
     reason: str = ""
+    name: str = ""
+    """A found Minecraft ban: the player's name the game lists beside the UUID in `value`."""
+    source: str = ""
+    """A found ban: who the game says made it (Minecraft's `source`), when it says so."""
+    lifted: bool = False
+    """In `ServerContext.bans`: a ban the ledger lifted (removed or expired) that the game's
+    files may still hold; a start takes it out of them and keeps every other entry."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +86,10 @@ class ServerContext:
     settings: Mapping[str, Any]
     secrets: Mapping[str, str] = field(repr=False, default_factory=dict)
     bans: Sequence[GameBan] = ()
-    """Active bans for this server, written into the game's ban file before each start."""
+    """The ledger's bans for this server: the active ones are merged into the game's ban
+    files before each start; the `lifted` ones are taken out; every other entry is kept."""
+    unreadable_secrets: tuple[str, ...] = ()
+    """Stored secrets this key cannot decrypt (a changed key, a damaged row): left out."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,8 +174,13 @@ class GameLink(Protocol):
 
     async def remove_ban(self, ban: GameBan) -> None: ...
 
-    async def sync_bans(self, bans: Sequence[GameBan]) -> None:
-        """Make the running game's ban list equal `bans` (after an RCon (re)connect)."""
+    async def list_bans(self) -> list[GameBan]:
+        """The bans the running game holds now (expired ones left out), at most a bounded
+        number, so the ledger can import those it does not know."""
+
+    async def sync_bans(self, bans: Sequence[GameBan], lifted: Sequence[GameBan] = ()) -> None:
+        """Make the running game hold every ban in `bans` and none of `lifted` (the ledger's
+        lifted bans) unless `bans` has it too; every other entry of the game is left alone."""
 
     async def say(self, message: str) -> None:
         """A message to every player in game."""
@@ -222,6 +238,16 @@ class GameProfile(Protocol):
         self, ctx: ServerContext, control: RuntimeControl, bus: EventBus
     ) -> GameLink | None:
         """Open the command channel once the server runs (None: this game has none)."""
+
+
+@runtime_checkable
+class BanFiles(Protocol):
+    """A profile whose game keeps its bans in files in the server folder (bans.txt, the
+    banned-*.json): what they hold is imported before a start, when no game runs."""
+
+    def banned_in_files(self, folder: Path) -> list[GameBan]:
+        """The unexpired bans in the game's ban files (bounded; unreadable ones skipped)."""
+        ...
 
 
 class ProfileRegistry:

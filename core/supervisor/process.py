@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import logging
 import os
 import signal
@@ -27,6 +28,7 @@ __all__ = [
     "ProcessHandle",
     "ProcessIdentity",
     "adopt",
+    "boot_id",
     "identity_of",
     "matches_identity",
     "spawn",
@@ -34,11 +36,22 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-CREATE_TIME_TOLERANCE = 0.05
-"""Seconds. On Linux the start time is read in clock ticks since boot (exact); elsewhere
-psutil derives it from the boot time, which two processes may read a second apart."""
+CREATE_TIME_TOLERANCE = 0.005
+"""Seconds. On Linux the start time is read in clock ticks since boot: exact, and unchanged
+by any exec (an `env` shebang, a wrapper's `exec java`, a pyenv shim)."""
 _FALLBACK_TOLERANCE = 1.5
+"""Elsewhere psutil derives the start from the boot time, which two reads may see apart."""
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_BOOT_ID_PATH = Path("/proc/sys/kernel/random/boot_id")
+
+
+@functools.cache
+def boot_id() -> str:
+    """This boot of the machine; a process recorded under another boot is never adopted."""
+    try:
+        return _BOOT_ID_PATH.read_text("ascii").strip()
+    except OSError:
+        return ""
 
 
 def start_time_since_boot(pid: int) -> float | None:
@@ -58,10 +71,16 @@ def start_time_since_boot(pid: int) -> float | None:
 
 @dataclass(frozen=True, slots=True)
 class ProcessIdentity:
+    """pid + start time since boot + boot id: what stays true of a process for its life.
+
+    The command line is kept for display only: every exec after spawn changes it.
+    """
+
     pid: int
     create_time: float
     """Seconds since boot (Linux), or minus the wall-clock start time elsewhere."""
     cmdline: tuple[str, ...]
+    boot_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,20 +112,29 @@ def identity_of(pid: int) -> ProcessIdentity | None:
             started = start_time_since_boot(pid)
             if started is None:
                 started = -proc.create_time()  # negative: a wall-clock time, not since boot
-            return ProcessIdentity(pid, started, tuple(proc.cmdline()))
+            try:
+                cmdline = tuple(proc.cmdline())
+            except psutil.AccessDenied:
+                cmdline = ()
+            return ProcessIdentity(pid, started, cmdline, boot_id())
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return None
 
 
 def matches_identity(expected: ProcessIdentity, actual: ProcessIdentity | None) -> bool:
-    """True when `actual` is the very process `expected` recorded (not a reused pid)."""
-    return (
-        actual is not None
-        and actual.pid == expected.pid
-        and abs(actual.create_time - expected.create_time)
-        <= (CREATE_TIME_TOLERANCE if expected.create_time >= 0 else _FALLBACK_TOLERANCE)
-        and actual.cmdline == expected.cmdline
-    )
+    """True when `actual` is the very process `expected` recorded (not a reused pid).
+
+    A record from another boot never matches; a record without a boot id (written before
+    boot ids were kept) is judged by its start time alone.
+    """
+    if actual is None or actual.pid != expected.pid:
+        return False
+    if expected.boot_id and expected.boot_id != actual.boot_id:
+        return False
+    if (expected.create_time >= 0) != (actual.create_time >= 0):
+        return False
+    tolerance = CREATE_TIME_TOLERANCE if expected.create_time >= 0 else _FALLBACK_TOLERANCE
+    return abs(actual.create_time - expected.create_time) <= tolerance
 
 
 def _ensure_fifo(path: Path) -> None:
@@ -235,7 +263,13 @@ class ProcessHandle:
         if not self.is_alive():
             return False
         try:
-            os.killpg(self.pid, sig)
+            # the group of the process we spawned is its own pid; one found by its marker
+            # may be a member whose leader is gone, so ask the kernel rather than assume
+            group = os.getpgid(self.pid)
+            if group == os.getpgrp():  # never our own group: signal that process alone
+                os.kill(self.pid, sig)
+            else:
+                os.killpg(group, sig)
         except ProcessLookupError:
             return False
         except PermissionError:
@@ -288,7 +322,7 @@ def spawn(
             os.close(stdin_fd)
     identity = identity_of(popen.pid)
     if identity is None:  # died at once; keep what we know so its exit is still reported
-        identity = ProcessIdentity(popen.pid, -time.time(), tuple(argv))
+        identity = ProcessIdentity(popen.pid, -time.time(), tuple(argv), boot_id())
     return ProcessHandle(identity, popen=popen, console=console_path)
 
 

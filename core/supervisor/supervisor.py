@@ -21,10 +21,11 @@ from core.events import EventBus, ServerMetrics
 from core.games.base import GameBan, ProfileRegistry, ServerContext
 from core.logs.tailer import LogPosition
 from core.logs.watcher import LogWatcher
-from core.secrets import SecretBox
+from core.secrets import SecretBox, SecretError
 from core.supervisor.policy import LifecyclePolicy
 from core.supervisor.server import ManagedServer, ServerDeps
 from core.supervisor.server_logs import READER, ServerLogs, resume_positions
+from core.supervisor.strays import instance_of, scan_marked
 from data.db import Database
 from data.repositories.history import HistoryRepository
 from data.repositories.servers import ServerRecord, ServerRepository
@@ -73,24 +74,33 @@ class Supervisor:
         self.paused_provider: Callable[[int], bool] | None = None
         """Set by the ScheduleService: whether a server is in maintenance, known before
         re-adoption so a crash found at start-up is neither alerted nor restarted."""
+        self.instance = instance_of(data_dir)
+        self._unreadable_logged: set[tuple[int, str]] = set()
         self._deps = ServerDeps(
             bus=bus,
+            db=db,
             servers=self.servers_repo,
             history=self.history,
             context=self.context,
             policy=self.policy,
+            instance=self.instance,
         )
 
     # -- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Load every server, re-adopt the live ones, start the background loops."""
+        """Load every server, re-adopt the live ones, start the background loops.
+
+        One scan of /proc finds every game carrying this installation's marker, so a game
+        whose pid never reached the database is adopted too.
+        """
+        marked = await asyncio.to_thread(scan_marked, self.instance)
         for record in await self.servers_repo.list():
             if record.game not in self.profiles:
                 _log.warning("server %s uses unknown game %s; skipped", record.name, record.game)
                 continue
             server = await self._register(record)
-            outcome = await server.resume()
+            outcome = await server.resume(marked.get(record.id, ()))
             _log.info("server %s: %s", record.name, outcome)
         self.watcher.start()
         self._loops.append(asyncio.create_task(self._checkpoint_loop(), name="log-checkpoints"))
@@ -160,10 +170,25 @@ class Supervisor:
     async def context(self, server_id: int, name: str) -> ServerContext:
         settings = await self.settings_repo.get_all(server_id)
         secrets: dict[str, str] = {}
+        unreadable: list[str] = []
         for key in await self.secrets_repo.keys(server_id):
             token = await self.secrets_repo.get(server_id, key)
-            if token is not None:
+            if token is None:
+                continue
+            try:
                 secrets[key] = self._box.decrypt(token)
+            except SecretError:
+                # one damaged row or a changed key must not stop the bot: that server
+                # refuses to start, with the fix, and every other server runs
+                unreadable.append(key)
+                if (server_id, key) not in self._unreadable_logged:
+                    self._unreadable_logged.add((server_id, key))
+                    _log.error(
+                        "server %s: the stored %s cannot be decrypted with this key; "
+                        "set it again with /server set or restore the old key",
+                        name,
+                        key,
+                    )
         bans = tuple(await self.bans_provider(server_id)) if self.bans_provider else ()
         return ServerContext(
             server_id=server_id,
@@ -172,6 +197,7 @@ class Supervisor:
             settings=settings,
             secrets=secrets,
             bans=bans,
+            unreadable_secrets=tuple(unreadable),
         )
 
     async def policy(self, server_id: int) -> LifecyclePolicy:

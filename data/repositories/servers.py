@@ -19,8 +19,11 @@ class ProcessRecord:
 
     pid: int
     create_time: float
+    """Seconds from boot to the process start (exact clock ticks on Linux)."""
     cmdline: tuple[str, ...]
+    """For display only: it changes at every exec after spawn, so it never decides adoption."""
     started_at: float
+    boot_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +46,7 @@ def _record(row: Any) -> ServerRecord:
             create_time=float(row["pid_create_time"]),
             cmdline=tuple(json.loads(row["cmdline"] or "[]")),
             started_at=float(row["started_at"] or 0.0),
+            boot_id=str(row["boot_id"] or ""),
         )
     return ServerRecord(
         id=int(row["id"]),
@@ -98,18 +102,19 @@ class ServerRepository:
         if process is None:
             await self._db.execute(
                 "UPDATE servers SET pid = NULL, pid_create_time = NULL, cmdline = NULL,"
-                " started_at = NULL WHERE id = ?",
+                " started_at = NULL, boot_id = NULL WHERE id = ?",
                 (server_id,),
             )
             return
         await self._db.execute(
-            "UPDATE servers SET pid = ?, pid_create_time = ?, cmdline = ?, started_at = ?"
-            " WHERE id = ?",
+            "UPDATE servers SET pid = ?, pid_create_time = ?, cmdline = ?, started_at = ?,"
+            " boot_id = ? WHERE id = ?",
             (
                 process.pid,
                 process.create_time,
                 json.dumps(list(process.cmdline)),
                 process.started_at,
+                process.boot_id or None,
                 server_id,
             ),
         )

@@ -22,6 +22,15 @@ from core.games.base import (
 )
 
 GAME_SERVER = Path(__file__).with_name("game_server.py")
+LAUNCHERS = {
+    # `#!/usr/bin/env python3`: env execs the interpreter (and pyenv's shim execs again)
+    "env": GAME_SERVER,
+    # a sh script that ends in `exec` of the game
+    "wrapper": GAME_SERVER.parent / "launchers" / "wrapper.sh",
+    # `#!/usr/bin/env sh` -> exec wrapper.sh -> exec the env-shebang game
+    "chain": GAME_SERVER.parent / "launchers" / "chain.sh",
+}
+"""Ways real servers are started: every one changes the command line after spawn."""
 READY = re.compile(r"^READY$")
 
 
@@ -32,6 +41,8 @@ class FakeSettings(BaseModel):
     ports: list[tuple[int, str]] = Field(default_factory=list)
     port: int = Field(default=40000, ge=1024, le=65535)
     password: str = ""
+    launcher: str = ""
+    """One of LAUNCHERS, or empty to run the interpreter directly."""
 
 
 class FakeProfile:
@@ -49,7 +60,7 @@ class FakeProfile:
         allowed: frozenset[str] = frozenset({Path(sys.executable).name}),
     ) -> None:
         self._executable = executable or Path(sys.executable)
-        self._allowed = allowed
+        self._allowed = allowed | {path.name for path in LAUNCHERS.values()}
 
     def executable(self) -> Path:
         return self._executable
@@ -77,11 +88,12 @@ class FakeProfile:
     def launch(self, ctx: ServerContext) -> LaunchSpec:
         args = [str(a) for a in ctx.settings.get("args", [])]
         console = "--console" in args
-        return LaunchSpec(
-            argv=(str(self._executable), "-u", str(GAME_SERVER), "--name", ctx.name, *args),
-            cwd=ctx.folder,
-            console=console,
-        )
+        launcher = ctx.settings.get("launcher") or ""
+        if launcher:
+            argv: tuple[str, ...] = (str(LAUNCHERS[launcher]), "--name", ctx.name, *args)
+        else:
+            argv = (str(self._executable), "-u", str(GAME_SERVER), "--name", ctx.name, *args)
+        return LaunchSpec(argv=argv, cwd=ctx.folder, console=console)
 
     def log_sources(self, ctx: ServerContext) -> Sequence[LogSourceSpec]:
         path = ctx.folder / "console.log"

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """A fake dedicated game server: a real process that behaves like one, for supervisor tests.
 
 It prints numbered log lines to stdout, says READY when it is up, can read console
