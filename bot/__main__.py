@@ -11,6 +11,7 @@ import discord
 
 from bot.client import LanguardBot
 from core.config import SettingsError, load_settings
+from core.secrets import SecretError
 
 NO_TOKEN = (
     "languard: DISCORD_TOKEN is not set. Create a bot at "
@@ -69,6 +70,9 @@ def main() -> int:
         asyncio.run(run_until_stopped(bot, settings.discord_token.get_secret_value()))
     except discord.LoginFailure:
         print(BAD_TOKEN, file=sys.stderr)
+        return 2
+    except SecretError as exc:  # an unreadable secret.key: one line with the fix
+        print(f"languard: {exc}", file=sys.stderr)
         return 2
     return 0
 

@@ -25,7 +25,14 @@ from bot.outbox import Outbox
 from bot.outbox_plan import FENCE, OutMessage
 from bot.relay import clean_lines
 from core.errors import NotFound
-from core.events import Event, RconStatus, ServerCrashed, ServerFailed, ServerHung
+from core.events import (
+    Event,
+    RconStatus,
+    ServerCrashed,
+    ServerFailed,
+    ServerHung,
+    StorageTrouble,
+)
 from core.supervisor.states import ServerState
 from core.supervisor.supervisor import Supervisor
 
@@ -131,12 +138,17 @@ class AlertDesk:
         self._seen: dict[tuple[int, str], _Seen] = {}
         self._last_crash: dict[int, ServerCrashed] = {}
         self._rcon_down: set[int] = set()
+        self._storage_down: set[int] = set()
+        self._storage_alerted = False
         self.sent: list[tuple[int, str]] = []
         """(server id, kind) of every alert posted, for `/host` and tests."""
 
     # -- events --------------------------------------------------------------------------
 
     def handle(self, event: Event) -> None:
+        if isinstance(event, StorageTrouble):
+            self._storage(event)
+            return
         route = self.routes.get(event.server_id)
         if route is None or self._muted(event.server_id):
             return
@@ -286,6 +298,45 @@ class AlertDesk:
             )
         self.sent.append((0, "disk"))
         return True
+
+    def _storage(self, event: StorageTrouble) -> None:
+        """A failed database write (ENOSPC above all): one alert per episode, host-wide.
+
+        Every server's record keeper reports its own trouble; the operator needs to hear
+        it once, in every alerts channel, with what to do.
+        """
+        if not self.routes:
+            return
+        if event.recovered:
+            self._storage_down.discard(event.server_id)
+            if self._storage_down or not self._storage_alerted:
+                return  # say "written again" once every server caught up
+            self._storage_alerted = False
+            embed = discord.Embed(title="💾 The database is written again", colour=GREEN)
+            embed.description = "Every server's state was saved again; nothing was lost."
+            kind = "storage-restored"
+        else:
+            self._storage_down.add(event.server_id)
+            if self._storage_alerted:
+                return
+            held = self._gate(0, "storage")
+            if held is None:
+                return
+            self._storage_alerted = True
+            title = "💾 Disk full" if event.disk_full else "💾 The database cannot be written"
+            embed = discord.Embed(title=title, colour=RED)
+            embed.description = (
+                f"{clean_game_text(event.reason, 500)}. The servers keep running and what they "
+                "do is still tracked; their records are saved as soon as writes work again. "
+                "Free some space where the bot keeps its data."
+            )
+            _held_footer(embed, held)
+            kind = "storage"
+        for channel_id in sorted({route.channel_id for route in self.routes.values()}):
+            self._outbox_for(channel_id).post(OutMessage(embed=embed)).add_done_callback(
+                _log_failure
+            )
+        self.sent.append((0, kind))
 
     async def watch_disk(self) -> None:
         while True:

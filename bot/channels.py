@@ -47,6 +47,7 @@ from core.events import (
     ServerFailed,
     ServerHung,
     ServerStateChanged,
+    StorageTrouble,
     Subscription,
 )
 from core.services.channels import Binding, ChannelKind, ChannelService, channel_consumer
@@ -72,8 +73,9 @@ EVENTS = (
     ServerStateChanged,
     PlayerJoined,
     PlayerLeft,
+    StorageTrouble,
 )
-ALERT_EVENTS = (ServerCrashed, ServerFailed, ServerHung, RconStatus)
+ALERT_EVENTS = (ServerCrashed, ServerFailed, ServerHung, RconStatus, StorageTrouble)
 STATUS_EVENTS = (ServerStateChanged, PlayerJoined, PlayerLeft, RconStatus)
 """CPU/RAM (ServerMetrics) is refreshed at the status interval, not per sample."""
 

@@ -1,4 +1,4 @@
-"""/bans: the bans in the database (the source of truth), added and removed everywhere."""
+"""/bans: the bans in the ledger (the bot's own and those found in game), added and removed."""
 
 from __future__ import annotations
 
@@ -16,7 +16,16 @@ from bot.views import confirm
 from core.errors import InvalidInput
 from core.parsing import parse_duration
 from core.permissions import Level
-from data.repositories.bans import Ban
+from core.services.ban_import import GAME_AUTHOR
+from data.repositories.bans import Ban, BanOrigin
+
+
+def _origin(ban: Ban) -> str:
+    """Who made it: the bot, or someone in the game (found there and imported)."""
+    if ban.origin is BanOrigin.GAME:
+        by = f" (by {ban.author_name})" if ban.author_name not in ("", GAME_AUTHOR) else ""
+        return "found in game" + by
+    return "made by Languard" + (f" ({ban.author_name})" if ban.author_name else "")
 
 
 def _label(ban: Ban) -> str:
@@ -26,7 +35,8 @@ def _label(ban: Ban) -> str:
         else time.strftime("%Y-%m-%d %H:%M", time.localtime(ban.expires_at))
     )
     scope = ban.server_name or "all servers"
-    return f"#{ban.id} {ban.kind.value} {ban.value} ({scope}, {until}) {ban.reason}"
+    found = ", found in game" if ban.origin is BanOrigin.GAME else ""
+    return f"#{ban.id} {ban.kind.value} {ban.value} ({scope}, {until}{found}) {ban.reason}"
 
 
 async def ban_choices(
@@ -53,7 +63,7 @@ class Bans(commands.GroupCog, group_name="bans", description="Bans (kept by the 
             until = "perm" if ban.expires_at is None else f"until <t:{int(ban.expires_at)}:f>"
             lines.append(
                 f"`#{ban.id}` {ban.kind.value} `{ban.value}` — {until} — "
-                f"{ban.server_name or 'all servers'}"
+                f"{ban.server_name or 'all servers'} — {clean_game_text(_origin(ban), 60)}"
                 + (f" — {clean_game_text(ban.reason, 80)}" if ban.reason else "")
             )
         text = "\n".join(lines) or "No active bans."

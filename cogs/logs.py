@@ -1,4 +1,5 @@
-"""/logs: the recent console and game-log lines of a server, from memory (no disk reads)."""
+"""/logs: a server's log lines, from memory when it holds them, else from the files on disk
+(so they survive a bot restart); disk reads run in a thread after the answer is deferred."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from bot.client import LanguardBot
 from bot.embeds import code_block
 from core.errors import InvalidInput
 from core.permissions import Level
+from core.supervisor.server_logs import SEARCH_SCAN_BYTES
 
 INLINE_LIMIT = 1900
 
@@ -23,12 +25,12 @@ async def _reply(
 ) -> None:
     """A code block when it fits, else the whole text as a file (nothing cut off)."""
     if sum(len(line) + 1 for line in lines) + 8 <= INLINE_LIMIT:
-        await interaction.response.send_message(
+        await interaction.followup.send(
             f"**{title}**\n{code_block(lines, INLINE_LIMIT)}", ephemeral=True
         )
         return
     data = "\n".join(lines).encode("utf-8", "replace")
-    await interaction.response.send_message(
+    await interaction.followup.send(
         f"**{title}** ({len(lines)} lines, attached)",
         file=discord.File(io.BytesIO(data), filename=filename),
         ephemeral=True,
@@ -51,7 +53,8 @@ class Logs(commands.GroupCog, group_name="logs", description="Server log lines")
         lines: app_commands.Range[int, 1, 500] = 20,
     ) -> None:
         managed = self.bot.services.supervisor.by_name(server)
-        texts = [line.text for line in managed.logs.ring.tail(lines)]
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        texts = await managed.logs.tail(lines)
         title = f"{managed.name}: last {len(texts)} lines"
         await _reply(interaction, title, texts, f"{managed.name}.log")
 
@@ -69,8 +72,11 @@ class Logs(commands.GroupCog, group_name="logs", description="Server log lines")
         if not text.strip():
             raise InvalidInput("give some text to search for")
         managed = self.bot.services.supervisor.by_name(server)
-        found = [line.text for line in reversed(managed.logs.ring.search(text, limit))]
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        found, complete = await managed.logs.search(text, limit)
         title = f"{managed.name}: {len(found)} line(s) matching the search"
+        if not complete:
+            title += f" (in the newest {SEARCH_SCAN_BYTES // (1024 * 1024)} MB)"
         await _reply(interaction, title, found, f"{managed.name}-search.log")
 
 

@@ -32,6 +32,8 @@ _FIXES: dict[str, str] = {
     "LANGUARD_MINECRAFT_ACCEPT_EULA": "use true or false",
     "LANGUARD_PUBLIC_HOST": "use a host name or IP address players can reach",
     "LANGUARD_ALLOW_PRIVATE_URLS": "use true or false",
+    "LANGUARD_CONSOLE_LOG_MAX_BYTES": "use a size in bytes of at least 1048576 (1 MiB)",
+    "LANGUARD_CONSOLE_LOG_KEEP": "use a whole number of rotated files from 0 to 100",
 }
 
 
@@ -65,6 +67,10 @@ class Settings(BaseSettings):
     allow_private_urls: bool = False
     """Let `/missions upload url:` fetch from private/loopback addresses (trusted LANs only)."""
     log_level: str = "INFO"
+    console_log_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024 * 1024)
+    """A server's console.log is rotated once it holds more than this many bytes."""
+    console_log_keep: int = Field(default=5, ge=0, le=100)
+    """Rotated copies kept beside it (console.log.1 newest); 0 keeps none."""
 
     @field_validator("discord_token", "secret_key", "guild_id", mode="before")
     @classmethod

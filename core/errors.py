@@ -53,8 +53,7 @@ class PortInUse(StartRefused):
     def __init__(self, port: int, protocol: str, holder: str | None = None) -> None:
         who = f"held by {holder}" if holder else "already in use by another program"
         super().__init__(
-            f"{protocol.upper()} port {port} is {who}; "
-            "free it or move this server to another port"
+            f"{protocol.upper()} port {port} is {who}; free it or move this server to another port"
         )
         self.port = port
         self.protocol = protocol

@@ -16,6 +16,7 @@ from core.config import Settings
 from core.events import EventBus
 from core.fsutil import private_dir
 from core.games.base import GameProfile, ProfileRegistry
+from core.logs.rotation import RotationPolicy
 from core.secrets import SecretBox, load_or_create_key
 from core.services.audit import AuditLog
 from core.services.bans import BanService
@@ -97,6 +98,9 @@ class Runtime:
                     list(profiles) if profiles is not None else default_profiles(settings)
                 ),
                 secret_box=box,
+                log_rotation=RotationPolicy(
+                    settings.console_log_max_bytes, settings.console_log_keep
+                ),
             )
             audit = AuditLog(AuditRepository(db))
             servers = ServerService(supervisor, audit, box, public_host=settings.public_host)

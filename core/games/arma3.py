@@ -29,19 +29,19 @@ from pydantic import ValidationError
 
 from core.config import ARMA3_EXECUTABLE_NAMES
 from core.errors import ConfigWriteError, ExecutableNotAllowed, ExecutableNotFound, NotRunning
+from core.games.arma3_bans import found_in_bans_txt, merge_bans_txt, read_bans_txt
 from core.games.arma3_config import (
-    BanLine,
     render_arma3profile,
-    render_bans_txt,
     render_basic_cfg,
     render_beserver_cfg,
     render_server_cfg,
 )
 from core.games.arma3_link import Arma3Link, RconOptions
+from core.games.arma3_logs import CONSOLE_SOURCE, RPT_SOURCE, LogChoice
 from core.games.arma3_settings import Arma3Settings
 from core.games.base import (
-    BanKind,
     ConfigFile,
+    GameBan,
     GameLink,
     LaunchSpec,
     LogSourceSpec,
@@ -199,11 +199,14 @@ class Arma3Profile:
         rcon: RconOptions | None = None,
         ready_poll: float = 0.5,
         ready_attempt_timeout: float = 0.5,
+        rpt_grace: float = 3.0,
     ) -> None:
         self._executable = executable
         self.rcon = rcon or RconOptions()
         self._ready_poll = ready_poll
         self._ready_attempt_timeout = ready_attempt_timeout
+        self._rpt_grace = rpt_grace
+        self._log_choices: dict[Path, LogChoice] = {}
 
     def __repr__(self) -> str:
         name = self._executable.name if self._executable else None
@@ -263,20 +266,25 @@ class Arma3Profile:
         be_cfg = render_beserver_cfg(
             password=password, port=settings.effective_rcon_port, bind=self.rcon.host
         )
-        bans = [
-            BanLine(b.value, -1 if b.expires_at is None else int(b.expires_at), b.reason)
-            for b in ctx.bans
-            if b.kind in (BanKind.GUID, BanKind.IP)
-        ]
         profile = render_arma3profile(settings).encode()
-        return [
+        files = [
             ConfigFile(layout.server_cfg, render_server_cfg(settings).encode(), secret=True),
             ConfigFile(layout.basic_cfg, render_basic_cfg().encode()),
             ConfigFile(layout.profiles / "Users" / "server" / "server.Arma3Profile", profile),
             ConfigFile(layout.linux_profile / "server.Arma3Profile", profile),
             ConfigFile(layout.be_cfg(self.executable()), be_cfg.encode(), secret=True),
-            ConfigFile(layout.bans_txt, render_bans_txt(bans).encode()),
         ]
+        existing = read_bans_txt(layout.bans_txt, layout.folder)
+        merged = None if existing is None else merge_bans_txt(existing, ctx.bans)
+        if merged is not None:  # the ledger's bans merged in; every other line kept
+            files.append(ConfigFile(layout.bans_txt, merged))
+        return files
+
+    def banned_in_files(self, folder: Path) -> list[GameBan]:
+        """The bans in the server's bans.txt (imported into the ledger before a start)."""
+        layout = Arma3Layout.of(folder)
+        data = read_bans_txt(layout.bans_txt, layout.folder)
+        return [] if data is None else found_in_bans_txt(data)
 
     def prepare(self, ctx: ServerContext) -> None:
         """Link the install's game data into the server folder, and remove the
@@ -291,6 +299,7 @@ class Arma3Profile:
             if fnmatchcase(entry.name.lower(), _STALE_BE_CFG) and entry.is_file():
                 _log.info("%s: removing stale BattlEye config %s", ctx.name, entry.name)
                 entry.unlink()
+        self._log_choice(ctx).mark_start()
 
     def launch(self, ctx: ServerContext) -> LaunchSpec:
         settings = load_arma3_settings(ctx)
@@ -312,10 +321,21 @@ class Arma3Profile:
         return LaunchSpec(tuple(argv), cwd=layout.folder, env={"HOME": str(layout.folder)})
 
     def log_sources(self, ctx: ServerContext) -> Sequence[LogSourceSpec]:
-        """The newest RPT only: the server prints the same lines to stdout, so tailing
-        console.log too would show every line twice. console.log stays on disk for the
-        operator (it also catches what is printed before the RPT exists)."""
-        return [LogSourceSpec("rpt", Arma3Layout.of(ctx.folder).newest_rpt)]
+        """stdout (console.log), the whole log on Linux; a start's RPT only when that start
+        printed nothing to stdout (see core/games/arma3_logs.py): one source, never both."""
+        choice = self._log_choice(ctx)
+        return [
+            LogSourceSpec(CONSOLE_SOURCE, choice.console, rotate=True),
+            LogSourceSpec(RPT_SOURCE, choice.rpt),
+        ]
+
+    def _log_choice(self, ctx: ServerContext) -> LogChoice:
+        layout = Arma3Layout.of(ctx.folder)
+        choice = self._log_choices.get(layout.folder)
+        if choice is None:
+            choice = LogChoice(layout.folder, layout.newest_rpt, grace=self._rpt_grace)
+            self._log_choices[layout.folder] = choice
+        return choice
 
     def _client(self, port: int, password: str, *, timeout: float, retries: int) -> BattlEyeClient:
         return BattlEyeClient(

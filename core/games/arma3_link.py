@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import re
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,12 +25,20 @@ from core.events import (
     PlayerLeft,
     RconStatus,
 )
-from core.games.arma3_config import ban_target, sanitize_line
+from core.games.arma3_banlist import (
+    REASON_LIMIT,
+    add_ban_command,
+    ban_minutes,
+    ban_target_of,
+    list_bans,
+    remove_ban,
+    sync_bans,
+)
+from core.games.arma3_config import sanitize_line
 from core.games.arma3_settings import canonical_difficulty, validate_template
-from core.games.base import BanKind, GameBan, OnlinePlayer
+from core.games.base import GameBan, OnlinePlayer
 from core.rcon.battleye_client import BattlEyeClient
 from core.rcon.battleye_parsers import (
-    Ban,
     BattlEyeMessage,
     ChatMessage,
     GuidVerified,
@@ -41,7 +47,6 @@ from core.rcon.battleye_parsers import (
     PlayerDisconnected,
     PlayerGuid,
     RconSay,
-    parse_bans,
     parse_message,
     parse_players,
 )
@@ -52,12 +57,9 @@ __all__ = ["REASON_LIMIT", "SAY_LIMIT", "Arma3Link", "RconOptions", "ban_minutes
 
 _log = logging.getLogger(__name__)
 
-REASON_LIMIT = 120
 SAY_LIMIT = 400
 _COMMAND_LIMIT = 1000
 _SLOT = re.compile(r"[0-9]{1,4}")
-_MINUTES_SLACK = 2
-"""Minutes a game-side ban may differ from ours and still count as the same ban."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,16 +75,6 @@ class RconOptions:
     retries: int = 2
     keepalive_interval: float = 30.0
     guid_wait: float = 3.0
-
-
-def ban_minutes(expires_at: float | None, now: float | None = None) -> int:
-    """BattlEye's minutes for a ban: 0 is permanent; a ban about to end still gets 1."""
-    if expires_at is None:
-        return 0
-    left = expires_at - (time.time() if now is None else now)
-    if left <= 0:
-        raise InvalidInput("that ban has already expired")
-    return max(1, math.ceil(left / 60))
 
 
 @dataclass(slots=True)
@@ -230,54 +222,17 @@ class Arma3Link:
         await self._run(_join("ban", _slot(player), str(minutes), reason))
 
     async def add_ban(self, ban: GameBan) -> None:
-        target = _target(ban)
-        minutes = ban_minutes(ban.expires_at)
-        await self._run(
-            _join("addBan", target, str(minutes), sanitize_line(ban.reason, REASON_LIMIT))
-        )
+        await self._run(add_ban_command(ban_target_of(ban), ban))
 
     async def remove_ban(self, ban: GameBan) -> None:
-        """Remove every entry for the ban's GUID/IP, re-reading the list after each removal
-        because BattlEye renumbers the entries behind a removed one."""
-        target = _target(ban)
-        for _ in range(100):
-            entries = parse_bans(await self._run("bans"))
-            match = next((e for e in entries if e.target.lower() == target), None)
-            if match is None:
-                return
-            await self._run(f"removeBan {match.index}")
-        _log.warning("%s: ban %s still listed after 100 removals", self.server, target)
+        await remove_ban(self._run, ban, self.server)
 
-    async def sync_bans(self, bans: Sequence[GameBan]) -> None:
-        """Make the game's list equal `bans` (GUID and IP ones), then have BE write bans.txt."""
-        now = time.time()
-        wanted: dict[str, GameBan] = {}
-        for ban in bans:
-            if ban.kind in (BanKind.GUID, BanKind.IP) and (
-                ban.expires_at is None or ban.expires_at > now
-            ):
-                wanted[_target(ban)] = ban
-        present: set[str] = set()
-        for _ in range(1000):
-            entries = parse_bans(await self._run("bans"))
-            present = set()
-            stale = None
-            for entry in entries:
-                target = entry.target.lower()
-                want = wanted.get(target)
-                if want is None or target in present or not _same_expiry(entry, want, now):
-                    stale = entry
-                    break
-                present.add(target)
-            if stale is None:
-                break
-            await self._run(f"removeBan {stale.index}")
-        for target, ban in wanted.items():
-            if target not in present:
-                reason = sanitize_line(ban.reason, REASON_LIMIT)
-                minutes = ban_minutes(ban.expires_at, now)
-                await self._run(_join("addBan", target, str(minutes), reason))
-        await self._run("writeBans")
+    async def list_bans(self) -> list[GameBan]:
+        return await list_bans(self._run)
+
+    async def sync_bans(self, bans: Sequence[GameBan], lifted: Sequence[GameBan] = ()) -> None:
+        """Hold `bans`, drop `lifted`, leave every other entry (see arma3_banlist)."""
+        await sync_bans(self._run, bans, lifted)
 
     async def say(self, message: str) -> None:
         text = sanitize_line(message, SAY_LIMIT)
@@ -417,20 +372,3 @@ def _slot(player: OnlinePlayer) -> str:
     if not _SLOT.fullmatch(player.key):
         raise InvalidInput(f"{player.name!r} has no BattlEye slot number; refresh the player list")
     return player.key
-
-
-def _target(ban: GameBan) -> str:
-    if ban.kind not in (BanKind.GUID, BanKind.IP):
-        raise NotSupported("Arma 3 bans a BattlEye GUID or an IPv4 address, not a name")
-    target = ban_target(ban.value)
-    if target is None:
-        raise InvalidInput(f"{ban.value[:40]!r} is neither a BattlEye GUID nor an IPv4 address")
-    return target
-
-
-def _same_expiry(entry: Ban, ban: GameBan, now: float) -> bool:
-    if entry.expired:
-        return False
-    if ban.expires_at is None or entry.minutes_left is None:
-        return ban.expires_at is None and entry.minutes_left is None
-    return abs(entry.minutes_left - ban_minutes(ban.expires_at, now)) <= _MINUTES_SLACK

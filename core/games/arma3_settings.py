@@ -53,7 +53,7 @@ loads more arguments from a file; -ranking, -pid, -mpmissions, -keysFolder, -ip)
 _FLAG_BY_LOWER = {name.lower(): name for name in EXTRA_FLAGS}
 _MOD_SEGMENT = re.compile(r"[A-Za-z0-9@_+\-.][A-Za-z0-9@_+\-. ]*")
 _TEMPLATE = re.compile(r"[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)+")
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029]")
 _RCON_PASSWORD = re.compile(r"[!#-&(-~]{4,64}")
 
 

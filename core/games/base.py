@@ -52,8 +52,9 @@ class GameBan:
     expires_at: float | None
     """Unix time, or None for a permanent ban."""
     reason: str = ""
-    name: str = ""
-    """A found Minecraft ban: the player's name the game lists beside the UUID in `value`."""
+    alias: str = ""
+    """A found ban: another id the game lists in the same entry (the UUID beside a Minecraft
+    player's name), so it matches the ledger's ban by either."""
     source: str = ""
     """A found ban: who the game says made it (Minecraft's `source`), when it says so."""
     lifted: bool = False
@@ -123,6 +124,8 @@ class LaunchSpec:
 class LogSourceSpec:
     name: str
     locate: Callable[[], Path | None]
+    rotate: bool = False
+    """The file is the game's stdout (console.log), which Languard owns and may rotate."""
 
 
 class RuntimeControl(Protocol):

@@ -13,25 +13,20 @@ a message that says so. Writing `eula=true` into that file by hand also accepts 
 
 Before each start the profile writes `server.properties` (keeping every key the file has,
 setting `server-port`, `enable-rcon`, `rcon.port`, `rcon.password`; mode 0600 since it holds
-the password) and adds the bot's active bans to `banned-players.json`/`banned-ips.json`,
-so a banned player cannot join in the moment before the ban list is synced over the link.
+the password) and merges the bot's bans into `banned-players.json`/`banned-ips.json` (see
+minecraft_bans), so a banned player cannot join in the moment before the link syncs them.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import ipaddress
-import json
 import logging
 import os
 import re
 import shutil
-import time
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from core.errors import (
     ExecutableNotAllowed,
@@ -53,10 +48,10 @@ from core.games.base import (
     RuntimeControl,
     ServerContext,
 )
+from core.games.minecraft_bans import found_in_ban_files, merge_ban_files, offline_uuid
 from core.games.minecraft_link import CONSOLE_SOURCE, MinecraftLink
 from core.games.minecraft_settings import (
     MAX_PROPERTIES_BYTES,
-    PLAYER_NAME,
     MinecraftSettings,
     decode_properties,
     render_properties,
@@ -88,13 +83,6 @@ _EULA_TEXT = (
     b"eula=true\n"
 )
 _HEADER = "Minecraft server properties\nserver-port and rcon.* are set by Languard at each start"
-_MAX_JSON = 16 * 1024 * 1024
-
-
-def offline_uuid(name: str) -> str:
-    """The UUID an offline-mode server gives `name` (Java's nameUUIDFromBytes)."""
-    digest = hashlib.md5(b"OfflinePlayer:" + name.encode("utf-8"), usedforsecurity=False)
-    return str(uuid.UUID(bytes=digest.digest(), version=3))
 
 
 class MinecraftProfile:
@@ -233,40 +221,14 @@ class MinecraftProfile:
             ) from None
 
     def _ban_files(self, ctx: ServerContext, properties: dict[str, str]) -> list[ConfigFile]:
-        """The bot's bans added to the game's ban files (nothing is removed: `sync_bans` does
-        that over the link, and only when a ban service asks for it)."""
-        if not ctx.bans:
-            return []
-        now = time.time()
-        active = [b for b in ctx.bans if b.expires_at is None or b.expires_at > now]
+        """The ledger's bans merged into the game's ban files: added, lifted ones taken out,
+        every other entry kept (see minecraft_bans)."""
         offline = properties.get("online-mode", "true").strip().lower() == "false"
-        cache = _read_json_list(ctx.folder / "usercache.json") or []
-        out: list[ConfigFile] = []
-        players = _read_json_list(ctx.folder / "banned-players.json")
-        if players is not None:
-            names = {str(e.get("name", "")).lower() for e in players}
-            uuids = {str(e.get("uuid", "")).lower() for e in players}
-            added = False
-            for ban in active:
-                entry = _player_entry(ban, cache, offline, names, uuids)
-                if entry is not None:
-                    players.append(entry)
-                    names.add(str(entry["name"]).lower())
-                    uuids.add(str(entry["uuid"]).lower())
-                    added = True
-            if added:
-                out.append(ConfigFile(ctx.folder / "banned-players.json", _dump(players)))
-        addresses = _read_json_list(ctx.folder / "banned-ips.json")
-        if addresses is not None:
-            held = {str(e.get("ip", "")) for e in addresses}
-            fresh = [
-                {"ip": b.value, **_ban_fields(b)}
-                for b in active
-                if b.kind is BanKind.IP and _is_ipv4(b.value) and b.value not in held
-            ]
-            if fresh:
-                out.append(ConfigFile(ctx.folder / "banned-ips.json", _dump(addresses + fresh)))
-        return out
+        return merge_ban_files(ctx.folder, ctx.bans, offline=offline)
+
+    def banned_in_files(self, folder: Path) -> list[GameBan]:
+        """The bans in banned-players.json / banned-ips.json (imported before a start)."""
+        return found_in_ban_files(folder)
 
     # -- running ---------------------------------------------------------------------------
 
@@ -289,11 +251,17 @@ class MinecraftProfile:
         return LaunchSpec(argv=argv, cwd=ctx.folder, console=True)
 
     def log_sources(self, ctx: ServerContext) -> Sequence[LogSourceSpec]:
+        """stdout (console.log) only. Vanilla writes every line to stdout AND to
+        logs/latest.log, so tailing both showed each line twice. stdout is the one of
+        record: it also holds what log4j never sees (JVM errors, a crash's stack trace,
+        mod loaders printing directly), the console replies the link parses come from it,
+        and it is Languard's own file (appended across starts, rotated by Languard with
+        exactly-once offsets), while the game gzips latest.log away at each start."""
         console = ctx.folder / CONSOLE_LOG
-        latest = ctx.folder / LATEST_LOG
         return [
-            LogSourceSpec(CONSOLE_SOURCE, lambda: console if console.exists() else None),
-            LogSourceSpec("latest", lambda: latest if latest.exists() else None),
+            LogSourceSpec(
+                CONSOLE_SOURCE, lambda: console if console.exists() else None, rotate=True
+            )
         ]
 
     async def wait_ready(self, ctx: ServerContext, control: RuntimeControl) -> None:
@@ -343,78 +311,3 @@ class MinecraftProfile:
             if not address.is_unspecified:
                 return str(address)
         return "127.0.0.1"
-
-
-# -- ban files -------------------------------------------------------------------------------
-
-
-def _read_json_list(path: Path) -> list[dict[str, Any]] | None:
-    """The entries of a game JSON list ([] when absent; None when unreadable: leave it be)."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return []
-    except OSError:
-        return None
-    if len(data) > _MAX_JSON:
-        return None
-    try:
-        entries = json.loads(data or b"[]")
-    except ValueError:
-        _log.warning("%s is not valid JSON; leaving it to the game", path.name)
-        return None
-    if not isinstance(entries, list):
-        return None
-    return [e for e in entries if isinstance(e, dict)]
-
-
-def _ban_fields(ban: GameBan) -> dict[str, str]:
-    expires = "forever"
-    if ban.expires_at is not None:
-        expires = time.strftime("%Y-%m-%d %H:%M:%S +0000", time.gmtime(ban.expires_at))
-    return {
-        "created": time.strftime("%Y-%m-%d %H:%M:%S +0000", time.gmtime()),
-        "source": "Languard",
-        "expires": expires,
-        "reason": ban.reason[:200] or "Banned by an operator.",
-    }
-
-
-def _player_entry(
-    ban: GameBan, cache: list[dict[str, Any]], offline: bool, names: set[str], uuids: set[str]
-) -> dict[str, str] | None:
-    """A banned-players.json entry, or None if already there or its UUID is unknowable.
-
-    `cache` is the game's usercache.json: the name and UUID of everyone who joined.
-    """
-    if ban.kind is BanKind.UUID:
-        try:
-            key = str(uuid.UUID(ban.value))
-        except ValueError:
-            return None
-        if key in uuids:
-            return None
-        known = (str(e.get("name", "")) for e in cache if str(e.get("uuid", "")).lower() == key)
-        return {"uuid": key, "name": next(known, key), **_ban_fields(ban)}
-    if ban.kind is not BanKind.NAME or not PLAYER_NAME.fullmatch(ban.value):
-        return None
-    if ban.value.lower() in names:
-        return None
-    seen = (
-        str(e.get("uuid", "")) for e in cache if str(e.get("name", "")).lower() == ban.value.lower()
-    )
-    player_uuid = next(seen, "") or (offline_uuid(ban.value) if offline else None)
-    if not player_uuid:
-        return None  # an online-mode name never seen here: the link bans it once running
-    return {"uuid": player_uuid, "name": ban.value, **_ban_fields(ban)}
-
-
-def _is_ipv4(value: str) -> bool:
-    try:
-        return isinstance(ipaddress.ip_address(value), ipaddress.IPv4Address)
-    except ValueError:
-        return False
-
-
-def _dump(entries: list[dict[str, Any]]) -> bytes:
-    return (json.dumps(entries, indent=2, ensure_ascii=False) + "\n").encode("utf-8")

@@ -35,6 +35,7 @@ from core.backoff import Backoff
 from core.errors import InvalidInput, LanguardError, NotFound, NotRunning, NotSupported
 from core.events import EventBus, LogLines, RconStatus
 from core.games.base import BanKind, GameBan, OnlinePlayer, RuntimeControl
+from core.games.minecraft_bans import found_in_ban_files
 from core.games.minecraft_logs import (
     LogEventParser,
     banlist_reply_complete,
@@ -45,6 +46,7 @@ from core.games.minecraft_logs import (
     parse_message,
 )
 from core.games.minecraft_settings import clean_text, valid_player_name
+from core.logs.rotation_state import logical_size
 from core.rcon.errors import RconError, RconLoginError
 from core.rcon.source_client import SourceRconClient
 
@@ -58,7 +60,7 @@ _log = logging.getLogger(__name__)
 CONSOLE_SOURCE = "console"
 """The log source (the game's stdout) the link reads events and console replies from."""
 
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029]")
 _NAME_FILES = ("usercache.json", "banned-players.json")
 
 
@@ -211,10 +213,8 @@ class MinecraftLink:
     # -- transports ------------------------------------------------------------------------
 
     def _console_size(self) -> int:
-        try:
-            return (self._folder / "console.log").stat().st_size
-        except FileNotFoundError:
-            return 0
+        """Bytes ever written to console.log: line ends are logical offsets (rotation)."""
+        return logical_size(self._folder / "console.log")
 
     async def _console(self, text: str, complete: Callable[[list[str]], bool] | None) -> str:
         async with self._console_lock:
@@ -349,8 +349,13 @@ class MinecraftLink:
             raise InvalidInput(f"Minecraft cannot ban by {ban.kind.value}")
         await self._expect(f"pardon {name}", ("Unbanned ", "Nothing changed"))
 
-    async def sync_bans(self, bans: Sequence[GameBan]) -> None:
-        """Pardon what the game has and `bans` lacks, then ban what it lacks.
+    async def list_bans(self) -> list[GameBan]:
+        """What the game holds: its ban files, which it rewrites on every change."""
+        return await asyncio.to_thread(found_in_ban_files, self._folder)  # bounded reads
+
+    async def sync_bans(self, bans: Sequence[GameBan], lifted: Sequence[GameBan] = ()) -> None:
+        """Ban what the game lacks of `bans`; pardon what it holds of `lifted` (and `bans`
+        lacks); every other ban of the game is left alone.
 
         An entry the game refuses (an unknown name in online mode, an IPv6 address) is
         logged and skipped, so one bad entry cannot block the rest.
@@ -364,13 +369,15 @@ class MinecraftLink:
             if ban.kind is BanKind.IP and _ipv4_or_none(ban.value):
                 ips[ban.value] = ban
                 continue
-            name = ban.value if ban.kind is BanKind.NAME else None
-            if ban.kind is BanKind.UUID:
-                name = self.name_for_uuid(ban.value)
-            if name is not None and re.fullmatch(r"[A-Za-z0-9_]{1,16}", name):
+            name = self._name_of(ban)
+            if name is not None:
                 names[name.lower()] = (name, ban)
             else:
                 _log.warning("%s: cannot apply %s ban %s now", self.server, ban.kind, ban.value)
+        gone_names = {n.lower() for b in lifted if (n := self._name_of(b)) is not None}
+        gone_names -= set(names)
+        gone_ips = {a for b in lifted if b.kind is BanKind.IP and (a := _ipv4_or_none(b.value))}
+        gone_ips -= set(ips)
         players = parse_banlist(
             await self._run("banlist players", banlist_reply_complete, console_first=True)
         )
@@ -381,11 +388,10 @@ class MinecraftLink:
             raise LanguardError(f"{self.server} did not answer `banlist` as expected")
         held = {target.lower() for target in players}
         for target in players:
-            if target.lower() not in names and re.fullmatch(r"[A-Za-z0-9_]{1,16}", target):
+            if target.lower() in gone_names and re.fullmatch(r"[A-Za-z0-9_]{1,16}", target):
                 await self._lenient(f"pardon {target}", ("Unbanned ", "Nothing changed"))
-        for address in set(addresses) - set(ips):
-            if _ipv4_or_none(address):
-                await self._lenient(f"pardon-ip {address}", ("Unbanned IP ", "Nothing changed"))
+        for address in gone_ips & set(addresses):
+            await self._lenient(f"pardon-ip {address}", ("Unbanned IP ", "Nothing changed"))
         for key, (name, ban) in names.items():
             if key not in held:
                 await self._lenient(f"ban {name} {_ban_reason(ban)}".rstrip(), _BAN_OK)
@@ -393,6 +399,13 @@ class MinecraftLink:
             if address not in addresses:
                 command = f"ban-ip {address} {_ban_reason(ban)}".rstrip()
                 await self._lenient(command, _BAN_IP_OK)
+
+    def _name_of(self, ban: GameBan) -> str | None:
+        """The name Minecraft's commands take for a player ban (None: IP, or not known)."""
+        name = ban.value if ban.kind is BanKind.NAME else None
+        if ban.kind is BanKind.UUID:
+            name = self.name_for_uuid(ban.value)
+        return name if name is not None and re.fullmatch(r"[A-Za-z0-9_]{1,16}", name) else None
 
     async def say(self, message: str) -> None:
         text = clean_text(message, 256)

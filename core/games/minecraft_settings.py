@@ -45,7 +45,7 @@ PLAYER_NAME = re.compile(r"[A-Za-z0-9_]{1,16}")
 MAX_PROPERTIES_BYTES = 1024 * 1024
 """An existing properties file larger than this is refused rather than parsed."""
 
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029]")
 _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff]")
 _RCON_PASSWORD = re.compile(r"[!-~]{4,64}")
 _REFUSED_ARGS = frozenset({"--port"})

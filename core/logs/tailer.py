@@ -1,13 +1,11 @@
 """Following one log of one server across appends, truncation, new files and bot restarts.
 
 A tailer owns an open descriptor on the file it reads, so the file's inode cannot be reused
-while it is followed, and a file that is renamed or deleted (Minecraft rotating latest.log)
-can still be drained to its end. Positions are `(file_id, offset)`: the id names the device,
-the inode and a checksum of the file's first bytes (up to 4 KiB), so a replaced file or an
-inode reused while the bot was down is told apart from "the same file". Whenever the file's
-size or mtime changed, its first bytes and the 64 bytes before the read position are checked
-too, so a truncation is seen even when the file has grown past the old offset again (it gets
-a new file_id and is read from 0). An idle poll costs one fstat, plus the `locate` call.
+while it is followed, and a renamed or deleted file (Minecraft rolling latest.log) can still
+be drained to its end. Positions are `(file_id, offset)` (see `core.logs.files`). Whenever
+the file's size or mtime changed, its first bytes and the 64 bytes before the read position
+are checked too, so a truncation is seen even when the file has grown past the old offset
+again (it gets a new file_id and is read from 0). An idle poll costs one fstat and `locate`.
 
 Choices, documented here because a caller cannot see them:
 
@@ -15,120 +13,54 @@ Choices, documented here because a caller cannot see them:
   that id is still in the located file's folder (an old Arma RPT); otherwise the located file
   starts at 0 and whatever was appended to the lost file after the saved offset is gone.
 * When `locate` names a different file, the current one is read to its end, its unfinished
-  last line is published as a line, and then the new file is read from offset 0. Lines
-  written to the old file after that moment are not read.
+  last line is published as a line, and then the new file is read from offset 0.
 * A line longer than `max_line_bytes` is published in pieces of that size (cut on a UTF-8
   boundary), so memory stays bounded; the cut depends only on the bytes, not on timing.
+* A `rotatable` file may lose its head to `core.logs.rotation`; offsets stay logical.
 """
 
 from __future__ import annotations
 
-import fnmatch
+import contextlib
 import logging
 import os
 import sys
-import zlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from core.events import EventBus, LogLines
+from core.logs.files import (
+    NOWHERE,
+    OPEN_FLAGS,
+    TAIL,
+    LogPosition,
+    find_saved,
+    head_of,
+    is_same_file,
+    make_id,
+    newest_file,
+    parse_id,
+    position_at_end,
+)
 from core.logs.lines import LineBatch, LineOrigin
 from core.logs.parser import make_origin, parse_block, parse_piece
 from core.logs.ring import RingBuffer
+from core.logs.rotation_state import Layout, RotationTarget, recover_layout
 
 __all__ = ["LogPosition", "LogTailer", "newest_file", "position_at_end"]
 
 _log = logging.getLogger(__name__)
 
-_HEAD = 4096
-"""Bytes at the start of a file whose checksum goes into its id."""
-_TAIL = 64
-"""Bytes before the read position that must still be there for a file to be unchanged."""
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
-
-
-@dataclass(frozen=True, slots=True)
-class LogPosition:
-    """Where reading resumes: `offset` bytes into the file named by `file_id` ("" = none yet)."""
-
-    file_id: str
-    offset: int
-
-
-_NOWHERE = LogPosition("", 0)
-
-
-def _head_of(fd: int, size: int) -> tuple[int, int]:
-    head = os.pread(fd, min(size, _HEAD), 0)
-    return len(head), zlib.crc32(head)
-
-
-def _parse_id(file_id: str) -> tuple[int, int, int, int] | None:
-    """(dev, ino, head length, head crc) of an id, ignoring a truncation generation suffix."""
-    try:
-        dev, ino, length, crc = file_id.split("/", 1)[0].split(":")
-        return int(dev), int(ino), int(length), int(crc, 16)
-    except ValueError:
-        return None
-
-
-def _is_same_file(fd: int, st: os.stat_result, file_id: str) -> bool:
-    """Whether the open file is the one `file_id` names: same inode and same first bytes."""
-    parsed = _parse_id(file_id)
-    if parsed is None:
-        return False
-    dev, ino, length, crc = parsed
-    if (st.st_dev, st.st_ino) != (dev, ino) or st.st_size < length:
-        return False
-    return _head_of(fd, length) == (length, crc)
-
-
-def newest_file(directory: Path, pattern: str) -> Path | None:
-    """The file in `directory` matching the glob `pattern` whose name sorts last.
-
-    Arma names each RPT `arma3server_x64_YYYY-MM-DD_HH-MM-SS.rpt`, so the last name is the
-    latest start, found without a stat per file (this runs on every idle poll).
-    """
-    best: str | None = None
-    try:
-        with os.scandir(directory) as entries:
-            for entry in entries:
-                name = entry.name
-                newer = best is None or name > best
-                if newer and fnmatch.fnmatchcase(name, pattern) and entry.is_file():
-                    best = name
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    return None if best is None else directory / best
-
-
-def position_at_end(path: Path) -> LogPosition:
-    """A position just past the last complete line of `path`, to follow only what comes next."""
-    try:
-        fd = os.open(path, _OPEN_FLAGS)
-    except FileNotFoundError:
-        return _NOWHERE
-    try:
-        st = os.fstat(fd)
-        end = st.st_size
-        while end > 0:
-            start = max(0, end - 65536)
-            found = os.pread(fd, end - start, start).rfind(b"\n")
-            if found >= 0:
-                end = start + found + 1
-                break
-            end = start
-        if end == 0:
-            return _NOWHERE
-        length, crc = _head_of(fd, st.st_size)
-        return LogPosition(f"{st.st_dev}:{st.st_ino}:{length}:{crc:08x}", end)
-    finally:
-        os.close(fd)
+_NEVER_ROTATED = Layout(0, 0, (0, 0))
 
 
 class LogTailer:
-    """One log source of one server; `poll()` publishes what is new as `LogLines` batches."""
+    """One log source of one server; `poll()` publishes what is new as `LogLines` batches.
+
+    Offsets are logical: for a file Languard rotated (`rotatable`), `_shift` bytes were
+    collapsed away and the bytes before physical `_hole` were punched, so physical =
+    logical - shift, and `_head` describes the first bytes still held (at `_hole`).
+    """
 
     def __init__(
         self,
@@ -142,12 +74,15 @@ class LogTailer:
         ring: RingBuffer | None = None,
         chunk_size: int = 256 * 1024,
         max_line_bytes: int = 1024 * 1024,
+        rotatable: bool = False,
     ) -> None:
         if chunk_size < 1 or max_line_bytes < chunk_size:
             raise ValueError("need 1 <= chunk_size <= max_line_bytes")
         self.server_id = server_id
         self.server = server
         self.source = source
+        self.rotatable = rotatable
+        """Languard owns this file (a game's stdout) and may cut its head."""
         self._locate = locate
         self._bus = bus
         self._ring = ring
@@ -160,6 +95,8 @@ class LogTailer:
         """The file being read, as located (it may since have been renamed or deleted)."""
         self._file_id = ""
         self._head: tuple[int, int] | None = None
+        self._shift = 0
+        self._hole = 0
         self._retired = ""
         self._offset = 0
         self._read_pos = 0
@@ -169,6 +106,7 @@ class LogTailer:
         self._links = 1
         self._seen_mtime = -1
         self._last = b""
+        self._frozen = False
         self.caught_up = False
         """True after a poll that reached the end of the file with no other file to go to."""
 
@@ -177,7 +115,12 @@ class LogTailer:
         """The position after the last published batch (the saved start until the first read)."""
         if self._file_id:
             return LogPosition(self._file_id, self._offset)
-        return self._start or _NOWHERE
+        return self._start or NOWHERE
+
+    @property
+    def held_from(self) -> int:
+        """The physical offset of the first byte the current file still holds."""
+        return self._hole
 
     def poll(self, max_bytes: int | None = None) -> int:
         """Read and publish what is on disk now; returns the number of lines published.
@@ -185,6 +128,9 @@ class LogTailer:
         With `max_bytes`, stop after about that many bytes (at least one chunk) so one busy
         log cannot hold the event loop; `caught_up` then stays False.
         """
+        if self._frozen:  # a rotation is cutting the file: it resumes right after
+            self.caught_up = True
+            return 0
         self._budget = sys.maxsize if max_bytes is None else max(max_bytes, self._chunk)
         self.caught_up = False
         if self._fd is None and not self._open_first():
@@ -212,6 +158,38 @@ class LogTailer:
             self._fd = None
             self._inode = None
 
+    # --- rotation -----------------------------------------------------------------------
+
+    def rotation_target(self) -> RotationTarget | None:
+        """The file to rotate (with a descriptor of its own), when this tailer may rotate it."""
+        fd = self._fd
+        if not self.rotatable or fd is None or not self._file_id or self._head is None:
+            return None
+        if self.path is None or self._links == 0:
+            return None
+        own = os.dup(fd)
+        layout = Layout(self._shift, self._hole, self._head)
+        return RotationTarget(self.path, own, self._file_id, layout, os.fstat(own).st_size)
+
+    def rotation_target_id(self) -> str:
+        return self._file_id if self._fd is not None else ""
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """No reading while the file's bytes move (polls return at once, caught up)."""
+        self._frozen = True
+        try:
+            yield
+        finally:
+            self._frozen = False
+
+    def rebase(self, layout: Layout) -> None:
+        """The head was cut: the same bytes now sit at other physical offsets."""
+        self._shift, self._hole, self._head = layout.shift, layout.hole, layout.head
+        self._seen_mtime = -1
+        held = max(0, self._read_pos - layout.first)  # the tail check needs bytes still held
+        self._last = self._last[len(self._last) - min(held, len(self._last)) :]
+
     # --- opening ------------------------------------------------------------------------
 
     def _open_first(self) -> bool:
@@ -219,16 +197,30 @@ class LogTailer:
         if path is None:
             return False
         try:
-            fd = os.open(path, _OPEN_FLAGS)
+            fd = os.open(path, OPEN_FLAGS)
         except FileNotFoundError:
             return False
         start, self._start = self._start, None
         if start is not None:
             st = os.fstat(fd)
-            if _is_same_file(fd, st, start.file_id) and st.st_size >= start.offset:
-                self._adopt(path, fd, start.offset, start.file_id)
+            layout = recover_layout(path, fd, st, start.file_id) if self.rotatable else None
+            if layout is None and is_same_file(fd, st, start.file_id):
+                layout = _NEVER_ROTATED
+            if layout is not None and st.st_size + layout.shift >= start.offset:
+                offset = start.offset
+                if offset < layout.first:
+                    offset = self._first_line_after(fd, layout)
+                    _log.warning(
+                        "%s/%s: bytes %d-%d were rotated out of %s before they were read",
+                        self.server,
+                        self.source,
+                        start.offset,
+                        offset,
+                        path,
+                    )
+                self._adopt(path, fd, offset, start.file_id, layout if layout.first else None)
                 return True
-            old = self._find_saved(path.parent, start)
+            old = find_saved(path.parent, start)
             if old is not None:
                 os.close(fd)
                 _log.info("%s/%s: finishing %s before %s", self.server, self.source, old[0], path)
@@ -245,28 +237,11 @@ class LogTailer:
         self._adopt(path, fd, 0, "")
         return True
 
-    def _find_saved(self, directory: Path, start: LogPosition) -> tuple[Path, int] | None:
-        """The file of a saved position, if it still sits in `directory` under any name."""
-        parsed = _parse_id(start.file_id)
-        if parsed is None:
-            return None
-        try:
-            with os.scandir(directory) as entries:
-                for entry in entries:
-                    if entry.inode() != parsed[1] or not entry.is_file(follow_symlinks=False):
-                        continue
-                    fd = os.open(entry.path, _OPEN_FLAGS)
-                    try:
-                        st = os.fstat(fd)
-                        if _is_same_file(fd, st, start.file_id) and st.st_size >= start.offset:
-                            return Path(entry.path), fd
-                    except OSError:
-                        os.close(fd)
-                        raise
-                    os.close(fd)
-        except OSError as exc:
-            _log.debug("looking for %s in %s: %s", start.file_id, directory, exc)
-        return None
+    def _first_line_after(self, fd: int, layout: Layout) -> int:
+        """The logical offset of the first line that starts in what the file still holds."""
+        data = os.pread(fd, self._max_line, layout.hole)
+        cut = data.find(b"\n") + 1
+        return layout.first + (cut or len(data))
 
     def _open_if_other(self, path: Path) -> int | None:
         """A descriptor on the located file when it is not the file being read."""
@@ -278,7 +253,7 @@ class LogTailer:
             self.path = path
             return None
         try:
-            return os.open(path, _OPEN_FLAGS)
+            return os.open(path, OPEN_FLAGS)
         except FileNotFoundError:
             return None
 
@@ -288,18 +263,25 @@ class LogTailer:
             return False
         return located is None or not located.exists()
 
-    def _adopt(self, path: Path, fd: int, offset: int, file_id: str) -> None:
+    def _adopt(
+        self, path: Path, fd: int, offset: int, file_id: str, layout: Layout | None = None
+    ) -> None:
         st = os.fstat(fd)
         self._fd = fd
         self._inode = (st.st_dev, st.st_ino)
         self.path = path
         self._file_id = file_id
-        parsed = _parse_id(file_id)
-        self._head = None if parsed is None else (parsed[2], parsed[3])
+        if layout is not None:
+            self._shift, self._hole, self._head = layout.shift, layout.hole, layout.head
+        else:
+            parsed = parse_id(file_id)
+            self._shift = self._hole = 0
+            self._head = None if parsed is None else (parsed[2], parsed[3])
         self._offset = self._read_pos = offset
         self._pending = b""
         self._seen_mtime = -1
-        self._last = os.pread(fd, min(offset, _TAIL), offset - min(offset, _TAIL))
+        keep = max(0, min(offset - self._shift - self._hole, TAIL))
+        self._last = os.pread(fd, keep, offset - self._shift - keep)
 
     def _abandon(self) -> int:
         """Read the current file to its very end, publish its unfinished line, close it."""
@@ -315,18 +297,19 @@ class LogTailer:
         count = 0
         st = os.fstat(fd)
         self._links = st.st_nlink
-        if bounded and st.st_size == self._read_pos and st.st_mtime_ns == self._seen_mtime:
+        size = st.st_size + self._shift
+        if bounded and size == self._read_pos and st.st_mtime_ns == self._seen_mtime:
             return 0  # idle: the common case costs one fstat
         self._seen_mtime = st.st_mtime_ns
-        if self._replaced_in_place(fd, st.st_size):
+        if self._replaced_in_place(fd, size):
             count += self._restart_truncated()
         while not bounded or self._budget > 0:
-            data = os.pread(fd, self._chunk, self._read_pos)
+            data = os.pread(fd, self._chunk, self._read_pos - self._shift)
             if not data:
                 break
             self._read_pos += len(data)
             self._budget -= len(data)
-            self._last = data[-_TAIL:] if len(data) >= _TAIL else (self._last + data)[-_TAIL:]
+            self._last = data[-TAIL:] if len(data) >= TAIL else (self._last + data)[-TAIL:]
             self._mtime = os.fstat(fd).st_mtime
             count += self._consume(data)
         return count
@@ -336,14 +319,19 @@ class LogTailer:
 
         Catches a copy-truncate even when the new content has already grown past our offset;
         only a rewrite identical in both places goes unseen (and then it changed nothing).
+        `size` is logical.
         """
         if size < self._read_pos:
             return True
         head = self._head
-        if head is not None and (size < head[0] or _head_of(fd, head[0]) != head):
+        held = size - self._shift
+        if head is not None and (
+            held < self._hole + head[0] or head_of(fd, head[0], self._hole) != head
+        ):
             return True
         last = self._last
-        return bool(last) and os.pread(fd, len(last), self._read_pos - len(last)) != last
+        at = self._read_pos - self._shift - len(last)
+        return bool(last) and os.pread(fd, len(last), at) != last
 
     def _restart_truncated(self) -> int:
         _log.info(
@@ -356,6 +344,7 @@ class LogTailer:
         self._retired = self._file_id
         self._file_id = ""
         self._head = None
+        self._shift = self._hole = 0
         self._offset = self._read_pos = 0
         self._last = b""
         return count
@@ -393,8 +382,9 @@ class LogTailer:
         fd = self._fd
         assert fd is not None
         st = os.fstat(fd)
-        self._head = _head_of(fd, st.st_size)
-        file_id = f"{st.st_dev}:{st.st_ino}:{self._head[0]}:{self._head[1]:08x}"
+        self._shift = self._hole = 0
+        self._head = head_of(fd, st.st_size)
+        file_id = make_id(st, self._head)
         retired, _, generation = self._retired.partition("/")
         if retired == file_id:  # same inode and first bytes after a truncation: still new
             file_id = f"{file_id}/{int(generation or 0) + 1}"

@@ -14,6 +14,7 @@ from core.rcon.errors import (
     RconConnectionLost,
     RconError,
     RconLoginError,
+    RconReplyTooLarge,
     RconTimeout,
 )
 from core.rcon.source_client import SourceRconClient
@@ -25,6 +26,7 @@ __all__ = [
     "RconConnectionLost",
     "RconError",
     "RconLoginError",
+    "RconReplyTooLarge",
     "RconTimeout",
     "SourceRconClient",
 ]

@@ -15,6 +15,13 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Final, TypeAlias
 
+from core.rcon.battleye_reassembly import (
+    DEFAULT_MAX_BUFFERED_BYTES,
+    DEFAULT_MAX_REPLY_BYTES,
+    Reassembler,
+    ReplyTooLarge,
+)
+
 __all__ = [
     "MAX_DATAGRAM",
     "ClientPacket",
@@ -32,6 +39,7 @@ __all__ = [
     "MessageAck",
     "MessagePacket",
     "PacketType",
+    "ReplyTooLarge",
     "ServerMessage",
     "ServerPacket",
     "decode_client_packet",
@@ -290,7 +298,7 @@ class ServerMessage:
     text: str
 
 
-Event: TypeAlias = LoginResult | CommandReply | ServerMessage
+Event: TypeAlias = LoginResult | CommandReply | ServerMessage | ReplyTooLarge
 
 
 class ClientState(enum.Enum):
@@ -300,26 +308,25 @@ class ClientState(enum.Enum):
     REFUSED = "refused"
 
 
-class _Slot:
-    """One command in flight: its datagram (re-sent as is) and its reassembly state."""
-
-    __slots__ = ("datagram", "have", "parts")
-
-    def __init__(self, datagram: bytes) -> None:
-        self.datagram = datagram
-        self.parts: list[bytes | None] | None = None
-        self.have = 0
-
-
 class ClientProtocol:
     """Client side of one RCon session.
 
     `login()` starts a session, `start_command()` puts a command in flight under a free
     sequence number, `receive()` turns a datagram into events, `datagrams_to_send()` drains
     the acknowledgements to send. Bad input is counted in `malformed`, never raised.
+
+    Multipart replies are held within `max_reply_bytes` each and `max_buffered_bytes` in all;
+    a reply crossing a cap ends its command with a `ReplyTooLarge` event (see
+    `core.rcon.battleye_reassembly` for how answers to a resend are told apart).
     """
 
-    def __init__(self, *, dedup_window: int = 128) -> None:
+    def __init__(
+        self,
+        *,
+        dedup_window: int = 128,
+        max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+        max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
+    ) -> None:
         if not 1 <= dedup_window <= 255:
             raise ValueError("dedup_window must be within 1..255")
         self.state = ClientState.IDLE
@@ -330,7 +337,8 @@ class ClientProtocol:
         self.duplicates = 0
         """Server messages seen again (acknowledged, not delivered twice)."""
         self._window = dedup_window
-        self._inflight: dict[int, _Slot] = {}
+        self._inflight: dict[int, bytes] = {}  # seq -> its command datagram (resent as is)
+        self._parts = Reassembler(max_reply_bytes, max_buffered_bytes)
         self._next_seq = 0
         self._seen: set[int] = set()
         self._seen_order: deque[int] = deque()
@@ -343,6 +351,21 @@ class ClientProtocol:
     def in_flight(self) -> int:
         return len(self._inflight)
 
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes of multipart replies held while they are assembled."""
+        return self._parts.buffered
+
+    @property
+    def replies_too_large(self) -> int:
+        """Replies dropped because they crossed a byte cap (their commands failed)."""
+        return self._parts.too_large
+
+    @property
+    def part_conflicts(self) -> int:
+        """Times a part repeated an index with other bytes (two different answers)."""
+        return self._parts.conflicts
+
     def login(self, password: str | bytes) -> bytes:
         """Start a new session: forget commands and seen messages; return the login datagram."""
         self.reset()
@@ -354,6 +377,7 @@ class ClientProtocol:
         """Back to no session (the old session's sequence numbers mean nothing any more)."""
         self.state = ClientState.IDLE
         self._inflight.clear()
+        self._parts.clear()
         self._next_seq = 0
         self._seen.clear()
         self._seen_order.clear()
@@ -375,16 +399,17 @@ class ClientProtocol:
             seq = (seq + 1) & 0xFF
         self._next_seq = (seq + 1) & 0xFF
         raw = command.encode() if isinstance(command, str) else command
-        inflight[seq] = _Slot(_frame(bytes((0xFF, 0x01, seq)) + raw))
+        inflight[seq] = _frame(bytes((0xFF, 0x01, seq)) + raw)
         return seq
 
     def command_datagram(self, seq: int) -> bytes:
         """The datagram of the command in flight under `seq` (the same bytes for a resend)."""
-        return self._inflight[seq].datagram
+        return self._inflight[seq]
 
     def cancel_command(self, seq: int) -> None:
         """Stop waiting for `seq` (timed out or abandoned); a late reply is then ignored."""
         self._inflight.pop(seq, None)
+        self._parts.discard(seq)
 
     def datagrams_to_send(self) -> list[bytes]:
         out = self._outbox
@@ -423,25 +448,21 @@ class ClientProtocol:
             if self._inflight.pop(seq, None) is None:
                 self.unexpected += 1
                 return []
+            if self._parts:
+                self._parts.discard(seq)
             return [CommandReply(seq, _text(data[9:]))]
         part = _parse_reply(data)
-        slot = self._inflight.get(seq)
-        if slot is None:
+        if seq not in self._inflight:
             self.unexpected += 1
             return []
-        parts = slot.parts
-        if parts is None or len(parts) != part.total:
-            if parts is not None:
-                _log.debug("reply %d changed its part count; reassembling anew", seq)
-            parts = slot.parts = [None] * part.total
-            slot.have = 0
-        if parts[part.index] is None:
-            parts[part.index] = part.data
-            slot.have += 1
-        if slot.have < part.total:
+        done = self._parts.add(seq, part.total, part.index, part.data)
+        if done is None:
             return []
         del self._inflight[seq]
-        return [CommandReply(seq, _text(b"".join(p or b"" for p in parts)))]
+        if isinstance(done, ReplyTooLarge):
+            _log.debug("reply %d dropped at %d bytes (cap %d)", seq, done.size, done.limit)
+            return [done]
+        return [CommandReply(seq, _text(done))]
 
     def _on_message(self, seq: int, data: bytes) -> list[Event]:
         self._outbox.append(_ACKS[seq])  # always, even for a duplicate: our ack may be lost

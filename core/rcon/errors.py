@@ -8,6 +8,7 @@ __all__ = [
     "RconConnectionLost",
     "RconError",
     "RconLoginError",
+    "RconReplyTooLarge",
     "RconTimeout",
 ]
 
@@ -34,3 +35,11 @@ class RconCommandError(RconError):
 
 class RconClosed(RconError):
     """The client was closed (local misuse: using it after `close()`)."""
+
+
+class RconReplyTooLarge(RconError):
+    """The server's reply outgrew the client's memory cap, so that command failed.
+
+    The client itself goes on: later commands work (over a fresh connection for Source RCON,
+    whose byte stream cannot be resynchronised after a reply is cut off).
+    """

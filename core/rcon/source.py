@@ -20,6 +20,12 @@ command's id that arrives before the answer to that id belongs to the reply. By 
 (`pipeline=False`) one command is on the wire at a time and its terminator goes out only
 after the first reply packet, so Minecraft never sees two packets in one read; with
 `pipeline=True` (Source servers only) commands and terminators are written back to back.
+
+Memory is bounded whatever the server sends: one packet is at most `MAX_PACKET_SIZE` (a larger
+declared size is refused before any of it is buffered), and one reply at most
+`max_reply_bytes`. A reply crossing that cap ends its command with `ReplyTooLarge` and the
+connection is abandoned: the server is still sending that reply, and with no way to know where
+it ends the stream cannot be resynchronised, so the transport hangs up and starts afresh.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from dataclasses import dataclass, field
 from core.rcon.errors import RconError
 
 __all__ = [
+    "DEFAULT_MAX_REPLY_BYTES",
     "MAX_COMMAND_BYTES",
     "MAX_PACKET_SIZE",
     "MIN_PACKET_SIZE",
@@ -49,6 +56,7 @@ __all__ = [
     "PacketDecoder",
     "ProtocolState",
     "RemoteProtocolError",
+    "ReplyTooLarge",
     "SourceRconProtocol",
     "encode_command",
 ]
@@ -66,6 +74,9 @@ MIN_PACKET_SIZE = 10
 MAX_PACKET_SIZE = 16 * 1024
 """Largest `size` field we accept from a server. Minecraft splits replies every 4096 UTF-16
 units, which is up to 12288 UTF-8 bytes; anything larger is not RCON."""
+
+DEFAULT_MAX_REPLY_BYTES = 4 << 20
+"""One reply: Minecraft's largest outputs (`help`, a long `banlist`) are tens of kilobytes."""
 
 MAX_COMMAND_BYTES = 1446
 """Largest command body we send: Minecraft reads requests into a 1460-byte buffer and
@@ -142,7 +153,14 @@ class PacketDecoder:
         self._error: str | None = None
 
     def feed(self, data: bytes) -> None:
-        self._buffer += data
+        if self._error is None:  # a failed stream is never read again: keep nothing
+            self._buffer += data
+
+    def close(self, reason: str) -> None:
+        """Stop decoding for good (the connection is being dropped) and free the buffer."""
+        if self._error is None:
+            self._error = reason
+        self._buffer = bytearray()
 
     @property
     def buffered(self) -> int:
@@ -157,7 +175,7 @@ class PacketDecoder:
             return None
         (size,) = _SIZE.unpack_from(self._buffer)
         if not MIN_PACKET_SIZE <= size <= MAX_PACKET_SIZE:
-            self._error = f"packet size {size} is outside {MIN_PACKET_SIZE}..{MAX_PACKET_SIZE}"
+            self.close(f"packet size {size} is outside {MIN_PACKET_SIZE}..{MAX_PACKET_SIZE}")
             raise RemoteProtocolError(self._error)
         if len(self._buffer) < 4 + size:
             return None
@@ -166,7 +184,7 @@ class PacketDecoder:
         try:
             return Packet.from_bytes(raw)
         except RemoteProtocolError as exc:
-            self._error = str(exc)
+            self.close(str(exc))
             raise
 
 
@@ -193,7 +211,17 @@ class CommandReply:
         return self.body.decode("utf-8", errors="replace")
 
 
-Event = Authenticated | AuthenticationFailed | CommandReply
+@dataclass(frozen=True, slots=True)
+class ReplyTooLarge:
+    """The reply to `request_id` crossed `limit` bytes (`size` with the last packet): that
+    command failed, and the connection is abandoned (see the module docstring)."""
+
+    request_id: int
+    size: int
+    limit: int
+
+
+Event = Authenticated | AuthenticationFailed | CommandReply | ReplyTooLarge
 
 
 class ProtocolState(enum.Enum):
@@ -221,6 +249,7 @@ class _Request:
     body: bytes
     terminator_id: int | None = None
     chunks: list[bytes] = field(default_factory=list)
+    size: int = 0
 
 
 class SourceRconProtocol:
@@ -235,12 +264,19 @@ class SourceRconProtocol:
         *,
         pipeline: bool = False,
         max_command_bytes: int = MAX_COMMAND_BYTES,
+        max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
         first_id: int = 1,
     ) -> None:
         if not 1 <= first_id <= _INT32_MAX:
             raise ValueError("first_id must be a positive 32-bit integer")
+        if max_reply_bytes < 1:
+            raise ValueError("max_reply_bytes must be positive")
         self.pipeline = pipeline
         self.max_command_bytes = max_command_bytes
+        self.max_reply_bytes = max_reply_bytes
+        self.replies_too_large = 0
+        """Replies cut off at `max_reply_bytes` (each also abandons the connection)."""
+        self._abandoned: str | None = None
         self.state = ProtocolState.NEW
         self._next_id = first_id
         self._auth_id: int | None = None
@@ -256,6 +292,21 @@ class SourceRconProtocol:
         """Commands submitted whose reply is not complete yet."""
         return len(self._waiting) + len(self._by_command)
 
+    @property
+    def abandoned(self) -> bool:
+        """True once a reply crossed its cap: the connection must be dropped."""
+        return self._abandoned is not None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet part of a whole packet."""
+        return self._decoder.buffered
+
+    @property
+    def buffered_reply_bytes(self) -> int:
+        """Bytes of replies being gathered."""
+        return sum(request.size for request in self._by_command.values())
+
     def login(self, password: str) -> None:
         if self.state is not ProtocolState.NEW:
             raise LocalProtocolError("login() may only be called once per connection")
@@ -270,6 +321,8 @@ class SourceRconProtocol:
         """Queue `command`; returns the id its CommandReply will carry."""
         if self.state is ProtocolState.REFUSED:
             raise LocalProtocolError("the server refused the login; this connection is dead")
+        if self._abandoned is not None:
+            raise RemoteProtocolError(f"the connection was abandoned: {self._abandoned}")
         body = encode_command(command, self.max_command_bytes)
         request = _Request(self._allocate_id(), body)
         self._waiting[request.command_id] = request
@@ -290,6 +343,8 @@ class SourceRconProtocol:
     def next_event(self) -> Event | None:
         """The next event, None when more bytes are needed; RemoteProtocolError on garbage."""
         while not self._events:
+            if self._abandoned is not None:
+                return None
             packet = self._decoder.next_packet()
             if packet is None:
                 return None
@@ -317,6 +372,10 @@ class SourceRconProtocol:
         elif self.state is ProtocolState.READY:
             request = self._by_command.get(packet.id)
             if request is not None:
+                request.size += len(packet.body)
+                if request.size > self.max_reply_bytes:
+                    self._abandon(request)
+                    return
                 request.chunks.append(packet.body)
                 if request.terminator_id is None:
                     self._send_terminator(request)
@@ -330,6 +389,19 @@ class SourceRconProtocol:
         # Source's empty packet before AUTH_RESPONSE, its `00 00 00 01` trailer after a
         # mirror, late packets after a login refusal: expected, and not ours to act on.
         _log.debug("ignoring %r in state %s", packet, self.state.value)
+
+    def _abandon(self, request: _Request) -> None:
+        """Fail `request` for its size and stop reading: nothing later can be trusted to
+        start at a packet boundary of another reply."""
+        self.replies_too_large += 1
+        reason = f"the reply to #{request.command_id} crossed {self.max_reply_bytes} bytes"
+        self._abandoned = reason
+        self._events.append(ReplyTooLarge(request.command_id, request.size, self.max_reply_bytes))
+        self._waiting.clear()
+        self._by_command.clear()
+        self._by_terminator.clear()
+        self._decoder.close(reason)
+        self._out.clear()
 
     def _pump(self) -> None:
         """Write waiting commands: all of them when pipelining, else one when the wire is idle."""

@@ -18,14 +18,17 @@ from core.rcon.errors import (
     RconConnectionLost,
     RconError,
     RconLoginError,
+    RconReplyTooLarge,
     RconTimeout,
 )
 from core.rcon.source import (
+    DEFAULT_MAX_REPLY_BYTES,
     MAX_COMMAND_BYTES,
     Authenticated,
     AuthenticationFailed,
-    CommandReply,
+    Event,
     RemoteProtocolError,
+    ReplyTooLarge,
     SourceRconProtocol,
     encode_command,
 )
@@ -41,7 +44,11 @@ class _Stream(asyncio.Protocol):
     """One TCP connection: feeds the sans-IO core and settles the futures waiting on it."""
 
     def __init__(
-        self, where: str, protocol: SourceRconProtocol, on_lost: Callable[[_Stream, str], None]
+        self,
+        where: str,
+        protocol: SourceRconProtocol,
+        on_lost: Callable[[_Stream, str], None],
+        on_too_large: Callable[[], None] = lambda: None,
     ) -> None:
         loop = asyncio.get_running_loop()
         self.where = where
@@ -51,7 +58,9 @@ class _Stream(asyncio.Protocol):
         self.logged_in: asyncio.Future[None] = loop.create_future()
         self.lost: asyncio.Future[None] = loop.create_future()
         self._replies: dict[int, asyncio.Future[str]] = {}
+        self._heads: dict[int, str] = {}  # request id -> the command's first word, for errors
         self._on_lost = on_lost
+        self._on_too_large = on_too_large
         self._error: RconError | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -61,7 +70,7 @@ class _Stream(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.protocol.receive_data(data)
         try:
-            while (event := self.protocol.next_event()) is not None:
+            while self._error is None and (event := self.protocol.next_event()) is not None:
                 self._dispatch(event)
         except RemoteProtocolError as exc:
             _log.debug("rcon %s: malformed data, dropping the connection: %s", self.where, exc)
@@ -79,19 +88,27 @@ class _Stream(asyncio.Protocol):
             if not future.done():
                 future.set_exception(self._error)
         self._replies.clear()
+        self._heads.clear()
         self.lost.set_result(None)
         self._on_lost(self, str(self._error))
+
+    @property
+    def closing(self) -> bool:
+        """True once the connection is being dropped (it must not carry new commands)."""
+        return self._error is not None
 
     def send(self, command: str) -> tuple[int, asyncio.Future[str]]:
         request_id = self.protocol.send_command(command)
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._replies[request_id] = future
+        self._heads[request_id] = command.split(" ", 1)[0][:32]
         self._flush()
         return request_id, future
 
     def forget(self, request_id: int) -> None:
         """The caller stopped waiting: drop its future and withdraw the command if unsent."""
         self._replies.pop(request_id, None)
+        self._heads.pop(request_id, None)
         if self.protocol.cancel(request_id):
             _log.debug("rcon %s: withdrew unsent command #%d", self.where, request_id)
 
@@ -112,17 +129,41 @@ class _Stream(asyncio.Protocol):
         if self.transport is not None:
             await asyncio.shield(self.lost)
 
-    def _dispatch(self, event: Authenticated | AuthenticationFailed | CommandReply) -> None:
-        if isinstance(event, Authenticated):
+    def _dispatch(self, event: Event) -> None:
+        if isinstance(event, ReplyTooLarge):
+            self._too_large(event)
+        elif isinstance(event, Authenticated):
             self.authenticated = True
             if not self.logged_in.done():
                 self.logged_in.set_result(None)
         elif isinstance(event, AuthenticationFailed):
             self.abort(RconLoginError(f"{self.where}: the server refused the RCon password"))
         else:
+            self._heads.pop(event.request_id, None)
             future = self._replies.pop(event.request_id, None)
             if future is not None and not future.done():
                 future.set_result(event.text)
+
+    def _too_large(self, event: ReplyTooLarge) -> None:
+        """Fail that command, then hang up: the rest of its reply is still on the way and
+        the stream cannot be resynchronised (the client reconnects for the next command)."""
+        self._on_too_large()
+        head = self._heads.pop(event.request_id, "?")
+        future = self._replies.pop(event.request_id, None)
+        _log.warning(
+            "rcon %s: the reply to %r crossed %d bytes; dropping the connection",
+            self.where,
+            head,
+            event.limit,
+        )
+        if future is not None and not future.done():
+            future.set_exception(
+                RconReplyTooLarge(
+                    f"{self.where}: the reply to {head!r} was dropped: it crossed the "
+                    f"{event.limit:,}-byte cap"
+                )
+            )
+        self.abort(RconConnectionLost(f"{self.where}: connection dropped after an oversized reply"))
 
     def _flush(self) -> None:
         data = self.protocol.data_to_send()
@@ -137,6 +178,9 @@ class SourceRconClient:
     `reconnect=False`); commands issued meanwhile wait for it within their timeout.
     Commands that were on the wire when the connection dropped fail with
     RconConnectionLost rather than being re-sent: the server may have run them.
+
+    A reply over `max_reply_bytes` fails its command with RconReplyTooLarge (counted in
+    `replies_too_large`) and drops the connection, which then comes back as after any loss.
     """
 
     def __init__(
@@ -151,9 +195,10 @@ class SourceRconClient:
         backoff: Backoff | None = None,
         pipeline: bool = False,
         max_command_bytes: int = MAX_COMMAND_BYTES,
+        max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
     ) -> None:
-        if timeout <= 0:
-            raise ValueError("timeout must be positive")
+        if timeout <= 0 or max_reply_bytes < 1:
+            raise ValueError("timeout and max_reply_bytes must be positive")
         self.host = host
         self.port = port
         self._password = password
@@ -162,6 +207,9 @@ class SourceRconClient:
         self.on_status = on_status
         self.pipeline = pipeline
         self.max_command_bytes = max_command_bytes
+        self.max_reply_bytes = max_reply_bytes
+        self.replies_too_large = 0
+        """Replies cut off at `max_reply_bytes` (each also dropped its connection)."""
         self._backoff = backoff or Backoff(base=0.5, cap=30.0)
         self._where = f"{host}:{port}"
         self._stream: _Stream | None = None
@@ -257,8 +305,12 @@ class SourceRconClient:
         while True:
             if self._closed:
                 raise RconClosed("the RCon client is closed")
-            if self._stream is not None:
-                return self._stream
+            stream = self._stream
+            if stream is not None and stream.closing:
+                await stream.wait_lost()  # being dropped: wait for its loss, then reconnect
+                continue
+            if stream is not None:
+                return stream
             task = self._reconnector
             if task is not None and not task.done():
                 await asyncio.wait({task})  # our caller's timeout bounds this
@@ -275,10 +327,12 @@ class SourceRconClient:
             if self._closed:
                 raise RconClosed("the RCon client is closed")
             protocol = SourceRconProtocol(
-                pipeline=self.pipeline, max_command_bytes=self.max_command_bytes
+                pipeline=self.pipeline,
+                max_command_bytes=self.max_command_bytes,
+                max_reply_bytes=self.max_reply_bytes,
             )
             protocol.login(self._password)
-            stream = _Stream(self._where, protocol, self._stream_lost)
+            stream = _Stream(self._where, protocol, self._stream_lost, self._count_too_large)
             self._connecting = stream
             ok = False
             try:
@@ -309,6 +363,9 @@ class SourceRconClient:
             _log.info("rcon %s: %s", self._where, reason)
             self._backoff.reset()
             self._set_status(True, reason)
+
+    def _count_too_large(self) -> None:
+        self.replies_too_large += 1
 
     def _stream_lost(self, stream: _Stream, reason: str) -> None:
         if stream is not self._stream:

@@ -1,8 +1,15 @@
-"""Bans: recorded in the database first, then pushed to every running game in scope.
+"""Bans: a ledger in the database that merges what the games hold and never wipes it.
 
-The database is the source of truth. A game that cannot be reached when a ban changes is
-marked for a full `sync_bans` (retried every expiry tick), and every (re)connect of a game's
-link and every start syncs it again, so a game that rewrote its ban file loses nothing.
+A ban made through the bot is recorded first, then pushed to every running game in scope.
+Bans found in a game that the ledger does not know (made before the bot, in game, or with
+another tool) are imported at first sight: from the game's ban files before each start
+(and when the bot starts), and from its live list at every sync (each (re)connect, and
+each ban made in game). A game loses only what the ledger lifted: a ban removed or expired
+here leaves a "lift" for every server in its scope, taken out of that game and then
+forgotten; a game-side ban the ledger never saw is never removed.
+
+A game that cannot be reached when a ban changes is synced later (see ban_sync), so a
+game that rewrote its ban file loses nothing.
 """
 
 from __future__ import annotations
@@ -11,14 +18,17 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
-from core.errors import InvalidInput, NotFound, NotSupported
-from core.events import EventBus, RconStatus, ServerStateChanged, Subscription
-from core.games.base import BanKind, GameBan, GameLink, OnlinePlayer
+from core.errors import InvalidInput, NotFound, NotRunning, NotSupported
+from core.events import EventBus, PlayerBanned, RconStatus, ServerStateChanged, Subscription
+from core.games.base import BanFiles, BanKind, GameBan, GameLink, OnlinePlayer
 from core.parsing import format_duration, parse_duration
 from core.services.audit import SYSTEM, Actor, AuditLog
+from core.services.ban_import import import_found
+from core.services.ban_sync import BanSyncer
 from core.services.ban_targets import (
     GAME_BAN_KINDS,
     KIND_TITLES,
@@ -27,13 +37,14 @@ from core.services.ban_targets import (
     parse_target,
 )
 from core.supervisor.server import ManagedServer
-from core.supervisor.states import ServerState
+from core.supervisor.states import RESTING_STATES, ServerState
 from core.supervisor.supervisor import Supervisor
 from data.db import Database
-from data.repositories.bans import Ban, BanRepository
+from data.repositories.bans import Ban, BanOrigin, BanRepository
 
 __all__ = [
     "Ban",
+    "BanOrigin",
     "BanService",
 ]
 
@@ -61,43 +72,40 @@ class BanService:
         self._repo = BanRepository(db)
         self._clock = clock
         self._expiry_interval = expiry_interval
-        self._link_wait = link_wait
         self._game_timeout = game_timeout
         self._sync_timeout = sync_timeout
-        self._locks: dict[int, asyncio.Lock] = {}
-        self._pending: set[int] = set()
-        """Servers whose game missed a change: a full sync is retried every tick."""
-        self._wanted: set[int] = set()
-        self._sync_tasks: dict[int, asyncio.Task[None]] = {}
+        self._syncer = BanSyncer(supervisor, self._sync_one, link_wait=link_wait)
         self._tasks: list[asyncio.Task[None]] = []
         self._sub: Subscription | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Become the supervisor's ban source, then sync on every (re)connect and expire."""
-        self._supervisor.bans_provider = self.active_for
-        self._sub = self._bus.subscribe(RconStatus, ServerStateChanged)
+        """Become the supervisor's ban source, import what stopped games' files hold, then
+        sync on every (re)connect, start and in-game ban, and expire."""
+        self._supervisor.bans_provider = self.bans_for_start
+        self._sub = self._bus.subscribe(RconStatus, ServerStateChanged, PlayerBanned)
         self._tasks = [
-            asyncio.create_task(self._watch(self._sub), name="bans-sync-events"),
+            asyncio.create_task(self._syncer.watch(self._sub), name="bans-sync-events"),
             asyncio.create_task(self._tick_loop(), name="bans-expiry"),
         ]
         for server in self._supervisor.all():
             if server.state is ServerState.RUNNING:
                 self.request_sync(server.id)
+            elif server.state in RESTING_STATES:
+                await self._import_files(server)
 
     async def close(self) -> None:
         if self._sub is not None:
             self._sub.close()
-        tasks = [*self._tasks, *self._sync_tasks.values()]
-        for task in tasks:
+        for task in self._tasks:
             task.cancel()
-        for result in await asyncio.gather(*tasks, return_exceptions=True):
+        for result in await asyncio.gather(*self._tasks, return_exceptions=True):
             if isinstance(result, Exception):  # closing goes on: the bot is shutting down
                 _log.error("a ban task had failed", exc_info=result)
         self._tasks.clear()
-        self._sync_tasks.clear()
-        if self._supervisor.bans_provider == self.active_for:
+        await self._syncer.close()
+        if self._supervisor.bans_provider == self.bans_for_start:
             self._supervisor.bans_provider = None
 
     # -- queries -------------------------------------------------------------------------
@@ -127,6 +135,23 @@ class BanService:
             if held is None or _outlasts(ban, held):
                 chosen[key] = ban
         return [ban.game_ban() for ban in chosen.values()]
+
+    async def bans_for_start(self, server_id: int) -> list[GameBan]:
+        """The supervisor's ban source for a server's context: before a start (no game
+        running) first import what the game's ban files hold, then the active bans and the
+        lifted ones the files may still hold (`lifted=True`), for the profile to merge."""
+        with contextlib.suppress(NotFound):
+            server = self._supervisor.get(server_id)
+            if server.state in RESTING_STATES:
+                await self._import_files(server)
+        active = await self.active_for(server_id)
+        targets = {(b.kind, b.value.lower()) for b in active}
+        lifted = [
+            replace(ban.game_ban(), lifted=True)
+            for ban in await self._repo.lifted_on(server_id)
+            if (ban.kind, ban.value.lower()) not in targets
+        ]
+        return [*active, *lifted]
 
     # -- changes -------------------------------------------------------------------------
 
@@ -175,6 +200,7 @@ class BanService:
             replaced = await self._repo.same_target(target.kind, target.value, scope, now)
             for old in replaced:
                 await self._repo.mark_removed(old.id, now, actor.id, actor.name)
+                await self._repo.add_lifts(old.id, self._lift_servers(old))
             ban_id = await self._repo.add(
                 kind=target.kind,
                 value=target.value,
@@ -209,9 +235,13 @@ class BanService:
         """Lift a ban in the database and in every running game it applied to."""
         ban = await self.get(ban_id)
         now = self._clock()
-        if not ban.is_active(now) or not await self._repo.mark_removed(
-            ban.id, now, actor.id, actor.name
-        ):
+        async with self._db.transaction():
+            lifted = ban.is_active(now) and await self._repo.mark_removed(
+                ban.id, now, actor.id, actor.name
+            )
+            if lifted:
+                await self._repo.add_lifts(ban.id, self._lift_servers(ban))
+        if not lifted:
             raise InvalidInput(f"ban #{ban.id} is already {ban.status(now)}")
         ban = await self.get(ban_id)
         applied, missed = await self._withdraw(ban)
@@ -229,8 +259,10 @@ class BanService:
         expired: list[Ban] = []
         now = self._clock()
         for due in await self._repo.due(now):
-            if not await self._repo.mark_expired(due.id, now):
-                continue
+            async with self._db.transaction():
+                if not await self._repo.mark_expired(due.id, now):
+                    continue
+                await self._repo.add_lifts(due.id, self._lift_servers(due))
             ban = await self.get(due.id)
             expired.append(ban)
             applied, missed = await self._withdraw(ban)
@@ -256,8 +288,8 @@ class BanService:
                 f"not by {KIND_TITLES[kind]}"
             )
 
-    def _in_scope(self, ban: Ban) -> list[ManagedServer]:
-        """Running servers the ban applies to (those whose game knows its kind)."""
+    def _scope(self, ban: Ban) -> list[ManagedServer]:
+        """Servers the ban applies to (those whose game knows its kind)."""
         if ban.server_id is not None:
             try:
                 servers = [self._supervisor.get(ban.server_id)]
@@ -265,11 +297,15 @@ class BanService:
                 return []
         else:
             servers = self._supervisor.all()
-        return [
-            s
-            for s in servers
-            if s.state is ServerState.RUNNING and ban.kind in self.kinds_for(s.game)
-        ]
+        return [s for s in servers if ban.kind in self.kinds_for(s.game)]
+
+    def _in_scope(self, ban: Ban) -> list[ManagedServer]:
+        """Running servers the ban applies to."""
+        return [s for s in self._scope(ban) if s.state is ServerState.RUNNING]
+
+    def _lift_servers(self, ban: Ban) -> list[int]:
+        """Every server whose game may hold a ban being lifted: it is taken out of each."""
+        return [s.id for s in self._scope(ban)]
 
     async def _apply(
         self, ban: Ban, replaced: Sequence[Ban], online: tuple[int, OnlinePlayer] | None
@@ -281,111 +317,73 @@ class BanService:
                 await link.ban(online[1], ban.game_ban())
             else:
                 await link.add_ban(ban.game_ban())
+            await self._repo.clear_lifts(server.id, [old.id for old in replaced])
 
-        return await self._on_games(ban, "apply", apply)
+        what = f"apply ban #{ban.id}"
+        return await self._syncer.on_games(self._in_scope(ban), what, apply, self._game_timeout)
 
     async def _withdraw(self, ban: Ban) -> tuple[list[str], list[str]]:
         async def lift(server: ManagedServer, link: GameLink) -> None:
             held = await self.active_for(server.id)
             if any(b.kind is ban.kind and b.value.lower() == ban.value.lower() for b in held):
-                await link.sync_bans(held)  # another ban holds the same target here
+                await link.sync_bans(held, [ban.game_ban()])  # another ban holds the target
             else:
                 await link.remove_ban(ban.game_ban())
+            await self._repo.clear_lifts(server.id, [ban.id])
 
-        return await self._on_games(ban, "lift", lift)
-
-    async def _on_games(
-        self, ban: Ban, what: str, change: Callable[[ManagedServer, GameLink], Awaitable[None]]
-    ) -> tuple[list[str], list[str]]:
-        """Run `change` on each running game in scope; a game that fails is synced later."""
-        done: list[str] = []
-        missed: list[str] = []
-        for server in self._in_scope(ban):
-            try:
-                async with self._game_lock(server.id):
-                    if server.link is None:
-                        raise ConnectionError("not connected yet")
-                    async with asyncio.timeout(self._game_timeout):
-                        await change(server, server.link)
-            except Exception as exc:  # an unreachable game never loses a change: sync later
-                _log.warning(
-                    "could not %s ban #%d on %s (%s); its ban list will be synced again",
-                    what,
-                    ban.id,
-                    server.name,
-                    str(exc) or type(exc).__name__,
-                )
-                self._pending.add(server.id)
-                missed.append(server.name)
-            else:
-                done.append(server.name)
-        return done, missed
-
-    def _game_lock(self, server_id: int) -> asyncio.Lock:
-        """One change at a time per game, so a sync never overwrites a newer add or remove."""
-        return self._locks.setdefault(server_id, asyncio.Lock())
+        what = f"lift ban #{ban.id}"
+        return await self._syncer.on_games(self._in_scope(ban), what, lift, self._game_timeout)
 
     def pending_servers(self) -> list[str]:
         """Servers whose game missed a ban change and waits for a sync (for a reply's note)."""
-        names = []
-        for server_id in sorted(self._pending):
-            with contextlib.suppress(NotFound):
-                names.append(self._supervisor.get(server_id).name)
-        return names
+        return self._syncer.pending_names()
 
-    # -- syncing -------------------------------------------------------------------------
+    # -- importing and syncing -------------------------------------------------------------
+
+    async def _import(self, server: ManagedServer, found: Sequence[GameBan], where: str) -> None:
+        """Record the bans found in a server's game that the ledger does not know."""
+        kinds = self.kinds_for(server.game)
+        target = (server.id, server.name)
+        await import_found(self._repo, self._audit, target, found, kinds, self._clock(), where)
+
+    async def _import_files(self, server: ManagedServer) -> None:
+        """First sight of a game that is not running: what its ban files hold. A failure is
+        logged and the start goes on (the files keep every ban; the next start retries)."""
+        profile = server.profile
+        if not isinstance(profile, BanFiles):
+            return
+        try:
+            async with self._syncer.lock(server.id):
+                folder = self._supervisor.folder_for(server.name)
+                found = await asyncio.to_thread(profile.banned_in_files, folder)  # bounded
+                await self._import(server, found, "its ban files")
+        except Exception:
+            _log.exception("importing the ban files of %s failed", server.name)
+
+    async def _sync_one(self, server_id: int, link: GameLink) -> None:
+        """Import what the running game holds, then make it hold the ledger's bans and lose
+        the lifted ones (and nothing else)."""
+        server = self._supervisor.get(server_id)
+        async with self._syncer.lock(server_id):
+            async with asyncio.timeout(self._sync_timeout):
+                await self._import(server, await link.list_bans(), "the game")
+                bans = await self.active_for(server_id)
+                lifted = await self._repo.lifted_on(server_id)
+                await link.sync_bans(bans, [ban.game_ban() for ban in lifted])
+            await self._repo.clear_lifts(server_id, [ban.id for ban in lifted])
+        _log.info("synced %d bans to %s", len(bans), server.name)
+
+    async def sync_now(self, server_id: int) -> None:
+        """A full import and sync of one running game, finished on return (raises on failure)."""
+        server = self._supervisor.get(server_id)
+        if server.state is not ServerState.RUNNING or server.link is None:
+            raise NotRunning(f"{server.name} is not running")
+        await self._sync_one(server_id, server.link)
+        self._syncer.pending.discard(server_id)
 
     def request_sync(self, server_id: int) -> None:
-        """Make the game's ban list equal the database's, as soon as its link is up."""
-        self._wanted.add(server_id)
-        task = self._sync_tasks.get(server_id)
-        if task is None or task.done():
-            self._sync_tasks[server_id] = asyncio.create_task(
-                self._sync_worker(server_id), name=f"bans-sync-{server_id}"
-            )
-
-    async def _sync_worker(self, server_id: int) -> None:
-        while server_id in self._wanted:
-            self._wanted.discard(server_id)
-            link = await self._wait_link(server_id)
-            if link is None:
-                continue
-            try:
-                async with self._game_lock(server_id):
-                    bans = await self.active_for(server_id)
-                    async with asyncio.timeout(self._sync_timeout):
-                        await link.sync_bans(bans)
-            except Exception as exc:  # retried at the next tick
-                _log.warning("syncing the ban list of server %d failed: %s", server_id, exc)
-                self._pending.add(server_id)
-            else:
-                _log.info("synced %d bans to server %d", len(bans), server_id)
-                self._pending.discard(server_id)
-
-    async def _wait_link(self, server_id: int) -> GameLink | None:
-        deadline = time.monotonic() + self._link_wait
-        while True:
-            try:
-                server = self._supervisor.get(server_id)
-            except NotFound:
-                self._pending.discard(server_id)
-                return None
-            if server.state is not ServerState.RUNNING:
-                self._pending.discard(server_id)  # its next start writes the ban file
-                return None
-            if server.link is not None:
-                return server.link
-            if time.monotonic() >= deadline:
-                self._pending.add(server_id)
-                return None
-            await asyncio.sleep(0.1)
-
-    async def _watch(self, sub: Subscription) -> None:
-        async for event in sub:
-            if (isinstance(event, RconStatus) and event.connected) or (
-                isinstance(event, ServerStateChanged) and event.new is ServerState.RUNNING
-            ):
-                self.request_sync(event.server_id)
+        """Sync the game's ban list with the ledger as soon as its link is up."""
+        self._syncer.request(server_id)
 
     async def _tick_loop(self) -> None:
         while True:
@@ -393,8 +391,7 @@ class BanService:
                 await self.expire_due()
             except Exception:
                 _log.exception("expiring bans failed")
-            for server_id in sorted(self._pending):
-                self.request_sync(server_id)
+            self._syncer.retry_pending()
             await asyncio.sleep(self._expiry_interval)
 
     # -- listing (last: the name shadows the builtin inside the class) -------------------

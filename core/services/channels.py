@@ -222,12 +222,15 @@ class ChannelService:
                     channel_id = old.channel_id if touched else None
                 if channel_id is None:
                     continue
+                # each option belongs to its own kind: a filter never reaches the alerts row
+                kind_filter = parsed_filter if kind is ChannelKind.LOGS else None
+                kind_role = role if kind is ChannelKind.ALERTS else None
                 await self._bind(
                     server.id,
                     kind,
                     channel_id,
-                    parsed_filter or (old.log_filter if old else None),
-                    role or (old.alert_role if old else None),
+                    kind_filter or (old.log_filter if old else None),
+                    kind_role or (old.alert_role if old else None),
                 )
                 changes[kind.value] = channel_id
             for kind in removing:

@@ -45,6 +45,7 @@ MAX_TEXT_CHARS = 256
 """Longest text value when the model sets no max_length of its own."""
 MAX_LIST_ITEMS = 100
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _INTEGER = re.compile(r"[+-]?[0-9]{1,15}")
 _NUMBER = re.compile(r"[+-]?(?:[0-9]{1,15}(?:\.[0-9]{0,9})?|\.[0-9]{1,9})")
 _SAFE_KEY = re.compile(r"[a-z0-9_]{1,40}")
@@ -441,6 +442,8 @@ def _clean(key: SettingKey, text: str) -> str:
         raise InvalidInput(
             f"the value for {key.name} cannot contain line breaks or control characters"
         )
+    if _SURROGATE.search(text):  # not encodable: it would fail later, at encryption
+        raise InvalidInput(f"the value for {key.name} holds characters that are not valid text")
     raw = text.strip()
     if not raw:
         raise InvalidInput(f"give a value for {key.name}")

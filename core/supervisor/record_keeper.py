@@ -60,7 +60,7 @@ class RecordKeeper:
         self._history = history
         self._bus = bus
         self._snapshot = snapshot
-        self._backoff = retry or Backoff(base=0.5, cap=30.0)
+        self._backoff = retry or Backoff(base=0.5, cap=10.0)
         self._retry_task: asyncio.Task[None] | None = None
         self.behind = False
         """True while the row in the database is older than the truth in memory."""

@@ -217,7 +217,7 @@ class ManagedServer:
                 ) from None
         profile.prepare(ctx)
         spec = profile.launch(ctx)
-        self.logs.flush()  # publish any backlog before readiness listens
+        await self.logs.flush()  # publish any backlog before readiness listens
         env = {key: os.environ[key] for key in _PASSED_ENV if key in os.environ}
         env.update(spec.env)
         env[MARKER_ENV] = self.marker
@@ -397,7 +397,7 @@ class ManagedServer:
         if self.handle is not None:
             self.handle.close()
         self.handle = None
-        self.logs.flush()
+        await self.logs.flush()
         await self._sweep_strays()
         await self.keeper.process(None)
 

@@ -19,12 +19,14 @@ import psutil
 from core.errors import NotFound
 from core.events import EventBus, ServerMetrics
 from core.games.base import GameBan, ProfileRegistry, ServerContext
+from core.logs.rotation import RotationPolicy
 from core.logs.tailer import LogPosition
 from core.logs.watcher import LogWatcher
 from core.secrets import SecretBox, SecretError
 from core.supervisor.policy import LifecyclePolicy
+from core.supervisor.record_keeper import StorageErrors
 from core.supervisor.server import ManagedServer, ServerDeps
-from core.supervisor.server_logs import READER, ServerLogs, resume_positions
+from core.supervisor.server_logs import READER, ServerLogs, resume_positions, rotation_floor
 from core.supervisor.strays import instance_of, scan_marked
 from data.db import Database
 from data.repositories.history import HistoryRepository
@@ -49,6 +51,7 @@ class Supervisor:
         metrics_interval: float = 15.0,
         metrics_retention: float = 7 * 86400.0,
         checkpoint_interval: float = 1.0,
+        log_rotation: RotationPolicy | None = None,
     ) -> None:
         self.db = db
         self.bus = bus
@@ -67,6 +70,7 @@ class Supervisor:
         self._metrics_interval = metrics_interval
         self._metrics_retention = metrics_retention
         self._checkpoint_interval = checkpoint_interval
+        self.log_rotation = log_rotation or RotationPolicy()
         self._loops: list[asyncio.Task[None]] = []
         self._procs: dict[int, psutil.Process] = {}
         self.bans_provider: Callable[[int], Awaitable[Sequence[GameBan]]] | None = None
@@ -115,15 +119,22 @@ class Supervisor:
                 await task
         self._loops.clear()
         for server in self._servers.values():
-            server.logs.flush()
-        await self.save_positions()
+            await server.logs.flush()
+        try:
+            await self.save_positions()
+        except StorageErrors as exc:  # a full disk must not keep the bot from closing
+            _log.error("saving log positions at close failed: %s", exc)
         for server in self._servers.values():
             await server.detach()
         await self.watcher.stop()
 
     async def _register(self, record: ServerRecord) -> ManagedServer:
         logs = ServerLogs(
-            server_id=record.id, server=record.name, bus=self.bus, watcher=self.watcher
+            server_id=record.id,
+            server=record.name,
+            bus=self.bus,
+            watcher=self.watcher,
+            rotation=self.log_rotation,
         )
         profile = self.profiles.get(record.game)
         ctx = await self.context(record.id, record.name)
@@ -227,8 +238,22 @@ class Supervisor:
             await asyncio.sleep(self._checkpoint_interval)
             try:
                 await self.save_positions()
+                await self.rotate_logs()
             except Exception:
                 _log.exception("saving log positions failed")
+
+    async def rotate_logs(self) -> None:
+        """Rotate each console.log past its size, up to what every consumer committed."""
+        for server in tuple(self._servers.values()):
+            due = server.logs.due_for_rotation()
+            if not due:
+                continue
+            stored = await self.offsets.load(server.id)
+            for source, file_id in due:
+                lag = self.log_rotation.max_bytes
+                floor = rotation_floor(stored, source, file_id, lag)
+                if floor is not None:
+                    await server.logs.rotate(source, floor)
 
     # -- metrics -----------------------------------------------------------------------
 

@@ -1,14 +1,26 @@
-"""Bans: the bot's own list, which every game's ban list is made equal to."""
+"""Bans: the bot's ledger. Every ban in it reaches the games in its scope; bans found in a
+game are imported into it (origin `game`); a game loses only what the ledger lifted."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from core.games.base import BanKind, GameBan
 from data.db import Database
 
-__all__ = ["Ban", "BanRepository"]
+__all__ = ["Ban", "BanOrigin", "BanRepository", "FoundBan"]
+
+
+class BanOrigin(StrEnum):
+    LANGUARD = "languard"
+    """Made through the bot."""
+    GAME = "game"
+    """Found in a game (its ban file or list) and imported: made before the bot, in game,
+    or with another tool."""
+
 
 _ACTIVE = (
     "b.removed_at IS NULL AND b.expired_at IS NULL AND (b.expires_at IS NULL OR b.expires_at > ?)"
@@ -34,6 +46,7 @@ class Ban:
     removed_at: float | None
     removed_by_id: int | None
     removed_by_name: str | None
+    origin: BanOrigin = BanOrigin.LANGUARD
 
     def is_active(self, now: float) -> bool:
         """In force: neither removed nor expired (by the loop or by the clock)."""
@@ -77,7 +90,19 @@ def _ban(row: Any) -> Ban:
         removed_at=_opt_float(row["removed_at"]),
         removed_by_id=_opt_int(row["removed_by_id"]),
         removed_by_name=None if row["removed_by_name"] is None else str(row["removed_by_name"]),
+        origin=BanOrigin(row["origin"]),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class FoundBan:
+    """A ban found in a game, to import: stored form, scoped to the server it was found on."""
+
+    kind: BanKind
+    value: str
+    reason: str
+    author_name: str
+    expires_at: float | None
 
 
 class BanRepository:
@@ -95,10 +120,11 @@ class BanRepository:
         author_name: str,
         created_at: float,
         expires_at: float | None,
+        origin: BanOrigin = BanOrigin.LANGUARD,
     ) -> int:
         return await self._db.execute(
             "INSERT INTO bans(kind, value, server_id, reason, author_id, author_name,"
-            " created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " created_at, expires_at, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 kind.value,
                 value,
@@ -108,7 +134,51 @@ class BanRepository:
                 author_name,
                 created_at,
                 expires_at,
+                origin.value,
             ),
+        )
+
+    async def add_found(self, server_id: int, found: Sequence[FoundBan], at: float) -> None:
+        """Import bans found in a server's game (origin `game`, scoped to that server)."""
+        await self._db.executemany(
+            "INSERT INTO bans(kind, value, server_id, reason, author_id, author_name,"
+            " created_at, expires_at, origin) VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?)",
+            [
+                (
+                    f.kind.value,
+                    f.value,
+                    server_id,
+                    f.reason,
+                    f.author_name,
+                    at,
+                    f.expires_at,
+                    BanOrigin.GAME.value,
+                )
+                for f in found
+            ],
+        )
+
+    # -- lifts: what a game still has to lose ---------------------------------------------
+
+    async def add_lifts(self, ban_id: int, server_ids: Iterable[int]) -> None:
+        await self._db.executemany(
+            "INSERT OR IGNORE INTO ban_lifts(ban_id, server_id) VALUES (?, ?)",
+            [(ban_id, server_id) for server_id in server_ids],
+        )
+
+    async def lifted_on(self, server_id: int) -> list[Ban]:
+        """Bans lifted in the ledger that this server's game may still hold, oldest first."""
+        rows = await self._db.fetchall(
+            f"{_SELECT} JOIN ban_lifts l ON l.ban_id = b.id WHERE l.server_id = ? ORDER BY b.id",
+            (server_id,),
+        )
+        return [_ban(row) for row in rows]
+
+    async def clear_lifts(self, server_id: int, ban_ids: Iterable[int]) -> None:
+        """The game no longer holds these: nothing more to remove."""
+        await self._db.executemany(
+            "DELETE FROM ban_lifts WHERE ban_id = ? AND server_id = ?",
+            [(ban_id, server_id) for ban_id in ban_ids],
         )
 
     async def get(self, ban_id: int) -> Ban | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
@@ -426,3 +427,34 @@ async def test_bindings_are_validated_filtered_and_forgotten(world: World) -> No
         assert await service.list(server.id) == [] and await cursor() is None
         actions = [entry.action for entry in await bot.services.audit.recent(10, server.id)]
         assert actions.count("server.channels") == 2
+
+
+async def test_a_full_disk_alerts_once_for_all_servers_and_once_when_it_ends(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOSPC on the database is an alert, never a wedge: the servers keep running, every
+    server's keeper reports it, and the operator hears it once."""
+    fake = world.fake
+    alerts = fake.add_channel("alerts")
+
+    def full(*_: Any, **__: Any) -> Any:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    async with world.bot() as bot:
+        servers = [await add_server(bot, name, []) for name in ("alpha", "bravo")]
+        for server in servers:
+            await bot.hub.service.set_channels(ADMIN, server.name, alerts=alerts.id)
+        monkeypatch.setattr(ServerRepository, "set_process", full)
+        for server in servers:
+            assert await server.start() is ServerState.RUNNING
+        [alert] = await until(lambda: embeds_titled(fake, alerts, "Disk full"), 10, "alert")
+        assert "keep running" in alert.embed_text()
+        monkeypatch.undo()
+        await until(lambda: embeds_titled(fake, alerts, "written again"), 15, "recovery")
+        await asyncio.sleep(0.5)
+        assert len(embeds_titled(fake, alerts, "Disk full")) == 1
+        for server in servers:
+            record = await ServerRepository(bot.services.db).get(server.id)
+            assert record is not None and record.process is not None
+            assert server.handle is not None and record.process.pid == server.handle.pid
+            assert await server.stop() is ServerState.STOPPED

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -85,9 +84,10 @@ async def test_kick_reaches_the_game_with_a_one_line_reason(product: Product) ->
     )
     assert "**Kicky** left bravo." in text_of(msg) and not msg.ephemeral
     assert "Kicky" not in await game_players(product)
-    rpt = (await product.game_state(SERVER))["rpt"]
+    assert (await product.game_state(SERVER))["rpt"] is None, "Linux: the log is stdout"
+    console = product.server_folder(SERVER) / "console.log"
     line = "Kicky kicked off by BattlEye: Admin Kick (spawn camping @everyone look here)"
-    assert line in await asyncio.to_thread(Path(rpt).read_text, encoding="utf-8")
+    assert line in await asyncio.to_thread(console.read_text, encoding="utf-8")
 
 
 async def test_kick_of_someone_offline_is_a_private_error(product: Product) -> None:
@@ -207,6 +207,33 @@ async def test_bans_add_list_autocomplete_remove(product: Product) -> None:
 
     again = await product.error("bans remove", {"ban": found[0]["value"]}, user=cast.moderator)
     assert "is already removed" in again
+
+
+async def test_a_ban_made_with_another_tool_is_listed_as_found_in_game(product: Product) -> None:
+    target = guid("by-hand")
+    # another admin's tool bans the GUID; the player is kicked when joining (a ban made in
+    # game), and the bot imports it instead of removing it
+    await product.game(SERVER, f"addBan {target} 0 made by hand")
+    assert await product.game(SERVER, f"fake.join Handy {target} 203.0.113.77") == "banned"
+    bans = product.running.services.bans
+
+    async def imported() -> bool:
+        return any(b.value == target for b in await bans.list(SERVER))
+
+    async with asyncio.timeout(15):
+        while not await imported():
+            await asyncio.sleep(0.05)
+    ours = guid("by-the-bot")
+    added = await product.reply(
+        "bans add", {"id": ours, "duration": "1d", "server": SERVER}, user=product.cast.moderator
+    )
+    assert "Ban added" in text_of(added)
+    listed = await product.reply("bans list", {"server": SERVER}, user=product.cast.moderator)
+    lines = text_of(listed).splitlines()
+    line = next(line for line in lines if target in line)
+    assert "found in game" in line and "made by hand" in line
+    assert "made by Languard" in next(line for line in lines if ours in line)
+    assert target in await game_bans(product), "kept in the game"
 
 
 async def test_bans_hostile_input_is_refused_privately(product: Product) -> None:

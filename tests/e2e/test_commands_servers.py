@@ -8,7 +8,10 @@ alpha when it begins, so a failure earlier shows up as a clear precondition fail
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -198,6 +201,31 @@ async def test_stop_with_players_online_asks_only_the_invoker(product: Product) 
 
 def button_present(msg: FakeMessage, label: str) -> bool:
     return any(c.get("label") == label and not c.get("disabled") for c in msg.iter_components())
+
+
+async def test_stop_of_a_frozen_server_is_answered_at_once(product: Product) -> None:
+    """Seen: /server stop asked a hung game for its player count before answering, got no
+    answer past Discord's 3 s, and the stop never happened."""
+    await product.reply("server set", {"server": "spare", "key": "stop_timeout", "value": "2s"})
+    handle = await product.run("server start", {"server": "spare"}, user=product.cast.operator)
+    final = await handle.message(GAME_TIMEOUT, until=lambda m: bool(m.embeds))
+    product.note_pids()
+    assert "is **running**" in text_of(final)
+    server = product.server("spare")
+    assert server.handle is not None
+    pid = server.handle.pid
+    os.kill(pid, signal.SIGSTOP)  # hung: RCon, console, everything silent
+    try:
+        asked = time.monotonic()
+        handle = await product.run("server stop", {"server": "spare"}, user=product.cast.operator)
+        await handle.response(5.0)
+        assert time.monotonic() - asked < 3.0, "the first response must beat Discord's 3 s"
+        done = await handle.message(GAME_TIMEOUT * 2, until=lambda m: bool(m.embeds))
+        assert "**spare** is **stopped**" in text_of(done)
+        await until(lambda: not alive(pid), 10, "the frozen process to be gone")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
 
 
 async def test_delete_cancel_then_confirm_archives(product: Product) -> None:

@@ -2,9 +2,19 @@
 
 It takes the real launch arguments (`-port= -config= -cfg= -profiles= -name= -bepath= -mod=`),
 reads server.cfg and BattlEye's cfg with Languard's config reader, binds the game port
-(UDP), writes an RPT (`<exe>_YYYY-MM-DD_HH-MM-SS.rpt` in the profile folder: header block,
-then stamped lines in server.cfg's `timeStampFormat`), prints the same lines to stdout, and
-runs BattlEye RCon (the embedded `FakeBattlEyeServer`) on `RConPort`/`RConIP`.
+(UDP), logs a header block then lines stamped in server.cfg's `timeStampFormat`, and runs
+BattlEye RCon (the embedded `FakeBattlEyeServer`) on `RConPort`/`RConIP`.
+
+Where the log goes: by default, like the Linux `arma3server` / `arma3server_x64`, to stdout
+only, with no RPT file at all. Public sources: LinuxGSM issue 259 ("Arma 3 Server RPT Log
+Missing", 2015: the log is in the console output), arma-server-web-admin issue 17 ("Using
+the linux server logs aren't written", 2015) and PR 174 (2020: it writes stdout to log
+files itself on Linux), pelican-eggs/yolks PR 253 (2024: "Added RPT logging": the container
+entrypoint makes a timestamped log file of the server's output itself).
+
+The knob `"windows": true` acts like a Windows build (under Wine or Proton): it writes
+`<exe>_YYYY-MM-DD_HH-MM-SS.rpt` in the profile folder and repeats every line to stdout,
+unless `"stdout": false` keeps stdout silent.
 
 Like the real BattlEye it renames its cfg to `beserver_x64_active_<random>.cfg` while it
 runs and leaves that file behind when it dies hard; and like the real bug, it starts no
@@ -14,7 +24,7 @@ written on every change) and appends every RCon `say` to `chat.log` in its cwd.
 Test-only RCon commands: `fake.join <name> <guid> <ip>` (banned GUID/IP ⇒ kicked),
 `fake.leave <slot>`, `fake.chat <slot> <channel> <text>`, `fake.hang` (RCon goes silent, the
 process lives), `fake.crash <code>`, `fake.state` (JSON). Knobs: `fake_arma3.json` in the cwd
-(`rcon_delay`: seconds before RCon listens, default 0.3).
+(`rcon_delay`: seconds before RCon listens, default 0.3; `windows`, `stdout`: see above).
 """
 
 from __future__ import annotations
@@ -106,6 +116,8 @@ class FakeArma3:
         self.stopping: asyncio.Future[str] | None = None
         self.rpt_path: Path | None = None
         self._rpt = None
+        self.windows = bool(self.knobs.get("windows", False))
+        self.stdout = bool(self.knobs.get("stdout", True)) or not self.windows
 
     # --- output ----------------------------------------------------------------------------
 
@@ -122,9 +134,10 @@ class FakeArma3:
         self._rpt = path.open("a", encoding="utf-8", buffering=1)
 
     def raw(self, text: str) -> None:
-        assert self._rpt is not None
-        self._rpt.write(text + "\n")
-        print(text, flush=True)
+        if self._rpt is not None:
+            self._rpt.write(text + "\n")
+        if self.stdout:
+            print(text, flush=True)
 
     def log(self, text: str) -> None:
         now = datetime.now()
@@ -162,7 +175,8 @@ class FakeArma3:
     # --- life ------------------------------------------------------------------------------
 
     async def run(self) -> int:
-        self._open_rpt()
+        if self.windows:
+            self._open_rpt()
         self._header()
         try:
             config = parse_config(self._read(Path(self.args["config"])))
@@ -258,8 +272,10 @@ class FakeArma3:
     # --- bans ------------------------------------------------------------------------------
 
     def _load_bans(self) -> None:
+        """Like BattlEye: lines it cannot read (junk, binary, IPv6) are ignored."""
         path = self.be_dir / "bans.txt"
-        self.bans = parse_bans_txt(path.read_text(encoding="utf-8")) if path.exists() else []
+        text = path.read_bytes().decode("utf-8", "replace") if path.exists() else ""
+        self.bans = parse_bans_txt(text)
 
     def _write_bans(self) -> None:
         (self.be_dir / "bans.txt").write_text(render_bans_txt(self.bans), encoding="utf-8")
@@ -496,7 +512,7 @@ class FakeArma3:
                 "difficulty": self.difficulty,
                 "players": [asdict(p) for p in self.players.values()],
                 "bans": [asdict(b) for b in self._ordered_bans()],
-                "rpt": str(self.rpt_path),
+                "rpt": None if self.rpt_path is None else str(self.rpt_path),
                 "pid": os.getpid(),
             }
         )

@@ -4,7 +4,8 @@ Embed it (`FakeBattlEyeServer`, `async start()` / `async stop()`) or run it as a
 `python -m tests.fakes.battleye_server --port N --password P` prints the bound port as its
 first stdout line and stops on SIGTERM. The protocol rules live in the pure
 `core.rcon.battleye_server.ServerProtocol`; this module adds the socket, the clock, the console
-commands and a lossy network (loss, duplication, reordering, delay; seeded).
+commands and a lossy network (loss each way, duplication, reordering, delay; seeded), plus a
+hostile mode that answers one command with an endless multipart reply (`flood_on`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+from core.rcon.battleye import CommandReplyPart
 from core.rcon.battleye_server import (
     Address,
     AdminDropped,
@@ -27,7 +29,14 @@ from core.rcon.battleye_server import (
     ServerProtocol,
 )
 
-__all__ = ["DEFAULT_BANS", "DEFAULT_PLAYERS", "FakeBattlEyeServer", "default_handler"]
+__all__ = [
+    "DEFAULT_BANS",
+    "DEFAULT_PLAYERS",
+    "FakeBattlEyeServer",
+    "default_handler",
+    "players_handler",
+    "players_reply",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -54,6 +63,35 @@ DEFAULT_BANS = (
     "----------------------------------------------\n"
     "2  212.90.39.93    perm Admin Ban TK"
 )
+
+_NAMES = ("Bravo17", "Максим", "Kauldron", "MM Leon", "Zoë (medic)", "李小龙", "NZ", "dzo: tester")
+
+
+def players_reply(count: int) -> str:
+    """A `players` reply listing `count` players in the real column layout (§2.1 of the
+    reference); names carry spaces, parentheses and non-ASCII letters. 40 players make about
+    3.4 KB, three parts at the default part size."""
+    rows = []
+    for i in range(count):
+        address = f"10.{i // 250}.{i % 250}.{7 + i % 200}:{2304 + i}"
+        guid = f"{(i * 2654435761) & 0xFFFFFFFF:08x}" * 4
+        lobby = " (Lobby)" if i % 7 == 3 else ""
+        rows.append(f"{i:<4}{address:<22}{20 + i % 180:<5}{guid}(OK) {_NAMES[i % 8]} {i}{lobby}")
+    head = "Players on server:\n[#] [IP Address]:[Port] [Ping] [GUID] [Name]\n" + "-" * 50
+    return "\n".join([head, *rows, f"({count} players in total)"])
+
+
+def players_handler(count: int) -> CommandHandler:
+    """`default_handler`, except that `players` lists `count` players."""
+    reply = players_reply(count)
+
+    def handler(command: str) -> str:
+        if command.split(" ", 1)[0].lower() == "players":
+            return reply
+        return default_handler(command)
+
+    return handler
+
 
 _MISSIONS = "Missions on server:\nco10_Escape.Altis.pbo\nMP_Marksmen_01.Altis.pbo"
 
@@ -97,8 +135,13 @@ class FakeBattlEyeServer:
     `handler` answers every command except the empty keepalive (answered empty) and the
     built-ins that need the caller's identity (`say -1 text` broadcasts
     `RCon admin #n: (Global) text`; `admins` lists the sessions). `commands` records what ran.
-    Network knobs are probabilities (`loss` both ways; `duplicate` and `reorder` outgoing) and
-    a fixed outgoing `delay` in seconds, all driven by `random.Random(seed)`.
+    Network knobs are probabilities (`loss` both ways, or `inbound_loss` for what the server
+    receives and `outbound_loss` for what it sends; `duplicate` and `reorder` outgoing) and a
+    fixed outgoing `delay` in seconds, all driven by `random.Random(seed)`.
+
+    `flood_on`: that command is answered with an endless multipart reply (255-part headers,
+    fresh `flood_part`-byte bodies, indices cycling), `flood_bytes` in all, as a hostile or
+    broken server would; `flooded` counts the bytes sent.
     """
 
     def __init__(
@@ -113,10 +156,15 @@ class FakeBattlEyeServer:
         resend_interval: float = 2.0,
         resend_attempts: int = 5,
         loss: float = 0.0,
+        inbound_loss: float | None = None,
+        outbound_loss: float | None = None,
         duplicate: float = 0.0,
         reorder: float = 0.0,
         delay: float = 0.0,
         seed: int = 0,
+        flood_on: str | None = None,
+        flood_part: int = 60_000,
+        flood_bytes: int = 64 << 20,
     ) -> None:
         self.host = host
         self._port = port
@@ -128,7 +176,8 @@ class FakeBattlEyeServer:
             resend_interval=resend_interval,
             resend_attempts=resend_attempts,
         )
-        self.loss = loss
+        self.inbound_loss = loss if inbound_loss is None else inbound_loss
+        self.outbound_loss = loss if outbound_loss is None else outbound_loss
         self.duplicate = duplicate
         self.reorder = reorder
         self.delay = delay
@@ -138,6 +187,11 @@ class FakeBattlEyeServer:
         self._ticker: asyncio.Task[None] | None = None
         self._delayed: set[asyncio.TimerHandle] = set()
         self._followups: list[str] | None = None
+        self.flood_on = flood_on
+        self.flood_part = flood_part
+        self.flood_bytes = flood_bytes
+        self.flooded = 0
+        self._floods: set[asyncio.Task[None]] = set()
         self.commands: list[str] = []
         """Every command executed (not the answers served from the repeat cache)."""
         self.events: list[ServerEvent] = []
@@ -154,6 +208,15 @@ class FakeBattlEyeServer:
     @property
     def running(self) -> bool:
         return self._transport is not None
+
+    @property
+    def loss(self) -> float:
+        """The larger of the two loss rates; setting it sets both."""
+        return max(self.inbound_loss, self.outbound_loss)
+
+    @loss.setter
+    def loss(self, value: float) -> None:
+        self.inbound_loss = self.outbound_loss = value
 
     async def start(self) -> None:
         if self._transport is not None:
@@ -175,9 +238,11 @@ class FakeBattlEyeServer:
     async def stop(self) -> None:
         """Close the socket and forget all sessions (a stopped server remembers nothing)."""
         ticker, self._ticker = self._ticker, None
-        if ticker is not None:
-            ticker.cancel()
-            await asyncio.gather(ticker, return_exceptions=True)
+        tasks = [*self._floods, *([] if ticker is None else [ticker])]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
         for handle in self._delayed:
             handle.cancel()
         self._delayed.clear()
@@ -222,11 +287,16 @@ class FakeBattlEyeServer:
         return asyncio.get_running_loop().time()
 
     def _on_datagram(self, data: bytes, addr: Address) -> None:
-        if self.loss and self._rng.random() < self.loss:
+        if self.inbound_loss and self._rng.random() < self.inbound_loss:
             return
         now = self._now()
         for event in self.proto.receive(data, addr, now):
-            if isinstance(event, CommandReceived):
+            if isinstance(event, CommandReceived) and event.command == self.flood_on:
+                self.commands.append(event.command)
+                task = asyncio.create_task(self._flood(event.seq, addr), name="fake-be-flood")
+                self._floods.add(task)
+                task.add_done_callback(self._floods.discard)
+            elif isinstance(event, CommandReceived):
                 self._followups = []
                 try:
                     reply = self._run(event)
@@ -256,6 +326,17 @@ class FakeBattlEyeServer:
             _log.exception("fake BattlEye command handler failed")
             return "Unknown command"
 
+    async def _flood(self, seq: int, addr: Address) -> None:
+        """An endless reply: parts of a 255-part answer with ever new bodies, paced one
+        datagram per loop turn so a client in the same process keeps up."""
+        n = 0
+        while self.flooded < self.flood_bytes and self._transport is not None:
+            body = (b"%09d " % n) * (self.flood_part // 10)
+            self._transport.sendto(CommandReplyPart(seq, 255, n % 255, body).to_bytes(), addr)
+            self.flooded += len(body)
+            n += 1
+            await asyncio.sleep(0)
+
     def _note(self, event: ServerEvent) -> None:
         self.events.append(event)
         if isinstance(event, AdminLoggedIn | AdminDropped):
@@ -274,12 +355,13 @@ class FakeBattlEyeServer:
             self.proto.datagrams_to_send()
             return
         rng = self._rng
-        impaired = self.loss or self.duplicate or self.reorder or self.delay
+        loss = self.outbound_loss
+        impaired = loss or self.duplicate or self.reorder or self.delay
         for datagram, addr in self.proto.datagrams_to_send():
             if not impaired:
                 transport.sendto(datagram, addr)
                 continue
-            if self.loss and rng.random() < self.loss:
+            if loss and rng.random() < loss:
                 continue
             copies = 2 if self.duplicate and rng.random() < self.duplicate else 1
             for _ in range(copies):
@@ -308,9 +390,15 @@ async def _main(args: argparse.Namespace) -> None:
         args.password,
         host=args.host,
         port=args.port,
+        handler=None if args.players is None else players_handler(args.players),
         part_size=args.part_size,
         idle_timeout=args.idle_timeout,
         loss=args.loss,
+        inbound_loss=args.inbound_loss,
+        outbound_loss=args.outbound_loss,
+        duplicate=args.duplicate,
+        reorder=args.reorder,
+        delay=args.delay,
         seed=args.seed,
     )
     await server.start()
@@ -332,7 +420,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--password", required=True)
     parser.add_argument("--part-size", type=int, default=1400)
     parser.add_argument("--idle-timeout", type=float, default=45.0)
-    parser.add_argument("--loss", type=float, default=0.0)
+    parser.add_argument("--loss", type=float, default=0.0, help="both ways")
+    parser.add_argument("--inbound-loss", type=float, default=None)
+    parser.add_argument("--outbound-loss", type=float, default=None)
+    parser.add_argument("--duplicate", type=float, default=0.0)
+    parser.add_argument("--reorder", type=float, default=0.0)
+    parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--players", type=int, default=None, help="players listed by `players`")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)

@@ -97,7 +97,7 @@ class FakeProfile:
 
     def log_sources(self, ctx: ServerContext) -> Sequence[LogSourceSpec]:
         path = ctx.folder / "console.log"
-        return [LogSourceSpec("console", lambda: path if path.exists() else None)]
+        return [LogSourceSpec("console", lambda: path if path.exists() else None, rotate=True)]
 
     async def graceful_stop(self, ctx: ServerContext, control: RuntimeControl) -> None:
         if "--console" in [str(a) for a in ctx.settings.get("args", [])]:

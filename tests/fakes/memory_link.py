@@ -1,7 +1,8 @@
 """An in-memory GameLink, and a fake-game profile that opens one per start.
 
-The link keeps what a game would keep (players, a ban list) and records every call, so a
-test can script players (`join`, `leave`) and check what the services asked of the game.
+The link keeps what a game would keep (players, a ban list: `sync_bans` keeps what it is not
+told to lift) and records every call, so a test can script players (`join`, `leave`) and
+check what the services asked of the game.
 `fail` makes chosen methods raise as an unreachable game would (`fail={"probe"}`: a hung game).
 `missions` makes `load_mission` work (as on Arma 3) instead of raising NotSupported.
 """
@@ -40,6 +41,8 @@ class MemoryLink:
     missions: bool = False
     """Whether `load_mission` is recorded (a game with missions) or raises NotSupported."""
     closed: bool = False
+    lifted_seen: list[tuple[GameBan, ...]] = field(default_factory=list)
+    """The `lifted` argument of every `sync_bans` call, in order."""
 
     # -- scripting (what the game would do on its own) -----------------------------------
 
@@ -137,9 +140,18 @@ class MemoryLink:
         self._call("remove_ban", ban)
         self.bans.pop((ban.kind.value, ban.value), None)
 
-    async def sync_bans(self, bans: Sequence[GameBan]) -> None:
+    async def list_bans(self) -> list[GameBan]:
+        self._call("list_bans", None)
+        return list(self.bans.values())
+
+    async def sync_bans(self, bans: Sequence[GameBan], lifted: Sequence[GameBan] = ()) -> None:
+        """Like a game: holds `bans`, loses `lifted` (unless in `bans`), keeps the rest."""
         self._call("sync_bans", tuple(bans))
-        self.bans = {(b.kind.value, b.value): b for b in bans}
+        self.lifted_seen.append(tuple(lifted))
+        wanted = {(b.kind.value, b.value): b for b in bans}
+        for ban in lifted:
+            self.bans.pop((ban.kind.value, ban.value), None)
+        self.bans.update(wanted)
 
     async def say(self, message: str) -> None:
         self._call("say", message)

@@ -59,7 +59,13 @@ def _encode(packet_id: int, packet_type: int, body: bytes) -> bytes:
 
 
 class FakeSourceServer:
-    """An RCON server with knobs: `delay`, `drop_on`, `garbage_on`, `answer_logins`, drops."""
+    """An RCON server with knobs: `delay`, `drop_on`, `garbage_on`, `answer_logins`, drops.
+
+    Hostile knobs: `flood_on` answers that command with an endless reply (packets of the
+    command's id, never a terminator's answer), `oversize_on` with a header declaring a 1 GiB
+    packet followed by endless bytes; both stop after `flood_bytes` or when the peer leaves,
+    and `flooded` counts what they sent.
+    """
 
     def __init__(
         self,
@@ -80,6 +86,10 @@ class FakeSourceServer:
         self.drop_on: str | None = None  # close the connection instead of answering this
         self.garbage_on: str | None = None  # answer this with bytes that are not RCON
         self.answer_logins = True  # False: read logins, never answer (a hung server)
+        self.flood_on: str | None = None
+        self.oversize_on: str | None = None
+        self.flood_bytes = 256 << 20
+        self.flooded = 0
         self.commands: list[str] = []
         self.said: list[str] = []
         self.reply_packets: list[int] = []
@@ -246,6 +256,9 @@ class FakeSourceServer:
             await self._send(writer, packet_id, RESPONSE_VALUE, b"")
             writer.write(b"\xff" * 16)
             return True
+        if command in (self.flood_on, self.oversize_on):
+            await self._flood(writer, packet_id, oversize=command == self.oversize_on)
+            return False
         if self.delay:
             await asyncio.sleep(self.delay)
         try:
@@ -262,6 +275,17 @@ class FakeSourceServer:
         for chunk in chunks:
             await self._send(writer, packet_id, RESPONSE_VALUE, chunk)
         return True
+
+    async def _flood(self, writer: asyncio.StreamWriter, packet_id: int, oversize: bool) -> None:
+        """Send until the peer hangs up (a ConnectionError ends the session) or the budget
+        is spent; `drain()` paces it to what the client reads."""
+        if oversize:
+            writer.write(_HEADER.pack(1 << 30, packet_id, RESPONSE_VALUE))
+        chunk = _encode(packet_id, RESPONSE_VALUE, b"x" * CHUNK)
+        while self.flooded < self.flood_bytes:
+            writer.write(chunk)
+            self.flooded += len(chunk)
+            await writer.drain()
 
     async def _send(
         self, writer: asyncio.StreamWriter, packet_id: int, packet_type: int, body: bytes

@@ -13,10 +13,12 @@ import asyncio
 import logging
 import signal
 import sys
+import time
 from pathlib import Path
 
 from core.events import EventBus, LogLines
 from core.games.base import ProfileRegistry
+from core.logs.rotation import RotationPolicy
 from core.secrets import SecretBox, load_or_create_key
 from core.supervisor.states import ServerState
 from core.supervisor.supervisor import Supervisor
@@ -74,9 +76,15 @@ async def main_async(args: argparse.Namespace) -> None:
         profiles=ProfileRegistry([FakeProfile()]),
         secret_box=SecretBox(load_or_create_key(data_dir)),
         metrics_interval=args.metrics_interval,
+        checkpoint_interval=args.checkpoint_interval,
+        log_rotation=RotationPolicy(args.rotate_bytes, args.rotate_keep),
     )
     tasks = [asyncio.create_task(pump()), asyncio.create_task(run_sink(db, queue))]
+    started = time.monotonic()
     await supervisor.start()
+    if args.timing:
+        adopted = sum(1 for s in supervisor.all() if s.handle is not None and s.handle.adopted)
+        print(f"ADOPTED {adopted} {time.monotonic() - started:.4f}", flush=True)
     if args.start_all:
         for server in supervisor.all():
             if server.state is ServerState.STOPPED:
@@ -101,6 +109,10 @@ def main() -> int:
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--start-all", action="store_true")
     parser.add_argument("--metrics-interval", type=float, default=15.0)
+    parser.add_argument("--checkpoint-interval", type=float, default=1.0)
+    parser.add_argument("--timing", action="store_true", help="print ADOPTED <n> <s>")
+    parser.add_argument("--rotate-bytes", type=int, default=50 * 1024 * 1024)
+    parser.add_argument("--rotate-keep", type=int, default=5)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     asyncio.run(main_async(args))

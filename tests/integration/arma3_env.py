@@ -34,8 +34,8 @@ __all__ = [
     "fake_state",
     "fast_profile",
     "free_arma_ports",
+    "game_log_text",
     "layout_of",
-    "rpt_text",
     "wait_for",
     "wait_for_link",
 ]
@@ -57,7 +57,9 @@ def free_arma_ports() -> tuple[int, int]:
 
 
 def fast_profile(executable: Path) -> Arma3Profile:
-    return Arma3Profile(executable, rcon=FAST_RCON, ready_poll=0.1, ready_attempt_timeout=0.3)
+    return Arma3Profile(
+        executable, rcon=FAST_RCON, ready_poll=0.1, ready_attempt_timeout=0.3, rpt_grace=0.5
+    )
 
 
 @asynccontextmanager
@@ -78,7 +80,8 @@ async def add_arma3_server(
 ) -> ManagedServer:
     """Create an `arma3` server: its row, settings (fast lifecycle, free ports unless given)
     and Fernet-encrypted secrets (an RCon password unless `secrets` says otherwise).
-    `knobs` go into the fake's `fake_arma3.json` (e.g. `rcon_delay`)."""
+    `knobs` go into the fake's `fake_arma3.json` (e.g. `rcon_delay`; `windows` for an RPT:
+    by default the fake logs to stdout only, like the Linux server)."""
     record = await ServerRepository(env.db).create(name, "arma3")
     if "port" not in settings:
         settings["port"], settings["rcon_port"] = free_arma_ports()
@@ -98,9 +101,13 @@ def layout_of(env: Env, server: ManagedServer) -> Arma3Layout:
     return Arma3Layout.of(env.supervisor.folder_for(server.name))
 
 
-def rpt_text(env: Env, server: ManagedServer) -> str:
-    rpt = layout_of(env, server).newest_rpt()
-    return "" if rpt is None else rpt.read_text(encoding="utf-8")
+def game_log_text(env: Env, server: ManagedServer) -> str:
+    """The game's own log: its stdout (console.log, every start) on Linux, where the server
+    writes no RPT; for a Windows-style fake with a silent stdout, the newest RPT."""
+    layout = layout_of(env, server)
+    text = layout.console_log.read_text(encoding="utf-8") if layout.console_log.exists() else ""
+    rpt = layout.newest_rpt()
+    return text if text or rpt is None else rpt.read_text(encoding="utf-8")
 
 
 async def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:

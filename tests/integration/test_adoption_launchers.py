@@ -127,9 +127,9 @@ async def test_twenty_kill_9s_of_the_bot_under_cpu_load_give_twenty_adoptions(
             host = _start_host(db_path, data_dir, "--start-all")
             await _wait_up(host, log)
             async with asyncio.timeout(60):
-                while int(await db.fetchval(
-                    "SELECT COUNT(*) FROM servers WHERE state = 'running'"
-                )) < len(ids):
+                while int(
+                    await db.fetchval("SELECT COUNT(*) FROM servers WHERE state = 'running'")
+                ) < len(ids):
                     await asyncio.sleep(0.1)
             pids = [int(r[0]) for r in await db.fetchall("SELECT pid FROM servers ORDER BY id")]
             adoptions = 0

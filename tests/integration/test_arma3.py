@@ -44,8 +44,8 @@ from tests.integration.arma3_env import (
     fake_state,
     fast_profile,
     free_arma_ports,
+    game_log_text,
     layout_of,
-    rpt_text,
     wait_for_link,
 )
 from tests.integration.supervision import kill_groups, next_event
@@ -61,10 +61,8 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
-def newest_rpt_text(folder: Path) -> str:
-    rpt = Arma3Layout.of(folder).newest_rpt()
-    assert rpt is not None
-    return rpt.read_text()
+def console_text(folder: Path) -> str:
+    return Arma3Layout.of(folder).console_log.read_text()
 
 
 async def test_running_only_after_rcon_login_then_stopped_by_shutdown(tmp_path: Path) -> None:
@@ -77,7 +75,7 @@ async def test_running_only_after_rcon_login_then_stopped_by_shutdown(tmp_path: 
             began = time.monotonic()
             assert await server.start() is S.RUNNING
             took = time.monotonic() - began
-            rpt = rpt_text(env, server)
+            rpt = game_log_text(env, server)
             assert "RCon listening" in rpt and "RCon admin #0 (127.0.0.1:" in rpt
             assert took >= 0.8, "ready before BattlEye RCon listened"
 
@@ -88,7 +86,7 @@ async def test_running_only_after_rcon_login_then_stopped_by_shutdown(tmp_path: 
             assert parse_config(layout.server_cfg.read_text()).get("hostname") == 'Alpha "One" };'
             assert (await fake_state(server))["hostname"] == 'Alpha "One" };'
 
-            seen: dict[str, list[str]] = {"rpt": []}
+            seen: dict[str, list[str]] = {"console": []}
             statuses: list[RconStatus] = []
             async with asyncio.timeout(10):
                 while not statuses or not all(
@@ -96,12 +94,13 @@ async def test_running_only_after_rcon_login_then_stopped_by_shutdown(tmp_path: 
                 ):
                     event = await events.get()
                     if isinstance(event, LogLines):
-                        assert event.source == "rpt", "console.log repeats the RPT: not tailed"
+                        assert event.source == "console", "Linux: the log is stdout, no RPT"
                         seen[event.source] += [line.text for line in event.lines]
                     elif isinstance(event, RconStatus):
                         statuses.append(event)
             assert statuses[0].connected
-            assert any(t.startswith("== ") for t in seen["rpt"])
+            assert any(t.startswith("== ") for t in seen["console"])
+            assert layout.newest_rpt() is None, "the Linux server writes no RPT"
 
         handle = server.handle
         assert handle is not None
@@ -111,7 +110,7 @@ async def test_running_only_after_rcon_login_then_stopped_by_shutdown(tmp_path: 
         took = time.monotonic() - began
         assert exited.result().exit_code == 0
         assert took < 3.0, f"stop took {took:.1f} s: #shutdown was not taken"
-        rpt = rpt_text(env, server)
+        rpt = game_log_text(env, server)
         assert "Shutting down: #shutdown over RCon" in rpt
         assert "SIGTERM" not in rpt
         assert "Shutting down: #shutdown over RCon" in layout.console_log.read_text()
@@ -165,7 +164,7 @@ async def test_players_join_chat_and_get_kicked(tmp_path: Path) -> None:
             left = await next_event(events, PlayerLeft)
             assert left.player_key == "0"
             assert await link.players() == []
-            assert "kicked off by BattlEye: Admin Kick (AFK too long)" in rpt_text(env, server)
+            assert "kicked off by BattlEye: Admin Kick (AFK too long)" in game_log_text(env, server)
         assert server.state is S.RUNNING
         await server.stop()
 
@@ -215,13 +214,21 @@ async def test_bans_reach_the_game_file_and_list(tmp_path: Path) -> None:
         assert 7100 < targets[G2]["expires"] - time.time() <= 7200
         assert targets[G4]["expires"] == -1
 
-        await link.sync_bans([GameBan(BanKind.GUID, G3, None, "sync"), stored[1], stored[2]])
+        listed = {b.value: b for b in await link.list_bans()}
+        assert set(listed) == {"10.9.8.7", G4, G2}
+        assert listed[G4].expires_at is None and listed[G4].reason == "tk"
+        assert listed[G2].expires_at is not None
+
+        # a sync adds what the ledger holds, drops only what it lifted, keeps the rest
+        lifted = [GameBan(BanKind.GUID, G2, None)]
+        await link.sync_bans(
+            [GameBan(BanKind.GUID, G3, None, "sync"), stored[1], stored[2]], lifted
+        )
         state = await fake_state(server)
-        assert sorted(b["target"] for b in state["bans"]) == ["10.9.8.7", G3]
-        assert sorted(b.target for b in parse_bans_txt(bans_txt.read_text())) == [
-            "10.9.8.7",
-            G3,
-        ]
+        assert sorted(b["target"] for b in state["bans"]) == sorted(["10.9.8.7", G3, G4])
+        assert sorted(b.target for b in parse_bans_txt(bans_txt.read_text())) == sorted(
+            ["10.9.8.7", G3, G4]
+        )
         await server.stop()
 
 
@@ -250,7 +257,7 @@ async def test_mission_rotation_and_load_mission(tmp_path: Path) -> None:
         await link.load_mission("MP_Marksmen_01.Altis.pbo", "veteran")
         state = await fake_state(server)
         assert (state["mission"], state["difficulty"]) == ("MP_Marksmen_01.Altis", "Veteran")
-        assert "Mission MP_Marksmen_01.Altis read from bank." in rpt_text(env, server)
+        assert "Mission MP_Marksmen_01.Altis read from bank." in game_log_text(env, server)
         with pytest.raises(InvalidInput):
             await link.load_mission("../evil.Altis", None)
         with pytest.raises(InvalidInput):
@@ -291,16 +298,17 @@ async def test_a_stale_active_cfg_keeps_rcon_down_unless_removed(tmp_path: Path)
     )
     try:
         assert proc.stdout is not None
+        printed = b""
         async with asyncio.timeout(10):
             while b"Host identity created." not in (line := await proc.stdout.readline()):
                 assert line, "the fake exited"
+                printed += line
         with pytest.raises(RconTimeout):
             async with BattlEyeClient(
                 "127.0.0.1", rcon_port, RCON_PASSWORD, timeout=0.3, retries=2
             ):
                 pass
-        rpt = newest_rpt_text(tmp_path / "bare")
-        assert "RCon disabled: stale config beserver_x64_active_0badc0de.cfg" in rpt
+        assert b"RCon disabled: stale config beserver_x64_active_0badc0de.cfg" in printed
     finally:
         kill_groups([proc.pid])
         await proc.wait()
@@ -323,7 +331,7 @@ async def test_a_stale_active_cfg_keeps_rcon_down_unless_removed(tmp_path: Path)
         await server.stop()
 
 
-async def test_a_hung_game_is_restarted_and_the_rpt_follows_the_new_file(tmp_path: Path) -> None:
+async def test_a_hung_game_is_restarted_and_its_stdout_log_goes_on(tmp_path: Path) -> None:
     async with arma3_supervised(tmp_path) as (env, _):
         server = await add_arma3_server(
             env,
@@ -334,41 +342,38 @@ async def test_a_hung_game_is_restarted_and_the_rpt_follows_the_new_file(tmp_pat
             term_timeout=2.0,
         )
         layout = layout_of(env, server)
-        rpt_lines: dict[str, list[str]] = {}
+        texts: list[str] = []
         with env.bus.subscribe(ServerHung, ServerStateChanged, LogLines) as events:
             await server.start()
             assert server.handle is not None
             first_pid = server.handle.pid
-            first_rpt = layout.newest_rpt()
             link = await wait_for_link(server)
             await link.command("fake.hang")
             hung: ServerHung | None = None
             restarted = False
 
             def switched() -> bool:
-                texts = list(rpt_lines.values())
-                old = [t for t in texts if any("Fake hang" in line for line in t)]
-                new = [t for t in texts if not any("Fake hang" in line for line in t)]
-                return bool(old) and any(
-                    t[0].startswith("=====") and any("Host identity" in x for x in t) for t in new
-                )
+                hang = next((i for i, t in enumerate(texts) if "Fake hang" in t), None)
+                later = texts[hang:] if hang is not None else []
+                header = next((i for i, t in enumerate(later) if t.startswith("=====")), None)
+                return header is not None and any("Host identity" in t for t in later[header:])
 
             async with asyncio.timeout(25):
                 while not (hung and restarted and switched()):
                     event = await events.get()
-                    if isinstance(event, LogLines) and event.source == "rpt":
-                        lines = rpt_lines.setdefault(event.file_id, [])
-                        lines += [line.text for line in event.lines]
+                    if isinstance(event, LogLines):
+                        assert event.source == "console"
+                        texts.extend(line.text for line in event.lines)
                     elif isinstance(event, ServerHung):
                         hung = event
                     elif isinstance(event, ServerStateChanged) and hung is not None:
                         restarted = restarted or event.new is S.RUNNING
         assert hung is not None and "liveness" in hung.reason
         assert server.handle is not None and server.handle.pid != first_pid
-        second_rpt = layout.newest_rpt()
-        assert first_rpt is not None and second_rpt is not None and second_rpt != first_rpt
-        assert "Shutting down: received SIGTERM" in first_rpt.read_text()
-        assert (await fake_state(server))["rpt"] == str(second_rpt)
+        assert layout.newest_rpt() is None
+        assert sum("Fake hang: RCon stops answering" in t for t in texts) == 1, "once each"
+        assert "Shutting down: received SIGTERM" in layout.console_log.read_text()
+        assert (await fake_state(server))["rpt"] is None
         await server.stop()
 
 
@@ -442,13 +447,14 @@ async def test_graceful_stop_without_a_link_uses_a_short_lived_client(tmp_path: 
         atomic_write(config.path, config.content, mode=0o600 if config.secret else 0o644)
     profile.prepare(ctx)
     spec = profile.launch(ctx)
-    proc = await asyncio.create_subprocess_exec(
-        *spec.argv,
-        cwd=spec.cwd,
-        env={**os.environ, **spec.env},
-        stdout=asyncio.subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    with Arma3Layout.of(ctx.folder).console_log.open("ab") as stdout:  # as spawn() does
+        proc = await asyncio.create_subprocess_exec(
+            *spec.argv,
+            cwd=spec.cwd,
+            env={**os.environ, **spec.env},
+            stdout=stdout,
+            start_new_session=True,
+        )
     control = _BareControl(proc)
     try:
         async with asyncio.timeout(10):
@@ -458,7 +464,7 @@ async def test_graceful_stop_without_a_link_uses_a_short_lived_client(tmp_path: 
             await profile.graceful_stop(ctx, control)
             assert await proc.wait() == 0
         assert time.monotonic() - began < 2.0
-        assert "Shutting down: #shutdown over RCon" in newest_rpt_text(tmp_path / "bare")
+        assert "Shutting down: #shutdown over RCon" in console_text(tmp_path / "bare")
     finally:
         if proc.returncode is None:
             kill_groups([proc.pid])

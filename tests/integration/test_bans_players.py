@@ -130,7 +130,7 @@ async def test_a_ban_added_while_stopped_reaches_the_game_at_the_next_start(
         assert (ban.server_name, ban.author_id, ban.author_name) == ("alpha", 1001, "mod")
         expected = GameBan(BanKind.GUID, GUID_A, None, "aimbot really")
         assert await w.bans.active_for(alpha.id) == [expected]
-        assert w.env.supervisor.bans_provider == w.bans.active_for
+        assert w.env.supervisor.bans_provider == w.bans.bans_for_start
 
         await alpha.start()
         assert w.arma.files_bans["alpha"][-1] == (expected,), "the ban file is written at start"

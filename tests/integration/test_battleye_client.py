@@ -340,3 +340,39 @@ async def test_fake_runs_as_a_process_and_stops_on_sigterm() -> None:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_a_stopped_server_fails_the_command_long_before_its_deadline() -> None:
+    """Resending until the deadline is for a lossy network; a server that is gone (the OS
+    reports the port closed) fails the command once a login round goes unanswered too."""
+    statuses: list[tuple[bool, str]] = []
+    async with running(handler=echo) as server:
+        rcon = client_for(server, timeout=0.1, retries=1, on_status=lambda *s: statuses.append(s))
+        async with rcon:
+            assert rcon.command_timeout == 30.0
+            await server.stop()
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            with pytest.raises(RconTimeout):
+                await rcon.command("anyone?")
+            assert loop.time() - started < 10
+            assert statuses and statuses[0][0] is False
+            await server.start()
+            assert await asyncio.wait_for(rcon.command("back"), 10) == "echo:back"
+
+
+async def test_a_hung_server_is_found_silent_and_the_command_fails() -> None:
+    """No ICMP from a hung server (its socket is open, nobody reads): six unanswered sends
+    mark the session lost, and the unanswered login round fails the command."""
+    async with running(handler=echo) as server:
+        rcon = client_for(server, timeout=0.05, retries=1, backoff=Backoff(base=0.05, cap=0.2))
+        async with rcon:
+            server.inbound_loss = 1.0
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            with pytest.raises(RconTimeout):
+                await rcon.command("anyone?")
+            assert loop.time() - started < 10
+            assert not rcon.connected
+            server.inbound_loss = 0.0
+            assert await asyncio.wait_for(rcon.command("back"), 10) == "echo:back"

@@ -182,10 +182,12 @@ async def test_rcon_server_is_driven_over_rcon(
             log = (folder / "console.log").read_text()
             assert "[Rcon: Kicked Steve: bye]" in log and "[Rcon: Unbanned Steve]" in log
 
-            # The game holds bans the bot does not want; the bot wants others.
+            # The game holds bans the bot did not make; the bot wants others, lifted some.
             await link.command("ban Griefer spam")
             await link.command("ban-ip 10.0.0.66 proxy")
             await link.command("ban Alex old")
+            await link.command("ban Lifted old")
+            await link.command("ban-ip 10.0.0.67 lifted")
             await link.sync_bans(
                 [
                     GameBan(BanKind.NAME, "Alex", None, "old"),
@@ -193,10 +195,23 @@ async def test_rcon_server_is_driven_over_rcon(
                     GameBan(BanKind.IP, "10.1.1.1", None, "vpn"),
                     GameBan(BanKind.UUID, "00000000-0000-0000-0000-0000000000aa", None),
                     GameBan(BanKind.NAME, "Expired", time.time() - 5, ""),
-                ]
+                ],
+                [GameBan(BanKind.NAME, "Lifted", None), GameBan(BanKind.IP, "10.0.0.67", None)],
             )
-            assert sorted(_bans(folder, "banned-players.json", "name")) == ["Alex", "Steve"]
-            assert _bans(folder, "banned-ips.json", "ip") == ["10.1.1.1"]
+            assert sorted(_bans(folder, "banned-players.json", "name")) == [
+                "Alex",
+                "Griefer",
+                "Steve",
+            ], "Griefer is not the bot's: kept"
+            assert sorted(_bans(folder, "banned-ips.json", "ip")) == ["10.0.0.66", "10.1.1.1"]
+            found = {(b.kind, b.value) for b in await link.list_bans()}
+            assert found == {
+                (BanKind.NAME, "Alex"),
+                (BanKind.NAME, "Griefer"),
+                (BanKind.NAME, "Steve"),
+                (BanKind.IP, "10.0.0.66"),
+                (BanKind.IP, "10.1.1.1"),
+            }
 
         await server.stop()
         assert not link.connected
@@ -224,13 +239,13 @@ async def test_a_hung_server_is_restarted_by_the_liveness_probe(tmp_path: Path) 
         assert not [e for e in seen if isinstance(e, ServerCrashed)], "a hang is not a crash"
         assert identity_of(first) is None
         assert list((folder / "logs").glob("*.log.gz")), "the second start rolled latest.log"
-        latest = [
+        logged = [
             line.text
             for e in seen
-            if isinstance(e, LogLines) and e.source == "latest"
+            if isinstance(e, LogLines) and e.source == "console"
             for line in e.lines
         ]
-        assert sum("Done (" in text for text in latest) >= 1
+        assert sum("Done (" in text for text in logged) >= 1
         await (await _link(server)).probe()
 
 

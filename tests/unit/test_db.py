@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 import sqlite3
 from pathlib import Path
 
@@ -126,5 +129,91 @@ async def test_repositories_round_trip(tmp_path: Path) -> None:
         assert await servers.list() == []
         # the name is free again for a new server
         await servers.create("alpha", "arma3")
+    finally:
+        await db.close()
+
+
+async def test_a_failed_begin_leaves_no_transaction_mark_behind(tmp_path: Path) -> None:
+    """A BEGIN that fails (locked past every retry) must not make the task's next
+    transaction run without a BEGIN of its own."""
+    path = tmp_path / "b.db"
+    db = await Database.open(path)
+    other = sqlite3.connect(path, timeout=0)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another program holds the write lock
+        await db.fetchval("PRAGMA busy_timeout=1")
+        with pytest.raises(sqlite3.OperationalError):
+            async with db.transaction():
+                pass
+        other.rollback()
+        with pytest.raises(RuntimeError):
+            async with db.transaction():
+                await db.execute("CREATE TABLE t (x INTEGER)")
+                raise RuntimeError("undo")
+        tables = {r[0] for r in await db.fetchall("SELECT name FROM sqlite_master")}
+        assert "t" not in tables, "the second transaction ran without BEGIN and kept its write"
+    finally:
+        other.close()
+        await db.close()
+
+
+async def test_a_busy_database_is_retried_until_the_lock_is_released(tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    db = await Database.open(path)
+    other = sqlite3.connect(path, timeout=0, check_same_thread=False)
+    try:
+        await db.fetchval("PRAGMA busy_timeout=1")
+        other.execute("BEGIN IMMEDIATE")
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.3, other.rollback)
+        await db.execute("CREATE TABLE t (x INTEGER)")  # waits out the lock, then succeeds
+        assert await db.fetchval("SELECT COUNT(*) FROM t") == 0
+    finally:
+        other.close()
+        await db.close()
+
+
+@pytest.mark.parametrize("at", ["begin", "body", "commit"])
+async def test_cancelling_a_transaction_never_leaves_the_connection_inside_one(
+    tmp_path: Path, at: str
+) -> None:
+    """Seen under load: `cannot start a transaction within a transaction` after a task was
+    cancelled around BEGIN or COMMIT while the lock was released."""
+    db = await Database.open(tmp_path / "c.db")
+    try:
+        await db.execute("CREATE TABLE t (x INTEGER)")
+        for delay_steps in range(0, 6):
+
+            async def writer() -> None:
+                async with db.transaction():
+                    await db.execute("INSERT INTO t VALUES (1)")
+                    await db.execute("INSERT INTO t VALUES (2)")
+
+            task = asyncio.create_task(writer())
+            for _ in range(delay_steps if at != "begin" else 0):
+                await asyncio.sleep(0)
+            if at == "commit":
+                await asyncio.sleep(0.001 * delay_steps)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            # the next transaction works, and nothing half-done was kept
+            async with db.transaction():
+                await db.execute("INSERT INTO t VALUES (3)")
+            count = int(await db.fetchval("SELECT COUNT(*) FROM t WHERE x IN (1, 2)"))
+            assert count % 2 == 0, "a transaction was half applied"
+        assert int(await db.fetchval("SELECT COUNT(*) FROM t WHERE x = 3")) == 6
+    finally:
+        await db.close()
+
+
+async def test_the_database_and_its_journal_files_are_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "p.db"
+    db = await Database.open(path)
+    try:
+        await db.execute("CREATE TABLE t (x INTEGER)")
+        for suffix in ("", "-wal", "-shm"):
+            mode = os.stat(f"{path}{suffix}").st_mode & 0o777
+            assert mode == 0o600, f"{suffix or 'db'} is {oct(mode)}"
     finally:
         await db.close()
