@@ -33,8 +33,16 @@ from data.repositories.settings import SettingsRepository  # noqa: E402
 
 def host(db: Path, data_dir: Path, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.supervisor_host", "--db", str(db)]
-        + ["--data-dir", str(data_dir), *extra],
+        [
+            sys.executable,
+            "-m",
+            "tests.fakes.supervisor_host",
+            "--db",
+            str(db),
+            "--data-dir",
+            str(data_dir),
+            *extra,
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

@@ -220,7 +220,7 @@ async def test_a_full_disk_is_an_alert_never_a_wedge(
                 await _settle(lambda: server.state is S.FAILED, 30)
                 alert = await next_event(trouble, StorageTrouble)
                 assert alert.disk_full
-                with pytest.raises(StartRefused, match="No space left|database cannot be written"):
+                with pytest.raises(StartRefused, match=r"No space left|database cannot be written"):
                     await server.start()
                 assert server.state is S.FAILED and server.handle is None
                 if mounted:
