@@ -17,7 +17,7 @@ from core.errors import InvalidInput
 from core.parsing import parse_duration
 from core.permissions import Level
 from core.services.ban_import import GAME_AUTHOR
-from data.repositories.bans import Ban, BanOrigin
+from core.services.bans import Ban, BanOrigin
 
 
 def _origin(ban: Ban) -> str:

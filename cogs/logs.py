@@ -14,8 +14,8 @@ from bot.checks import require
 from bot.client import LanguardBot
 from bot.embeds import code_block
 from core.errors import InvalidInput
+from core.logs.history import SEARCH_SCAN_BYTES
 from core.permissions import Level
-from core.supervisor.server_logs import SEARCH_SCAN_BYTES
 
 INLINE_LIMIT = 1900
 

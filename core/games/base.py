@@ -250,7 +250,6 @@ class BanFiles(Protocol):
 
     def banned_in_files(self, folder: Path) -> list[GameBan]:
         """The unexpired bans in the game's ban files (bounded; unreadable ones skipped)."""
-        ...
 
 
 class ProfileRegistry:

@@ -17,9 +17,11 @@ from pathlib import Path
 
 from core.logs.files import OPEN_FLAGS
 
-__all__ = ["Segment", "read_backwards", "search", "tail"]
+__all__ = ["SEARCH_SCAN_BYTES", "Segment", "read_backwards", "search", "tail"]
 
 CHUNK = 256 * 1024
+SEARCH_SCAN_BYTES = 64 * 1024 * 1024
+"""A search reads at most this much of the newest log, so it answers within seconds."""
 MAX_LINE = 64 * 1024
 """A longer line is shown by its last `MAX_LINE` bytes (memory stays bounded)."""
 

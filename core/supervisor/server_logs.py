@@ -17,7 +17,7 @@ from pathlib import Path
 from core.events import EventBus
 from core.games.base import LogSourceSpec
 from core.logs import history
-from core.logs.history import Segment
+from core.logs.history import SEARCH_SCAN_BYTES, Segment
 from core.logs.lines import LogLine
 from core.logs.ring import RingBuffer
 from core.logs.rotation import RotationPolicy, rotate_log, rotated_paths
@@ -32,8 +32,6 @@ _log = logging.getLogger(__name__)
 
 READER = "reader"
 """The consumer name under which the tailer's own read position is saved."""
-SEARCH_SCAN_BYTES = 64 * 1024 * 1024
-"""A search reads at most this much of the newest log, so it answers within seconds."""
 FLUSH_SLICE = 1024 * 1024
 """Bytes a flush reads per tailer before it lets the loop run (subscribers drain)."""
 

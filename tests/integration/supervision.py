@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -96,3 +98,28 @@ async def next_event(sub: Subscription, kind: type[Event], timeout: float = 10.0
             event = await sub.get()
             if isinstance(event, kind):
                 return event
+
+
+def spawn_host(db: Path, data_dir: Path, *extra: str) -> subprocess.Popen[str]:
+    """A separate bot-like process running only the supervisor (tests.fakes.supervisor_host),
+    so a test can kill -9 it for real; its log goes to `<data_dir>/../host.log`."""
+    with (data_dir.parent / "host.log").open("a") as log:
+        return subprocess.Popen(
+            [
+                *(sys.executable, "-m", "tests.fakes.supervisor_host", "--db", str(db)),
+                *("--data-dir", str(data_dir), *extra),
+            ],
+            cwd=Path(__file__).resolve().parents[2],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            start_new_session=True,
+        )
+
+
+def start_host(db: Path, data_dir: Path, *extra: str) -> subprocess.Popen[str]:
+    """`spawn_host`, returning once the host says UP (every server re-adopted or started)."""
+    proc = spawn_host(db, data_dir, *extra)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "UP", (data_dir.parent / "host.log").read_text()
+    return proc

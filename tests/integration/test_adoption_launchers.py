@@ -28,7 +28,7 @@ from data.repositories.history import HistoryRepository
 from data.repositories.servers import ServerRepository
 from data.repositories.settings import SettingsRepository
 from tests.fakes.fake_profile import LAUNCHERS
-from tests.integration.supervision import FAST, kill_groups, supervised
+from tests.integration.supervision import FAST, kill_groups, spawn_host, supervised
 
 S = ServerState
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,28 +76,6 @@ def cpu_burners(count: int) -> Iterator[None]:
             proc.wait(timeout=10)
 
 
-def _start_host(db: Path, data_dir: Path, *extra: str) -> subprocess.Popen[str]:
-    with (data_dir.parent / "host.log").open("a") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.fakes.supervisor_host",
-                "--db",
-                str(db),
-                "--data-dir",
-                str(data_dir),
-                *extra,
-            ],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-            start_new_session=True,
-        )
-    return proc
-
-
 async def _wait_up(proc: subprocess.Popen[str], log: Path) -> None:
     """The host prints UP once it has re-adopted (or started) every server."""
     assert proc.stdout is not None
@@ -124,7 +102,7 @@ async def test_twenty_kill_9s_of_the_bot_under_cpu_load_give_twenty_adoptions(
     host: subprocess.Popen[str] | None = None
     try:
         with cpu_burners(2):
-            host = _start_host(db_path, data_dir, "--start-all")
+            host = spawn_host(db_path, data_dir, "--start-all")
             await _wait_up(host, log)
             async with asyncio.timeout(60):
                 while int(
@@ -140,7 +118,7 @@ async def test_twenty_kill_9s_of_the_bot_under_cpu_load_give_twenty_adoptions(
                 assert host.stdout is not None
                 host.stdout.close()
                 assert all(identity_of(pid) is not None for pid in pids), "the games stay up"
-                host = _start_host(db_path, data_dir)
+                host = spawn_host(db_path, data_dir)
                 await _wait_up(host, log)
                 rows = await db.fetchall("SELECT pid, state FROM servers ORDER BY id")
                 assert [int(r["pid"]) for r in rows] == pids, log.read_text()[-3000:]

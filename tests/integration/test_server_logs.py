@@ -9,7 +9,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -26,11 +25,15 @@ from core.supervisor.states import ServerState
 from data.db import Database
 from data.repositories.servers import ServerRepository
 from data.repositories.settings import SettingsRepository
-from tests.integration.supervision import FAST, kill_groups, supervised
+from tests.integration.supervision import FAST, kill_groups, start_host, supervised
 
 S = ServerState
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = RotationPolicy(max_bytes=8 * 1024, keep=2)
+_SMALL_HOST = (
+    *("--checkpoint-interval", "0.2"),
+    *("--rotate-bytes", str(SMALL.max_bytes), "--rotate-keep", str(SMALL.keep)),
+)
 
 
 def line_numbers(texts: list[str], name: str) -> list[int]:
@@ -120,27 +123,6 @@ async def test_console_log_rotates_by_size_across_a_bot_restart(tmp_path: Path) 
         kill_groups([pid])
 
 
-def _start_host(db: Path, data_dir: Path, *extra: str) -> subprocess.Popen[str]:
-    log = (data_dir.parent / "host.log").open("a")
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "tests.fakes.supervisor_host", "--db", str(db)),
-            *("--data-dir", str(data_dir), "--checkpoint-interval", "0.2"),
-            *("--rotate-bytes", str(SMALL.max_bytes), "--rotate-keep", str(SMALL.keep)),
-            *extra,
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=log,
-        text=True,
-        start_new_session=True,
-    )
-    log.close()
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "UP", (data_dir.parent / "host.log").read_text()
-    return proc
-
-
 async def test_kill_9_of_the_bot_while_it_rotates_loses_and_repeats_nothing(
     tmp_path: Path,
 ) -> None:
@@ -157,7 +139,7 @@ async def test_kill_9_of_the_bot_while_it_rotates_loses_and_repeats_nothing(
         return int(await db.fetchval("SELECT COUNT(*) FROM test_sink") or 0)
 
     try:
-        hosts.append(_start_host(db_path, data_dir, "--start-all"))
+        hosts.append(start_host(db_path, data_dir, *_SMALL_HOST, "--start-all"))
         for round_ in range(3):
             target = await sunk() + 3000
             async with asyncio.timeout(40):
@@ -167,7 +149,7 @@ async def test_kill_9_of_the_bot_while_it_rotates_loses_and_repeats_nothing(
             if round_ < 2:
                 os.kill(hosts[-1].pid, signal.SIGKILL)  # at whatever step it was
                 hosts[-1].wait(timeout=10)
-                hosts.append(_start_host(db_path, data_dir))
+                hosts.append(start_host(db_path, data_dir, *_SMALL_HOST))
         hosts[-1].send_signal(signal.SIGTERM)
         hosts[-1].wait(timeout=15)
         texts = [str(r[0]) for r in await db.fetchall("SELECT text FROM test_sink ORDER BY id")]

@@ -7,7 +7,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -18,7 +17,7 @@ from data.db import Database
 from data.repositories.history import HistoryRepository
 from data.repositories.servers import ServerRepository
 from data.repositories.settings import SettingsRepository
-from tests.integration.supervision import FAST, kill_groups, supervised
+from tests.integration.supervision import FAST, kill_groups, start_host, supervised
 
 S = ServerState
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,32 +94,6 @@ async def test_a_server_that_died_while_the_bot_was_down_counts_as_a_crash(
         assert len(history) == 1
 
 
-def _start_host(db: Path, data_dir: Path, *extra: str) -> subprocess.Popen[str]:
-    log = (data_dir.parent / "host.log").open("a")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.fakes.supervisor_host",
-            "--db",
-            str(db),
-            "--data-dir",
-            str(data_dir),
-            *extra,
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=log,
-        text=True,
-        start_new_session=True,
-    )
-    log.close()
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert line.strip() == "UP", (data_dir.parent / "host.log").read_text()
-    return proc
-
-
 async def _wait_for(predicate_sql: str, db: Database, expected: int, timeout: float) -> None:
     async with asyncio.timeout(timeout):
         while int(await db.fetchval(predicate_sql) or 0) < expected:
@@ -139,7 +112,7 @@ async def test_kill_9_of_the_bot_then_adoption_with_no_log_gap_or_duplicate(
         record = await ServerRepository(db).create(name, "fake")
         await SettingsRepository(db).set_many(record.id, {**FAST, "args": ["--interval", "0.01"]})
         ids.append(record.id)
-    host = _start_host(db_path, data_dir, "--start-all")
+    host = start_host(db_path, data_dir, "--start-all")
     pids: list[int] = []
     second: subprocess.Popen[str] | None = None
     try:
@@ -154,7 +127,7 @@ async def test_kill_9_of_the_bot_then_adoption_with_no_log_gap_or_duplicate(
         assert all(identity_of(pid) is not None for pid in pids)
         before = int(await db.fetchval("SELECT COUNT(*) FROM test_sink"))
 
-        second = _start_host(db_path, data_dir)
+        second = start_host(db_path, data_dir)
         await _wait_for("SELECT COUNT(*) FROM test_sink", db, before + 600, 20)
         second.send_signal(signal.SIGTERM)
         second.wait(timeout=15)
