@@ -11,10 +11,10 @@ import logging
 import re
 import shlex
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["ARMA3_EXECUTABLE_NAMES", "Settings", "SettingsError", "load_settings"]
 
@@ -23,7 +23,10 @@ ARMA3_EXECUTABLE_NAMES = frozenset({"arma3server", "arma3server_x64"})
 
 _FIXES: dict[str, str] = {
     "DISCORD_TOKEN": "paste the bot token from the Discord developer portal",
-    "LANGUARD_GUILD_ID": "use the numeric id of your Discord server (Developer Mode -> Copy ID)",
+    "LANGUARD_GUILD_ID": (
+        "use the numeric id of your Discord server (Developer Mode -> Copy ID); "
+        "several ids are separated by commas"
+    ),
     "LANGUARD_DATA_DIR": "use a folder path the bot may write to",
     "LANGUARD_SECRET_KEY": "use a Fernet key (44 url-safe base64 characters) or leave it empty",
     "LANGUARD_ARMA3_EXECUTABLE": "use the path of arma3server or arma3server_x64",
@@ -34,6 +37,10 @@ _FIXES: dict[str, str] = {
     "LANGUARD_ALLOW_PRIVATE_URLS": "use true or false",
     "LANGUARD_CONSOLE_LOG_MAX_BYTES": "use a size in bytes of at least 1048576 (1 MiB)",
     "LANGUARD_CONSOLE_LOG_KEEP": "use a whole number of rotated files from 0 to 100",
+    "LANGUARD_HTTP_ADDR": "use host:port on a loopback address, e.g. 127.0.0.1:9108",
+    "LANGUARD_LOG_FILE": "use a file path the bot may write to, or leave it empty",
+    "LANGUARD_WEBHOOK_URLS": "use http(s) URLs separated by commas",
+    "LANGUARD_WEBHOOK_SECRET": "use a shared secret of at least 16 characters",
 }
 
 
@@ -55,7 +62,10 @@ class Settings(BaseSettings):
     discord_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("DISCORD_TOKEN", "discord_token")
     )
-    guild_id: int | None = Field(default=None, gt=0)
+    guild_ids: Annotated[tuple[int, ...], NoDecode] = Field(
+        default=(), validation_alias=AliasChoices("LANGUARD_GUILD_ID", "guild_id", "guild_ids")
+    )
+    """The guilds this bot serves; every other guild is refused (empty: none is served)."""
     data_dir: Path = Path("./var")
     secret_key: SecretStr | None = None
     arma3_executable: Path | None = None
@@ -71,15 +81,30 @@ class Settings(BaseSettings):
     """A server's console.log is rotated once it holds more than this many bytes."""
     console_log_keep: int = Field(default=5, ge=0, le=100)
     """Rotated copies kept beside it (console.log.1 newest); 0 keeps none."""
+    http_addr: str | None = None
+    """host:port of the health/metrics endpoint (off when empty; loopback only)."""
+    log_file: Path | None = None
+    """Also log to this file, rotated (stderr is always logged to)."""
+    webhook_urls: Annotated[tuple[str, ...], NoDecode] = ()
+    """URLs that receive server events as signed JSON (comma-separated)."""
+    webhook_secret: SecretStr | None = None
+    """The HMAC-SHA256 key that signs webhook bodies (X-Languard-Signature)."""
 
-    @field_validator("discord_token", "secret_key", "guild_id", mode="before")
+    @field_validator("discord_token", "secret_key", "webhook_secret", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():
             return None
         return value
 
-    @field_validator("arma3_executable", "minecraft_command", "public_host", mode="before")
+    @field_validator(
+        "arma3_executable",
+        "minecraft_command",
+        "public_host",
+        "http_addr",
+        "log_file",
+        mode="before",
+    )
     @classmethod
     def _empty_path_is_none(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():
@@ -121,6 +146,77 @@ class Settings(BaseSettings):
             raise ValueError("unknown level")
         return level
 
+    @field_validator("guild_ids", mode="before")
+    @classmethod
+    def _guild_list(cls, value: Any) -> Any:
+        """One id or several separated by commas (an int from code is one id)."""
+        if value is None:
+            return ()
+        if isinstance(value, int):
+            return (value,)
+        if isinstance(value, str):
+            parts = [part.strip() for part in value.split(",")]
+            if any(not part.isdigit() for part in parts if part) or not any(parts):
+                if not value.strip():
+                    return ()
+                raise ValueError("is not a list of numeric ids")
+            return tuple(int(part) for part in parts if part)
+        return value
+
+    @field_validator("guild_ids")
+    @classmethod
+    def _guilds_positive(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(gid <= 0 for gid in value):
+            raise ValueError("ids are positive numbers")
+        return tuple(dict.fromkeys(value))
+
+    @field_validator("webhook_urls", mode="before")
+    @classmethod
+    def _url_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("webhook_urls")
+    @classmethod
+    def _urls_http(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for url in value:
+            if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url) or len(url) > 2000:
+                raise ValueError(f"{url[:80]!r} is not an http(s) URL")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_long(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("is shorter than 16 characters")
+        return value
+
+    @field_validator("http_addr")
+    @classmethod
+    def _loopback_addr(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        host, sep, port = value.strip().rpartition(":")
+        host = host.strip("[]")
+        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("is not host:port")
+        if host not in {"127.0.0.1", "::1", "localhost"} and not host.startswith("127."):
+            raise ValueError("must be a loopback address (the endpoint has no authentication)")
+        return value.strip()
+
+    @property
+    def guild_id(self) -> int | None:
+        """The first configured guild (where single-guild code needs one)."""
+        return self.guild_ids[0] if self.guild_ids else None
+
+    @property
+    def http_host_port(self) -> tuple[str, int] | None:
+        if self.http_addr is None:
+            return None
+        host, _, port = self.http_addr.rpartition(":")
+        return host.strip("[]"), int(port)
+
     @property
     def minecraft_argv(self) -> list[str]:
         """The Minecraft command line as an argument list (never a shell string)."""
@@ -133,9 +229,11 @@ class Settings(BaseSettings):
 
 def _variable_name(loc: tuple[int | str, ...]) -> str:
     field = str(loc[0]) if loc else "?"
-    if field.upper() == "DISCORD_TOKEN" or field == "discord_token":
+    if field.upper() == "DISCORD_TOKEN":
         return "DISCORD_TOKEN"
-    return "LANGUARD_" + field.upper()
+    if field.upper() in {"GUILD_ID", "GUILD_IDS", "LANGUARD_GUILD_ID"}:
+        return "LANGUARD_GUILD_ID"
+    return field.upper() if field.upper().startswith("LANGUARD_") else "LANGUARD_" + field.upper()
 
 
 def load_settings(**overrides: Any) -> Settings:

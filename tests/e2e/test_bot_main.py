@@ -11,7 +11,8 @@ from pathlib import Path
 import discord
 import pytest
 
-import bot.__main__ as entry
+import bot.run as entry
+from bot.cli import main as cli_main
 from bot.client import LanguardBot
 from core.config import Settings
 from core.services.audit import SYSTEM
@@ -49,7 +50,7 @@ def test_main_turns_a_rejected_token_into_one_line(
     monkeypatch.setenv("DISCORD_TOKEN", "abc")
     monkeypatch.setenv("LANGUARD_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.setattr(entry, "run_until_stopped", rejected)
-    assert entry.main() == 2
+    assert cli_main([]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [entry.BAD_TOKEN]
 
