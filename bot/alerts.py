@@ -1,5 +1,6 @@
 """Alerts for a server's alerts channel: crashes, crash loops given up, hangs, failed starts,
-RCon lost and restored, and a data disk filling up.
+RCon lost and restored, a data disk filling up, and a bound channel the bot can no longer
+post to.
 
 Quiet on purpose: planned stops and restarts never alert (the supervisor reports only
 unexpected exits as crashes), a server in maintenance is muted, and one kind of alert for
@@ -140,6 +141,8 @@ class AlertDesk:
         self._rcon_down: set[int] = set()
         self._storage_down: set[int] = set()
         self._storage_alerted = False
+        self._channel_alerted: dict[int, list[int]] = {}
+        """Unwritable channel -> the alerts channels told about it (told again when it heals)."""
         self.sent: list[tuple[int, str]] = []
         """(server id, kind) of every alert posted, for `/host` and tests."""
 
@@ -337,6 +340,49 @@ class AlertDesk:
                 _log_failure
             )
         self.sent.append((0, kind))
+
+    # -- a bound channel the bot cannot post to --------------------------------------------
+
+    def channel_unwritable(
+        self, channel_id: int, uses: Sequence[tuple[int, str, Sequence[str]]], missing: str
+    ) -> None:
+        """Once per episode: tell each server's alerts channel that its `channel_id` (bound for
+        the kinds in `uses`: server id, name, kinds) refuses the bot. Nothing when the alerts
+        channel is that channel or refuses the bot as well: the log line is all there is."""
+        targets: dict[int, list[str]] = {}
+        for server_id, server, kinds in uses:
+            route = self.routes.get(server_id)
+            if route is None or route.channel_id == channel_id:
+                continue
+            if not self._outbox_for(route.channel_id).writable:
+                continue
+            name = clean_game_text(server, 100)
+            targets.setdefault(route.channel_id, []).append(f"{'/'.join(kinds)} of **{name}**")
+        self._channel_alerted[channel_id] = sorted(targets)
+        for alerts_id, what in sorted(targets.items()):
+            embed = discord.Embed(title="🚫 I cannot post in a bound channel", colour=RED)
+            embed.description = (
+                f"<#{channel_id}> ({', '.join(what)}) refuses my messages: "
+                f"{clean_game_text(missing, 300) or 'missing permissions'}. I stopped posting "
+                "there and keep only the newest lines. Give my role the missing permissions in "
+                "that channel, then bind it again with `/server channels`."
+            )
+            self._outbox_for(alerts_id).post(OutMessage(embed=embed)).add_done_callback(
+                _log_failure
+            )
+            self.sent.append((0, "channel-unwritable"))
+
+    def channel_writable(self, channel_id: int) -> None:
+        """The channel takes posts again: say so where its trouble was announced."""
+        for alerts_id in self._channel_alerted.pop(channel_id, []):
+            if not self._outbox_for(alerts_id).writable:
+                continue
+            embed = discord.Embed(title="✅ I can post in a bound channel again", colour=GREEN)
+            embed.description = f"<#{channel_id}> takes my messages again; posting resumed."
+            self._outbox_for(alerts_id).post(OutMessage(embed=embed)).add_done_callback(
+                _log_failure
+            )
+            self.sent.append((0, "channel-writable"))
 
     async def watch_disk(self) -> None:
         while True:

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import io
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -21,6 +21,7 @@ import aiohttp
 import discord
 
 from bot.alerts import AlertConfig, AlertDesk, AlertRoute
+from bot.channel_permissions import bot_permissions, missing_permissions
 from bot.outbox import (
     ChannelUnavailable,
     FileTooLarge,
@@ -30,6 +31,7 @@ from bot.outbox import (
     Rejected,
     RetryAfter,
     Transient,
+    Trouble,
 )
 from bot.outbox_plan import OutMessage
 from bot.pacing import GlobalPacer
@@ -62,6 +64,9 @@ _log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 UNKNOWN_MESSAGE = 10008
+UNKNOWN_CHANNEL = 10003
+CLOSED_TO_US = frozenset({0, 50001, 50013})
+"""403 codes that close a channel to the bot: Missing Access, Missing Permissions (0: none)."""
 REQUEST_TOO_LARGE = 40005
 EVENTS = (
     LogLines,
@@ -98,9 +103,11 @@ async def _mapped(call: Awaitable[T]) -> T:
     except discord.NotFound as exc:
         if exc.code == UNKNOWN_MESSAGE:
             raise MessageGone(str(exc)) from exc
-        raise ChannelUnavailable(str(exc)) from exc
+        raise ChannelUnavailable(str(exc), exc.code) from exc
     except discord.Forbidden as exc:
-        raise ChannelUnavailable(str(exc)) from exc
+        if exc.code not in CLOSED_TO_US:  # e.g. 50005: about this message, not the channel
+            raise Rejected(str(exc)) from exc
+        raise ChannelUnavailable(str(exc), exc.code) from exc
     except discord.HTTPException as exc:
         if exc.status == 429:
             raise RetryAfter(_retry_after(exc)) from exc
@@ -180,6 +187,7 @@ class ChannelHub:
         self._service: ChannelService | None = None
         self._alerts: AlertDesk | None = None
         self._status: StatusBoard | None = None
+        self._bindings: list[Binding] = []
 
     # -- wiring --------------------------------------------------------------------------
 
@@ -245,6 +253,7 @@ class ChannelHub:
                 DiscordSender(self.bot, channel_id),
                 config=self.config.outbox,
                 global_pacer=self._global,
+                on_trouble=self._channel_trouble,
             )
             self._outboxes[channel_id] = outbox
             outbox.start()
@@ -259,6 +268,69 @@ class ChannelHub:
         waiting = self._sub is not None and self._sub.pending() > 0
         return not waiting and all(o.idle for o in self._outboxes.values())
 
+    def retry(self, channel_ids: Iterable[int]) -> None:
+        """Channels just bound again: an unwritable one is tried again now, not in minutes."""
+        for channel_id in channel_ids:
+            outbox = self._outboxes.get(channel_id)
+            if outbox is not None:
+                outbox.retry_now()
+
+    def _channel_trouble(self, outbox: Outbox, trouble: Trouble, unwritable: bool) -> None:
+        """A channel stopped (or started again) taking posts: one log line, one alert."""
+        channel_id = outbox.channel_id
+        names = {s.id: s.name for s in self.bot.services.supervisor.all()}
+        uses = [(b.server_id, b.kind.value) for b in self._bindings if b.channel_id == channel_id]
+        where = ", ".join(f"{kind} of {names.get(sid, sid)}" for sid, kind in uses) or "unbound"
+        if not unwritable:
+            _log.info(
+                "channel %d (%s) is writable again; posting resumed (%d lines and %d requests "
+                "were dropped while it was not)",
+                channel_id,
+                where,
+                trouble.dropped_lines,
+                trouble.dropped_requests,
+            )
+            self.alerts.channel_writable(channel_id)
+            return
+        missing = self._missing(channel_id, [kind for _, kind in uses])
+        if missing is None:
+            missing = "the channel no longer exists" if trouble.code == UNKNOWN_CHANNEL else ""
+        cfg = outbox.config
+        _log.warning(
+            "channel %d (%s) refuses the bot: %s%s; stopped posting there, keeping the newest "
+            "%d lines per stream and %d requests (older ones are dropped, counted when it works "
+            "again) and trying again every %.0f s or when it is bound again",
+            channel_id,
+            where,
+            trouble.reason,
+            f"; missing: {missing}" if missing else "",
+            cfg.unwritable_max_lines,
+            cfg.unwritable_max_requests,
+            cfg.unwritable_retry,
+        )
+        servers = sorted({sid for sid, _ in uses})
+        self.alerts.channel_unwritable(
+            channel_id,
+            [(sid, names.get(sid, str(sid)), [k for s, k in uses if s == sid]) for sid in servers],
+            missing or trouble.reason,
+        )
+
+    def _missing(self, channel_id: int, kinds: list[str]) -> str | None:
+        """What the bot lacks there by discord.py's cache ("" when it sees nothing missing),
+        or None when the channel is not in the cache."""
+        channel = self.bot.get_channel(channel_id)
+        if not isinstance(channel, discord.abc.GuildChannel):
+            return None
+        permissions = bot_permissions(channel)
+        if permissions is None:
+            return None
+        missing: list[str] = []
+        for kind in kinds:
+            missing += [
+                name for name in missing_permissions(permissions, kind) if name not in missing
+            ]
+        return ", ".join(missing)
+
     async def rebind(self) -> None:
         """Re-read the bindings and re-wire logs, chat, alerts and status to match."""
         async with self._rebind_lock:
@@ -266,6 +338,7 @@ class ChannelHub:
             await self._apply(bindings)
 
     async def _apply(self, bindings: list[Binding]) -> None:
+        self._bindings = list(bindings)
         runtime = self.bot.services
         offsets = LogOffsetRepository(runtime.db)
         names = {s.id: s.name for s in runtime.supervisor.all()}

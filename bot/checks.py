@@ -1,19 +1,26 @@
-"""The single level check every command carries: `@require(Level.OPERATOR)`.
+"""Who may do what, checked in one place each: the guild lock, the level, the per-member rate.
 
-The level is resolved by `core.permissions.resolve_level` from the member's roles, for the
-server named in the command's `server` option when there is one. A refusal is audited and
-answered by the tree's error handler with the level needed.
+- `guard_guild`: the bot serves only the guilds the operator configured (`LANGUARD_GUILD_ID`);
+  an interaction from any other guild, or a DM, is refused with one line and audited (at most
+  once a minute per user and guild). The tree and every View call it first.
+- `require(level)`: every command carries it; the level is resolved by
+  `core.permissions.resolve_level` from the member's roles, for the server named in the
+  command's `server` option when there is one. It also records the level on the command, so
+  autocomplete (which discord.py runs without the command's checks) applies the same rule.
+- `limit(rule)`: a per-member rate for commands that are costly or disruptive.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import discord
 from discord import app_commands
 
-from bot.autocomplete import chosen_server
 from core.errors import NotFound
 from core.permissions import Level
 from core.services.audit import Actor
@@ -22,9 +29,30 @@ from core.services.servers import NAME_PATTERN
 if TYPE_CHECKING:
     from bot.client import LanguardBot
 
-__all__ = ["LevelTooLow", "UnknownServer", "actor_of", "member_level", "require"]
+__all__ = [
+    "LIFECYCLE_RATE",
+    "MISSION_CHANGE_RATE",
+    "MISSION_UPLOAD_RATE",
+    "RATE_RULES",
+    "RCON_RATE",
+    "AuditThrottle",
+    "LevelTooLow",
+    "MemberRates",
+    "RateRule",
+    "UnknownServer",
+    "actor_of",
+    "chosen_server",
+    "command_level",
+    "guard_guild",
+    "limit",
+    "member_level",
+    "require",
+    "server_id_of",
+]
 
 T = TypeVar("T")
+LEVEL_KEY = "languard.level"
+"""Where `require` records a command's level (in `Command.extras`, or on the callback)."""
 
 
 class LevelTooLow(app_commands.CheckFailure):
@@ -57,12 +85,107 @@ def actor_of(interaction: discord.Interaction[Any]) -> Actor:
     return Actor(interaction.user.id, str(interaction.user))
 
 
+def chosen_server(interaction: discord.Interaction[Any]) -> str | None:
+    """The `server` option typed so far, for checks and autocompletes that depend on it."""
+    server = getattr(interaction.namespace, "server", None)
+    return server if isinstance(server, str) and server else None
+
+
+# ----- the guild lock -------------------------------------------------------------------------
+
+
+class AuditThrottle:
+    """One audit row per key per `window` seconds, remembering at most `capacity` keys, so
+    someone hammering a refused action cannot flood the audit log (or the bot's memory)."""
+
+    def __init__(
+        self,
+        window: float = 60.0,
+        capacity: int = 4096,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.window = window
+        self.capacity = capacity
+        self._clock = clock
+        self._seen: OrderedDict[Hashable, float] = OrderedDict()
+
+    def allow(self, key: Hashable) -> bool:
+        now = self._clock()
+        while self._seen:  # oldest first: drop what has expired
+            oldest_key, oldest = next(iter(self._seen.items()))
+            if now - oldest < self.window:
+                break
+            del self._seen[oldest_key]
+        if key in self._seen:
+            return False
+        self._seen[key] = now
+        while len(self._seen) > self.capacity:
+            self._seen.popitem(last=False)
+        return True
+
+
+def serves(bot: LanguardBot, guild_id: int | None) -> bool:
+    """True for the guilds the operator configured; never for a DM."""
+    return guild_id is not None and guild_id in bot.settings.guild_ids
+
+
+def refusal_text(bot: LanguardBot, guild_id: int | None) -> str:
+    """The one line a refused guild (or DM) gets: what is wrong and who can change it."""
+    if guild_id is None:
+        return "Languard works only inside the Discord server it serves, not in direct messages."
+    if not bot.settings.guild_ids:
+        return (
+            "This bot is not set up yet: whoever runs it must set LANGUARD_GUILD_ID to this "
+            f"server's id (`{guild_id}`) and restart it."
+        )
+    return (
+        "This bot serves another community and does nothing here. Whoever runs it can add "
+        f"this server's id (`{guild_id}`) to LANGUARD_GUILD_ID, or you can remove the bot."
+    )
+
+
+async def guard_guild(interaction: discord.Interaction[Any]) -> bool:
+    """True when the interaction comes from a served guild. Otherwise answer it (one ephemeral
+    line; no choices for an autocomplete), audit it (throttled) and return False.
+
+    Called first by `LanguardTree.interaction_check` (slash commands and autocomplete) and by
+    every View's and Modal's `interaction_check` (components and modal submits: discord.py
+    hands those to the View, never to the tree)."""
+    bot = _bot(interaction)
+    guild_id = interaction.guild_id
+    if serves(bot, guild_id):
+        return True
+    if not interaction.response.is_done():
+        try:
+            if interaction.type is discord.InteractionType.autocomplete:
+                await interaction.response.autocomplete([])
+            else:
+                await interaction.response.send_message(refusal_text(bot, guild_id), ephemeral=True)
+        except discord.HTTPException:  # expired or already answered: nothing more to say
+            pass
+    key = ("guild", interaction.user.id, guild_id)
+    if bot.runtime is not None and bot.audit_throttle.allow(key):
+        await bot.runtime.audit.record(
+            actor_of(interaction),
+            "denied:guild",
+            arguments={"guild_id": str(guild_id) if guild_id else "DM"},
+            result="refused: guild not served",
+            ok=False,
+        )
+    return False
+
+
+# ----- levels ---------------------------------------------------------------------------------
+
+
 async def member_level(interaction: discord.Interaction[Any], server_id: int | None) -> Level:
+    """The member's level, for `server_id` when given. Nothing outside a served guild: the
+    owner/Administrator rule holds only in the guilds the operator configured."""
     user = interaction.user
     guild = interaction.guild
-    if guild is None or not isinstance(user, discord.Member):
-        return Level.NONE
     bot = _bot(interaction)
+    if guild is None or not isinstance(user, discord.Member) or not serves(bot, guild.id):
+        return Level.NONE
     return await bot.services.permissions.level_for(
         guild.id,
         [role.id for role in user.roles],
@@ -72,12 +195,12 @@ async def member_level(interaction: discord.Interaction[Any], server_id: int | N
     )
 
 
-def _server_id(interaction: discord.Interaction[Any]) -> int | None:
-    name = chosen_server(interaction)
+def server_id_of(interaction: discord.Interaction[Any], name: str | None) -> int | None:
+    """The id of the server `name` (as ServerService matches names), or None."""
     if name is None:
         return None
     supervisor = _bot(interaction).services.supervisor
-    for candidate in dict.fromkeys((name, name.strip().lower())):  # as ServerService matches
+    for candidate in dict.fromkeys((name, name.strip().lower())):
         try:
             return supervisor.by_name(candidate).id
         except NotFound:
@@ -85,26 +208,123 @@ def _server_id(interaction: discord.Interaction[Any]) -> int | None:
     return None
 
 
+def command_level(command: object) -> Level:
+    """The level `require` recorded on a command; ADMIN when none was (fail closed: a
+    command without a recorded level shows nothing to anyone below admin)."""
+    extras = getattr(command, "extras", None)
+    recorded = extras.get(LEVEL_KEY) if isinstance(extras, dict) else None
+    if isinstance(recorded, Level):
+        return recorded
+    level = getattr(getattr(command, "callback", None), "__languard_level__", None)
+    return level if isinstance(level, Level) else Level.ADMIN
+
+
 def require(level: Level) -> Callable[[T], T]:
     """Allow the command only to members whose level is at least `level`."""
 
     async def predicate(interaction: discord.Interaction[Any]) -> bool:
-        server_id = _server_id(interaction)
+        name = chosen_server(interaction)
+        server_id = server_id_of(interaction, name)
         has = await member_level(interaction, server_id)
         if has >= level:
-            name = chosen_server(interaction)
             if name is not None and server_id is None:
                 raise UnknownServer(name)
             return True
         command = interaction.command.qualified_name if interaction.command else "?"
-        await _bot(interaction).services.audit.record(
-            actor_of(interaction),
-            f"denied:{command}",
-            server_id=server_id,
-            arguments={"needed": level.label, "has": has.label},
-            result="refused: level too low",
-            ok=False,
-        )
+        bot = _bot(interaction)
+        # one row a minute per member, command and server: a member with no level can't
+        # flood the audit log by repeating a refused command
+        if bot.audit_throttle.allow(("level", interaction.user.id, command, server_id)):
+            await bot.services.audit.record(
+                actor_of(interaction),
+                f"denied:{command}",
+                server_id=server_id,
+                arguments={"needed": level.label, "has": has.label},
+                result="refused: level too low",
+                ok=False,
+            )
         raise LevelTooLow(level, has)
+
+    check = app_commands.check(predicate)
+
+    def decorator(func: T) -> T:
+        if isinstance(func, app_commands.Command):
+            func.extras[LEVEL_KEY] = level
+        else:
+            func.__languard_level__ = level  # type: ignore[attr-defined]
+        return check(func)
+
+    return decorator
+
+
+# ----- per-member rates -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RateRule:
+    """At most `rate` calls per `per` seconds per member, shared by every command that
+    carries the same rule."""
+
+    name: str
+    rate: int
+    per: float
+
+
+LIFECYCLE_RATE = RateRule("lifecycle", 3, 30.0)
+"""/server start, stop, restart and kill, together: a game server takes tens of seconds to
+start or stop, so more than three in half a minute is a mistake or a prank, not operating."""
+RCON_RATE = RateRule("rcon", 5, 30.0)
+"""/rcon: a few commands in a row are normal; a stream of them is a script."""
+MISSION_UPLOAD_RATE = RateRule("mission upload", 2, 60.0)
+"""/missions upload: each one downloads and writes up to the size cap to disk."""
+MISSION_CHANGE_RATE = RateRule("mission change", 5, 60.0)
+"""/missions rotation, load and delete: each rewrites config or interrupts the game."""
+RATE_RULES = (LIFECYCLE_RATE, RCON_RATE, MISSION_UPLOAD_RATE, MISSION_CHANGE_RATE)
+
+
+class MemberRates:
+    """The buckets of every rule, per member; at most `capacity` members are remembered
+    (the least recently seen is forgotten first). `overrides` replaces rules by name (a test
+    that is not about rates runs with generous ones)."""
+
+    def __init__(self, overrides: Iterable[RateRule] = (), capacity: int = 4096) -> None:
+        self.capacity = capacity
+        self.overrides = {rule.name: rule for rule in overrides}
+        self._buckets: OrderedDict[tuple[str, int], app_commands.Cooldown] = OrderedDict()
+
+    def hit(self, rule: RateRule, user_id: int) -> app_commands.Cooldown | None:
+        """Count one call; the bucket when it is over the rate (the call is refused)."""
+        rule = self.overrides.get(rule.name, rule)
+        key = (rule.name, user_id)
+        bucket = self._buckets.pop(key, None) or app_commands.Cooldown(rule.rate, rule.per)
+        self._buckets[key] = bucket
+        while len(self._buckets) > self.capacity:
+            self._buckets.popitem(last=False)
+        return bucket if bucket.update_rate_limit() is not None else None
+
+
+def limit(rule: RateRule) -> Callable[[T], T]:
+    """Refuse a member's call over `rule`'s rate with CommandOnCooldown (the tree says when
+    to retry). Put it above `require`, so only calls the member may make are counted. A
+    refusal is audited at most once a minute per member and rule, never as the mutation."""
+
+    async def predicate(interaction: discord.Interaction[Any]) -> bool:
+        bot = _bot(interaction)
+        bucket = bot.member_rates.hit(rule, interaction.user.id)
+        if bucket is None:
+            return True
+        retry_after = bucket.get_retry_after()
+        shown = f"{bucket.rate} per {bucket.per:.0f} s ({rule.name})"
+        if bot.audit_throttle.allow(("rate", interaction.user.id, rule.name)):
+            command = interaction.command.qualified_name if interaction.command else "?"
+            await bot.services.audit.record(
+                actor_of(interaction),
+                f"denied:{command}",
+                server_id=server_id_of(interaction, chosen_server(interaction)),
+                arguments={"rate": shown},
+                result="refused: too many calls",
+                ok=False,
+            )
+        raise app_commands.CommandOnCooldown(bucket, retry_after)
 
     return app_commands.check(predicate)

@@ -10,6 +10,8 @@ import discord
 from discord.ext import commands
 
 from bot.channels import ChannelHub, HubConfig
+from bot.checks import AuditThrottle, MemberRates, RateRule
+from bot.invite import invite_url
 from bot.tree import LanguardTree, tree_fingerprint
 from core.config import Settings
 from core.events import EventBus
@@ -44,6 +46,7 @@ class LanguardBot(commands.Bot):
         cogs: tuple[str, ...] = COGS,
         profiles: Sequence[GameProfile] | None = None,
         hub_config: HubConfig | None = None,
+        rate_overrides: Sequence[RateRule] = (),
         **options: Any,
     ) -> None:
         intents = discord.Intents.none()
@@ -64,6 +67,11 @@ class LanguardBot(commands.Bot):
         self.errors_recorded = 0
         self.synced = False
         """True when this start pushed the command tree to Discord (it had changed)."""
+        self.audit_throttle = AuditThrottle()
+        """Refusals that could be repeated at will (foreign guild, rate) are audited once a
+        minute per user and cause, so nobody can flood the audit log."""
+        self.member_rates = MemberRates(rate_overrides)
+        """Per-member rates of costly commands (bot.checks.limit); tests may relax them."""
 
     @property
     def services(self) -> Runtime:
@@ -79,25 +87,58 @@ class LanguardBot(commands.Bot):
             await self.load_extension(name)
         await self.sync_commands()
         await self.channel_hub.start()
+        from bot.http_endpoint import start_http_endpoint  # off unless LANGUARD_HTTP_ADDR
 
-    async def sync_commands(self) -> bool:
-        """Push the command tree only when it differs from the last one pushed."""
-        guild = discord.Object(id=self.settings.guild_id) if self.settings.guild_id else None
-        if guild is not None:
-            self.tree.copy_global_to(guild=guild)
-        payload = [command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)]
-        scope = f"guild:{guild.id}" if guild else "global"
-        fingerprint = tree_fingerprint(payload)
+        self.http_endpoint = await start_http_endpoint(self)
+
+    async def sync_commands(self, *, force: bool = False) -> bool:
+        """Push the command tree to each configured guild whose copy differs from the last one
+        pushed there (`force`: push anyway). Never globally: commands registered globally
+        would show in every guild the bot is in, and a fingerprint of an older global sync
+        clears them. A guild the bot is not in (403 Missing Access) is one log line."""
         state = BotStateRepository(self.services.db)
-        key = f"command_tree:{scope}:{self.application_id}"
-        if await state.get(key) == fingerprint:
-            _log.info("command tree unchanged; not syncing (%s)", scope)
-            return False
-        await self.tree.sync(guild=guild)
-        await state.set(key, fingerprint)
-        self.synced = True
-        _log.info("synced %d commands (%s)", len(payload), scope)
-        return True
+        await self._clear_global_commands(state, force=force)
+        if not self.settings.guild_ids:
+            _log.warning(
+                "LANGUARD_GUILD_ID is empty: no commands are synced and no guild is served"
+            )
+        changed = False
+        for guild_id in self.settings.guild_ids:
+            guild = discord.Object(id=guild_id)
+            self.tree.copy_global_to(guild=guild)
+            payload = [c.to_dict(self.tree) for c in self.tree.get_commands(guild=guild)]
+            fingerprint = tree_fingerprint(payload)
+            key = f"command_tree:guild:{guild_id}:{self.application_id}"
+            if not force and await state.get(key) == fingerprint:
+                _log.info("command tree unchanged; not syncing (guild:%d)", guild_id)
+                continue
+            try:
+                await self.tree.sync(guild=guild)
+            except discord.Forbidden as exc:
+                _log.error(
+                    "cannot sync commands to guild %d (%s): is the bot in it? Invite it: %s",
+                    guild_id,
+                    exc.text or exc.status,
+                    invite_url(self.application_id or 0),
+                )
+                continue
+            await state.set(key, fingerprint)
+            changed = self.synced = True
+            _log.info("synced %d commands (guild:%d)", len(payload), guild_id)
+        return changed
+
+    async def _clear_global_commands(self, state: BotStateRepository, *, force: bool) -> None:
+        """An older Languard (or an empty LANGUARD_GUILD_ID then) synced globally: remove those
+        commands once, so they stop showing in other guilds."""
+        key = f"command_tree:global:{self.application_id}"
+        empty = tree_fingerprint([])
+        previous = await state.get(key)
+        if previous == empty or (previous is None and not force):
+            return
+        assert self.application_id is not None
+        await self.http.bulk_upsert_global_commands(self.application_id, payload=[])
+        await state.set(key, empty)
+        _log.info("removed the globally registered commands of an earlier sync")
 
     def record_error(self) -> None:
         """Count an unexpected error (shown by /host)."""
@@ -107,8 +148,28 @@ class LanguardBot(commands.Bot):
 
     async def on_ready(self) -> None:
         _log.info("connected as %s to %d guild(s)", self.user, len(self.guilds))
+        configured = self.settings.guild_ids
+        present = {guild.id for guild in self.guilds}
+        if not configured:
+            for guild in self.guilds:
+                _log.warning(
+                    "not serving guild %r (id %d): set LANGUARD_GUILD_ID=%d to serve it",
+                    guild.name,
+                    guild.id,
+                    guild.id,
+                )
+        for guild_id in configured:
+            if guild_id not in present:
+                _log.warning(
+                    "configured guild %d does not have the bot; invite it: %s",
+                    guild_id,
+                    invite_url(self.application_id or 0),
+                )
 
     async def close(self) -> None:
+        endpoint = getattr(self, "http_endpoint", None)  # set by setup_hook
+        if endpoint is not None:
+            await endpoint.close()
         # the hub first, while discord.py's HTTP session can still finish what is in flight
         await self.channel_hub.close()
         try:

@@ -16,6 +16,15 @@ this outbox blocks the channel until the window ends); it knows nothing of the ~
 channel limit before the first response, treats edits and sends as separate buckets, and
 does not batch. Hence the outbox's own pacing, which counts every request.
 
+A channel the bot may no longer write to (403 Missing Access / Missing Permissions, 404
+Unknown Channel) is not retried in a loop: the outbox stops posting there, tells its owner
+once (`on_trouble`), and tries again only after `unwritable_retry` seconds (or at once on
+`retry_now()`, when the channel is bound again). Meanwhile it keeps only the newest
+`unwritable_max_lines` lines per stream and `unwritable_max_requests` requests: the lines
+are still in the servers' log files, and a channel may stay closed for days, so holding
+everything would grow without bound. The first message after it opens again says how many
+were dropped. This is the one case where lines are dropped.
+
 The pacers themselves are in `bot.pacing`; how lines become a message or a file (and the
 payload types) in `bot.outbox_plan`. This module keeps the queues, the worker and the calls.
 """
@@ -39,6 +48,7 @@ from bot.outbox_plan import (
     OutMessage,
     PlannedMessage,
     file_summary,
+    gap_note,
     plan_file,
     plan_message,
     text_units,
@@ -65,6 +75,7 @@ __all__ = [
     "Sender",
     "Stream",
     "Transient",
+    "Trouble",
     "file_summary",
     "plan_message",
     "text_units",
@@ -92,7 +103,12 @@ class Transient(Exception):
 
 
 class ChannelUnavailable(Exception):
-    """The channel is gone or closed to us (403, unknown channel): retry slowly."""
+    """The channel is gone or closed to us (403, unknown channel): stop, retry much later."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        """Discord's error code: 50001 Missing Access, 50013 Missing Permissions, 10003..."""
 
 
 class MessageGone(Exception):
@@ -118,6 +134,26 @@ class Sender(Protocol):
     async def edit(self, message_id: int, message: OutMessage) -> None: ...
 
     async def delete(self, message_id: int) -> None: ...
+
+
+@dataclass(eq=False)
+class Trouble:
+    """One episode of a channel the bot cannot post to, and what it cost."""
+
+    reason: str
+    code: int | None
+    since: float
+    dropped: dict[str, int] = field(default_factory=dict)
+    """Lines dropped per stream noun ("lines", "messages") while it lasted."""
+    dropped_requests: int = 0
+
+    @property
+    def dropped_lines(self) -> int:
+        return sum(self.dropped.values())
+
+
+TroubleHandler = Callable[["Outbox", Trouble, bool], None]
+"""`(outbox, trouble, unwritable)`: called once when posting stops, once when it works again."""
 
 
 # -- streams and their buffers -------------------------------------------------------------
@@ -203,6 +239,12 @@ class OutboxConfig:
     max_file_bytes: int = 8 * 1024 * 1024
     retry_base: float = 1.0
     retry_cap: float = 60.0
+    unwritable_retry: float = 600.0
+    """How long a channel that refused us (403, unknown channel) rests before one more try."""
+    unwritable_max_lines: int = 10_000
+    """Lines kept per stream while the channel is unwritable (older ones are dropped)."""
+    unwritable_max_requests: int = 20
+    """Requests (alerts, status edits) kept while the channel is unwritable."""
 
     @property
     def flood_chars(self) -> int:
@@ -221,6 +263,7 @@ class Outbox:
         config: OutboxConfig | None = None,
         global_pacer: GlobalPacer | None = None,
         clock: Clock = time.monotonic,
+        on_trouble: TroubleHandler | None = None,
     ) -> None:
         self.channel_id = channel_id
         self.config = config or OutboxConfig()
@@ -237,6 +280,11 @@ class Outbox:
         self._wake = asyncio.Event()
         self._closed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._on_trouble = on_trouble
+        self.trouble: Trouble | None = None
+        """Set while the channel refuses us; nothing is posted until `_blocked_until`."""
+        self._blocked_until = 0.0
+        self._gap_note: _Request | None = None
         self.sent_messages = 0
         self.sent_files = 0
         self.delivered_lines = 0
@@ -278,6 +326,8 @@ class Outbox:
             buf.chars += sum(map(len, texts)) + len(texts)
         if mark is not None or ends:
             buf.mark = (tag, mark if mark is not None else (ends[-1] if ends else 0))
+        if self.trouble is not None:
+            self._trim(buf)
         if buf.since is None and (buf.pending or buf.marked()):
             buf.since = self._clock()
         self._wake.set()
@@ -310,6 +360,7 @@ class Outbox:
             return future
         request.futures.append(future)
         self._requests.append(request)
+        self._trim_requests()
         self._wake.set()
         return future
 
@@ -322,6 +373,17 @@ class Outbox:
     @property
     def pending_requests(self) -> int:
         return len(self._requests)
+
+    @property
+    def writable(self) -> bool:
+        """False while the channel refuses us (until a later post works)."""
+        return self.trouble is None
+
+    def retry_now(self) -> None:
+        """Try an unwritable channel again at once (it was just bound again)."""
+        if self.trouble is not None:
+            self._blocked_until = 0.0
+            self._wake.set()
 
     @property
     def idle(self) -> bool:
@@ -357,6 +419,13 @@ class Outbox:
                 if not future.done():
                     future.cancel()
         self._requests.clear()
+        if self.trouble is not None:
+            _log.info(
+                "channel %d was still unwritable at close; %d lines and %d requests dropped",
+                self.channel_id,
+                self.trouble.dropped_lines,
+                self.trouble.dropped_requests,
+            )
 
     # -- the worker ----------------------------------------------------------------------
 
@@ -386,9 +455,11 @@ class Outbox:
 
     def _due_in(self) -> float:
         """Seconds until something should go out (0: now; inf: nothing queued)."""
+        now = self._clock()
+        if self.trouble is not None and self._blocked_until > now:
+            return self._blocked_until - now
         if self._requests:
             return 0.0
-        now = self._clock()
         best = math.inf
         budget = self.config.max_chars
         for buf in self._buffers.values():
@@ -427,6 +498,8 @@ class Outbox:
         return did
 
     async def _step(self) -> None:
+        if self.trouble is not None:
+            self._prepare_probe()
         if self._requests:
             await self._do_request(self._requests[0])
             return
@@ -499,7 +572,11 @@ class Outbox:
                 "channel %d: file too large; now %d bytes", self.channel_id, self._file_cap
             )
             return None
-        except (Transient, ChannelUnavailable) as exc:
+        except ChannelUnavailable as exc:
+            self.pacer.note()
+            self._unwritable(exc)
+            return None
+        except Transient as exc:
             self.pacer.note()
             delay = self._backoff.next()
             self.pacer.block(delay)
@@ -516,7 +593,95 @@ class Outbox:
             return None
         self.pacer.note()
         self._backoff.reset()
+        if self.trouble is not None:
+            self._writable_again()
         return result
+
+    # -- a channel that refuses us -------------------------------------------------------
+
+    def _unwritable(self, exc: ChannelUnavailable) -> None:
+        """Stop posting until the long retry (one notice per episode, not per attempt)."""
+        self._blocked_until = self._clock() + self.config.unwritable_retry
+        if self.trouble is not None:
+            _log.debug("channel %d still refuses us: %s", self.channel_id, exc)
+            return
+        self.trouble = Trouble(str(exc), exc.code, self._clock())
+        for buf in self._buffers.values():
+            self._trim(buf)
+        self._trim_requests()
+        self._tell(self.trouble, unwritable=True)
+
+    def _writable_again(self) -> None:
+        trouble, self.trouble = self.trouble, None
+        self._blocked_until = 0.0
+        self._gap_note = None
+        if trouble is not None:
+            self._tell(trouble, unwritable=False)
+
+    def _tell(self, trouble: Trouble, *, unwritable: bool) -> None:
+        if self._on_trouble is None:
+            if unwritable:
+                _log.warning(
+                    "channel %d cannot be posted to (%s); stopped posting there, next try in "
+                    "%.0f s",
+                    self.channel_id,
+                    trouble.reason,
+                    self.config.unwritable_retry,
+                )
+            else:
+                _log.info(
+                    "channel %d is writable again; %d lines and %d requests were dropped",
+                    self.channel_id,
+                    trouble.dropped_lines,
+                    trouble.dropped_requests,
+                )
+            return
+        try:
+            self._on_trouble(self, trouble, unwritable)
+        except Exception:  # the owner's bug must not stop the channel
+            _log.exception("the trouble handler of channel %d failed", self.channel_id)
+
+    def _trim(self, buf: _Buffer) -> None:
+        """Keep the newest lines of a buffer while the channel refuses us."""
+        trouble = self.trouble
+        excess = buf.pending - self.config.unwritable_max_lines
+        if trouble is None or excess <= 0:
+            return
+        start = buf.pos
+        buf.chars = max(0, buf.chars - sum(map(len, buf.texts[start : start + excess])) - excess)
+        buf.pos += excess
+        buf.force_file = False
+        noun = buf.stream.noun
+        trouble.dropped[noun] = trouble.dropped.get(noun, 0) + excess
+        buf.compact()
+
+    def _trim_requests(self) -> None:
+        """Keep the newest requests while the channel refuses us; older ones fail."""
+        trouble = self.trouble
+        while trouble is not None and len(self._requests) > self.config.unwritable_max_requests:
+            victim = next(
+                (r for r in self._requests if r is not self._in_flight and r is not self._gap_note),
+                None,
+            )
+            if victim is None:
+                return
+            self._requests.remove(victim)
+            trouble.dropped_requests += 1
+            for future in victim.futures:
+                if not future.done():
+                    future.set_exception(ChannelUnavailable("dropped: the channel refuses us"))
+
+    def _prepare_probe(self) -> None:
+        """Before trying a refusing channel again: first say what was dropped meanwhile."""
+        trouble = self.trouble
+        if trouble is None or not trouble.dropped_lines:
+            return
+        message = OutMessage(content=gap_note(trouble.dropped))
+        if self._gap_note is not None and self._gap_note in self._requests:
+            self._gap_note.message = message
+            return
+        self._gap_note = _Request("send", message)
+        self._requests.appendleft(self._gap_note)
 
     async def _delivered(self, buf: _Buffer, count: int) -> None:
         start = buf.pos

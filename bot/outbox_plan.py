@@ -10,7 +10,7 @@ payload types (`OutMessage`, `OutFile`) live here too, since a plan is made of t
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -26,6 +26,7 @@ __all__ = [
     "OutMessage",
     "PlannedMessage",
     "file_summary",
+    "gap_note",
     "plan_file",
     "plan_message",
     "text_units",
@@ -139,3 +140,13 @@ def file_summary(
     parts.append(" — too many to post as messages, attached as a file")
     prefix = f"{title} " if title else ""
     return prefix + "".join(parts)
+
+
+def gap_note(dropped: Mapping[str, int]) -> str:
+    """The first message after a channel that refused the bot opens again: what is missing."""
+    counts = ", ".join(f"{count:,} {noun}" for noun, count in sorted(dropped.items()) if count)
+    return (
+        f"⚠️ I could not post here for a while, so the oldest {counts or 'lines'} from that "
+        "time were dropped (a server's log lines are still in its log files; `/logs tail` "
+        "and `/logs search` read them)."
+    )

@@ -1,17 +1,21 @@
-"""The command tree with one error policy, and syncing only when the commands changed."""
+"""The command tree: the guild lock and autocomplete levels checked first, one error policy,
+and a fingerprint so the commands are synced only when they changed."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+import math
 import secrets
+import time
 from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 
-from bot.checks import LevelTooLow, UnknownServer
+from bot import autocomplete
+from bot.checks import LevelTooLow, UnknownServer, guard_guild
 from core.errors import LanguardError
 
 if TYPE_CHECKING:
@@ -43,13 +47,31 @@ def _user_message(error: app_commands.AppCommandError) -> str | None:
     if isinstance(error, app_commands.TransformerError):
         return f"`{error.value}` is not a valid value here."
     if isinstance(error, app_commands.CommandOnCooldown):
-        return f"Slow down: try again in {error.retry_after:.0f} s."
+        wait = max(1, math.ceil(error.retry_after))
+        return f"Slow down: try again <t:{math.ceil(time.time()) + wait}:R> (in {wait} s)."
     if isinstance(error, app_commands.CheckFailure):
         return "You cannot use this command here."
     return None
 
 
 class LanguardTree(app_commands.CommandTree["LanguardBot"]):
+    async def interaction_check(self, interaction: discord.Interaction[LanguardBot], /) -> bool:
+        """Before any command or autocomplete: the guild must be served (bot.checks.guard_guild),
+        and an autocomplete answers only members with the command's level (discord.py runs a
+        command's checks when it is invoked, never for its autocomplete)."""
+        if not await guard_guild(interaction):
+            return False
+        if interaction.type is discord.InteractionType.autocomplete:
+            try:
+                permitted = await autocomplete.allowed(interaction)
+            except Exception:  # fail closed: no choices, and the bug is logged
+                _log.exception("autocomplete check failed")
+                permitted = False
+            if not permitted:
+                await interaction.response.autocomplete([])
+                return False
+        return True
+
     async def on_error(
         self, interaction: discord.Interaction[LanguardBot], error: app_commands.AppCommandError
     ) -> None:

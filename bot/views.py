@@ -6,6 +6,8 @@ from typing import Any
 
 import discord
 
+from bot.checks import guard_guild
+
 __all__ = ["Confirm", "confirm"]
 
 
@@ -19,6 +21,9 @@ class Confirm(discord.ui.View):
         self.confirm_button.label = confirm_label
 
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        # components go to the View, never through the tree: the guild lock is checked here too
+        if not await guard_guild(interaction):
+            return False
         if interaction.user.id != self.owner_id:
             await interaction.response.send_message(
                 "Only the person who ran the command can answer this.", ephemeral=True

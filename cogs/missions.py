@@ -10,7 +10,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.autocomplete import choices, chosen_server, server_names
-from bot.checks import actor_of, require
+from bot.checks import (
+    MISSION_CHANGE_RATE,
+    MISSION_UPLOAD_RATE,
+    actor_of,
+    limit,
+    require,
+)
 from bot.client import LanguardBot
 from bot.embeds import clean_game_text, format_bytes, info_embed, ok_embed
 from bot.views import confirm
@@ -66,6 +72,7 @@ class Missions(commands.GroupCog, group_name="missions", description="Arma 3 mis
         file="The mission.terrain.pbo file", url="An https link, for files over Discord's cap"
     )
     @app_commands.autocomplete(server=server_names)
+    @limit(MISSION_UPLOAD_RATE)
     @require(Level.OPERATOR)
     async def upload(
         self,
@@ -126,6 +133,7 @@ class Missions(commands.GroupCog, group_name="missions", description="Arma 3 mis
 
     @app_commands.command(name="delete", description="Remove a mission (not while in rotation)")
     @app_commands.autocomplete(server=server_names, mission=mission_names)
+    @limit(MISSION_CHANGE_RATE)
     @require(Level.OPERATOR)
     async def delete(
         self, interaction: discord.Interaction[LanguardBot], server: str, mission: str
@@ -141,6 +149,7 @@ class Missions(commands.GroupCog, group_name="missions", description="Arma 3 mis
     @app_commands.command(name="rotation", description="Set the ordered mission rotation")
     @app_commands.describe(missions="Mission names in order, separated by commas")
     @app_commands.autocomplete(server=server_names)
+    @limit(MISSION_CHANGE_RATE)
     @require(Level.OPERATOR)
     async def rotation(
         self,
@@ -163,6 +172,7 @@ class Missions(commands.GroupCog, group_name="missions", description="Arma 3 mis
 
     @app_commands.command(name="load", description="Play a mission now (#mission)")
     @app_commands.autocomplete(server=server_names, mission=mission_names)
+    @limit(MISSION_CHANGE_RATE)
     @require(Level.OPERATOR)
     async def load(
         self,

@@ -10,7 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.autocomplete import choices, chosen_server, server_names
-from bot.checks import actor_of, require
+from bot.checks import LIFECYCLE_RATE, RCON_RATE, actor_of, limit, require
 from bot.client import LanguardBot
 from bot.embeds import (
     STATE_COLOURS,
@@ -183,6 +183,7 @@ class Servers(commands.GroupCog, group_name="server", description="Game servers"
 
     @app_commands.command(name="start", description="Start a server")
     @app_commands.autocomplete(server=server_names)
+    @limit(LIFECYCLE_RATE)
     @require(Level.OPERATOR)
     async def start(self, interaction: discord.Interaction[LanguardBot], server: str) -> None:
         managed = self.bot.services.supervisor.by_name(server)
@@ -191,6 +192,7 @@ class Servers(commands.GroupCog, group_name="server", description="Game servers"
 
     @app_commands.command(name="stop", description="Stop a server gracefully")
     @app_commands.autocomplete(server=server_names)
+    @limit(LIFECYCLE_RATE)
     @require(Level.OPERATOR)
     async def stop(self, interaction: discord.Interaction[LanguardBot], server: str) -> None:
         managed = self.bot.services.supervisor.by_name(server)
@@ -205,6 +207,7 @@ class Servers(commands.GroupCog, group_name="server", description="Game servers"
 
     @app_commands.command(name="restart", description="Stop then start a server")
     @app_commands.autocomplete(server=server_names)
+    @limit(LIFECYCLE_RATE)
     @require(Level.OPERATOR)
     async def restart(self, interaction: discord.Interaction[LanguardBot], server: str) -> None:
         managed = self.bot.services.supervisor.by_name(server)
@@ -213,6 +216,7 @@ class Servers(commands.GroupCog, group_name="server", description="Game servers"
 
     @app_commands.command(name="kill", description="Kill a server at once (no graceful stop)")
     @app_commands.autocomplete(server=server_names)
+    @limit(LIFECYCLE_RATE)
     @require(Level.ADMIN)
     async def kill(self, interaction: discord.Interaction[LanguardBot], server: str) -> None:
         managed = self.bot.services.supervisor.by_name(server)
@@ -274,9 +278,28 @@ class Servers(commands.GroupCog, group_name="server", description="Game servers"
         log_filter: Literal["all", "warnings"] | None = None,
         alert_role: discord.Role | None = None,
     ) -> None:
-        bindings = await self.bot.services.channels.set_channels(
+        from bot.channel_permissions import check_channels, refusal_text
+
+        services = self.bot.services
+        managed = services.supervisor.by_name(server)
+        wanted = {"logs": logs, "alerts": alerts, "status": status, "chat": chat}
+        # a channel the bot cannot use would swallow what goes there: refuse it all, bind nothing
+        problems = check_channels(wanted)
+        if problems:
+            await services.audit.record(
+                actor_of(interaction),
+                "server.channels",
+                server_id=managed.id,
+                arguments={kind: c.id for kind, c in wanted.items() if c is not None},
+                result="refused: the bot lacks "
+                + "; ".join(f"#{p.channel_name}: {', '.join(p.missing)}" for p in problems),
+                ok=False,
+            )
+            role = interaction.guild.self_role if interaction.guild else None
+            raise InvalidInput(refusal_text(problems, role.name if role else None))
+        bindings = await services.channels.set_channels(
             actor_of(interaction),
-            server,
+            managed.name,
             logs=logs.id if logs else None,
             alerts=alerts.id if alerts else None,
             status=status.id if status else None,
@@ -296,6 +319,7 @@ class Servers(commands.GroupCog, group_name="server", description="Game servers"
         hub = getattr(self.bot, "channel_hub", None)
         if hub is not None:
             await hub.rebind()
+            hub.retry(c.id for c in wanted.values() if c is not None)  # one that refused us
         await interaction.response.send_message(
             embed=ok_embed("Channels", summary), allowed_mentions=discord.AllowedMentions.none()
         )
@@ -330,6 +354,7 @@ class Rcon(commands.Cog):
     @app_commands.describe(server="The server", command="The command, as the game takes it")
     @app_commands.autocomplete(server=server_names)
     @app_commands.guild_only()
+    @limit(RCON_RATE)
     @require(Level.ADMIN)
     async def rcon(
         self,

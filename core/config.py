@@ -8,15 +8,23 @@ so `load_settings` turns pydantic's report into `SettingsError`.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shlex
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["ARMA3_EXECUTABLE_NAMES", "Settings", "SettingsError", "load_settings"]
+__all__ = [
+    "ARMA3_EXECUTABLE_NAMES",
+    "Settings",
+    "SettingsError",
+    "check_data_dir",
+    "load_settings",
+]
 
 ARMA3_EXECUTABLE_NAMES = frozenset({"arma3server", "arma3server_x64"})
 """The allow-list of basenames an Arma 3 executable may have."""
@@ -110,6 +118,18 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             return None
         return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _fernet_key(cls, value: SecretStr | None) -> SecretStr | None:
+        """A Fernet key is 32 bytes in url-safe base64: 43 characters and one `=`."""
+        if value is None:
+            return None
+        key = value.get_secret_value().strip()
+        if not re.fullmatch(r"[A-Za-z0-9_-]{43}=", key):
+            # never echo the value: it is a secret even when it is a wrong one
+            raise ValueError(f"is not a Fernet key ({len(key)} characters)")
+        return SecretStr(key)
 
     @field_validator("arma3_executable")
     @classmethod
@@ -234,6 +254,28 @@ def _variable_name(loc: tuple[int | str, ...]) -> str:
     if field.upper() in {"GUILD_ID", "GUILD_IDS", "LANGUARD_GUILD_ID"}:
         return "LANGUARD_GUILD_ID"
     return field.upper() if field.upper().startswith("LANGUARD_") else "LANGUARD_" + field.upper()
+
+
+def check_data_dir(path: Path) -> None:
+    """Create the data folder if needed and prove it takes a file, or raise SettingsError.
+
+    Done before logging in, so an unusable folder is one line at start, not a traceback
+    from deep inside the database or key code after Discord already said hello.
+    """
+    fix = _FIXES["LANGUARD_DATA_DIR"]
+    if path.exists() and not path.is_dir():
+        raise SettingsError(f"LANGUARD_DATA_DIR is invalid: {path} is not a folder; {fix}.")
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-") as probe:
+            probe.write(b"ok")
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise SettingsError(
+            f"LANGUARD_DATA_DIR is invalid: cannot write to {path} ({reason}); {fix}."
+        ) from None
 
 
 def load_settings(**overrides: Any) -> Settings:

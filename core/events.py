@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from core.logs.lines import LogLine
 
 __all__ = [
+    "BanChanged",
     "Chat",
     "Event",
     "EventBus",
@@ -150,6 +151,23 @@ class PlayerBanned(Event):
     reason: str
     player_key: str = ""
     guid: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BanChanged(Event):
+    """A ban in the bot's database was added, removed or expired (server_id 0: all servers).
+
+    Unlike `PlayerBanned` (what a game reports), this is the bot's own record changing,
+    whoever made it: `/bans`, `/players ban`, expiry."""
+
+    action: str
+    """"added", "removed" or "expired"."""
+    ban_id: int
+    kind: str
+    value: str
+    reason: str
+    expires_at: float | None = None
+    actor: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -17,6 +17,7 @@ from core.events import EventBus
 from core.fsutil import private_dir
 from core.games.base import GameProfile, ProfileRegistry
 from core.logs.rotation import RotationPolicy
+from core.metrics import Metrics
 from core.secrets import SecretBox, load_or_create_key
 from core.services.audit import AuditLog
 from core.services.bans import BanService
@@ -27,6 +28,7 @@ from core.services.permissions import PermissionService
 from core.services.players import PlayerService
 from core.services.schedule import ScheduleService
 from core.services.servers import ServerService
+from core.services.webhooks import WebhookService
 from core.supervisor.supervisor import Supervisor
 from data.db import Database
 from data.repositories.bindings import BindingRepository
@@ -68,6 +70,8 @@ class Runtime:
     missions: MissionService
     schedule: ScheduleService
     channels: ChannelService
+    metrics: Metrics
+    webhooks: WebhookService
 
     @classmethod
     async def open(
@@ -88,6 +92,8 @@ class Runtime:
         configured = settings.secret_key.get_secret_value() if settings.secret_key else None
         box = SecretBox(load_or_create_key(data_dir, configured))
         db = await Database.open(data_dir / DATABASE_FILE)
+        metrics: Metrics | None = None
+        webhooks: WebhookService | None = None
         try:
             bus = bus or EventBus()
             supervisor = Supervisor(
@@ -102,6 +108,10 @@ class Runtime:
                     settings.console_log_max_bytes, settings.console_log_keep
                 ),
             )
+            # both subscribe as they are made: before the supervisor publishes anything
+            metrics = Metrics(bus, supervisor, database=db.path)
+            webhooks = WebhookService(bus, settings.webhook_urls, settings.webhook_secret)
+            metrics.add_collector(webhooks.families)
             audit = AuditLog(AuditRepository(db))
             servers = ServerService(supervisor, audit, box, public_host=settings.public_host)
             schedule = ScheduleService(supervisor, db, audit, on_maintenance=bus.publish)
@@ -123,9 +133,14 @@ class Runtime:
                 ),
                 schedule=schedule,
                 channels=ChannelService(BindingRepository(db), audit, supervisor),
+                metrics=metrics,
+                webhooks=webhooks,
             )
             servers.on_manual_start.append(schedule.end_maintenance)
             servers.on_deleted.append(schedule.forget_server)
+            servers.on_deleted.append(metrics.forget_server)
+            metrics.start()
+            webhooks.start()
             await schedule.load()
             supervisor.paused_provider = schedule.in_maintenance
             await bans.start()
@@ -133,6 +148,9 @@ class Runtime:
             await supervisor.start()
             await schedule.start()
         except BaseException:
+            for closable in (webhooks, metrics):
+                if closable is not None:
+                    await closable.close()
             await db.close()
             raise
         _log.info("runtime up: data in %s, %d servers", data_dir, len(supervisor.all()))
@@ -144,4 +162,6 @@ class Runtime:
         await self.players.close()
         await self.bans.close()
         await self.supervisor.close()
+        await self.webhooks.close()
+        await self.metrics.close()
         await self.db.close()

@@ -51,7 +51,7 @@ from core.games.base import (
 )
 from core.logs.tailer import newest_file
 from core.rcon.battleye_client import BattlEyeClient
-from core.rcon.errors import RconError, RconLoginError
+from core.rcon.errors import RconError, RconLoginError, RconTimeout
 
 if TYPE_CHECKING:
     from core.events import EventBus
@@ -113,6 +113,8 @@ _log = logging.getLogger(__name__)
 
 SECRET_KEYS = frozenset({"password", "admin_password", "server_command_password", "rcon_password"})
 _STALE_BE_CFG = "beserver*_active_*.cfg"
+READY_ATTEMPT_CAP = 4.0
+"""The longest one readiness login waits for an answer (it starts at `ready_attempt_timeout`)."""
 _PORT_PURPOSES = ("game", "Steam query", "Steam", "VON (reserved)", "BattlEye")
 
 
@@ -349,10 +351,15 @@ class Arma3Profile:
         password = self._rcon_password(ctx, settings)
         port = settings.effective_rcon_port
         refused = 0
+        unanswered = 0
         while True:
             if not control.is_alive():
                 raise NotRunning(f"{ctx.name} exited before BattlEye RCon came up; see its log")
-            client = self._client(port, password, timeout=self._ready_attempt_timeout, retries=0)
+            # A busy host can answer a login later than any fixed wait: an attempt that went
+            # unanswered doubles the next one's wait (capped), and the login is resent on the
+            # same socket, so a late answer to the first packet still counts.
+            timeout = min(self._ready_attempt_timeout * 2**unanswered, READY_ATTEMPT_CAP)
+            client = self._client(port, password, timeout=timeout, retries=1)
             try:
                 async with client:
                     return
@@ -362,6 +369,9 @@ class Arma3Profile:
                     raise ConfigWriteError(
                         f"BattlEye RCon of {ctx.name} refused the configured password"
                     ) from None
+            except RconTimeout as exc:
+                unanswered += 1
+                _log.debug("%s: RCon not answering yet: %s", ctx.name, exc)
             except (RconError, OSError) as exc:
                 _log.debug("%s: RCon not up yet: %s", ctx.name, exc)
             await asyncio.sleep(self._ready_poll)

@@ -23,7 +23,14 @@ from dataclasses import replace
 from typing import Any
 
 from core.errors import InvalidInput, NotFound, NotRunning, NotSupported
-from core.events import EventBus, PlayerBanned, RconStatus, ServerStateChanged, Subscription
+from core.events import (
+    BanChanged,
+    EventBus,
+    PlayerBanned,
+    RconStatus,
+    ServerStateChanged,
+    Subscription,
+)
 from core.games.base import BanFiles, BanKind, GameBan, GameLink, OnlinePlayer
 from core.parsing import format_duration, parse_duration
 from core.services.audit import SYSTEM, Actor, AuditLog
@@ -212,6 +219,7 @@ class BanService:
                 expires_at=None if seconds is None else now + seconds,
             )
         ban = await self.get(ban_id)
+        self._announce("added", ban, actor)
         applied, missed = await self._apply(ban, replaced, online)
         await self._audit.record(
             actor,
@@ -244,6 +252,7 @@ class BanService:
         if not lifted:
             raise InvalidInput(f"ban #{ban.id} is already {ban.status(now)}")
         ban = await self.get(ban_id)
+        self._announce("removed", ban, actor)
         applied, missed = await self._withdraw(ban)
         await self._audit.record(
             actor,
@@ -264,6 +273,7 @@ class BanService:
                     continue
                 await self._repo.add_lifts(due.id, self._lift_servers(due))
             ban = await self.get(due.id)
+            self._announce("expired", ban, SYSTEM)
             expired.append(ban)
             applied, missed = await self._withdraw(ban)
             await self._audit.record(
@@ -274,6 +284,21 @@ class BanService:
                 result=_outcome(f"ban #{ban.id} expired", applied, missed),
             )
         return expired
+
+    def _announce(self, action: str, ban: Ban, actor: Actor) -> None:
+        self._bus.publish(
+            BanChanged(
+                server_id=ban.server_id or 0,
+                server=ban.server_name or "",
+                action=action,
+                ban_id=ban.id,
+                kind=ban.kind.value,
+                value=ban.value,
+                reason=ban.reason,
+                expires_at=ban.expires_at,
+                actor=actor.name,
+            )
+        )
 
     # -- games ---------------------------------------------------------------------------
 

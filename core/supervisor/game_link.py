@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from core.backoff import Backoff
@@ -28,6 +29,8 @@ class LinkKeeper:
     def __init__(self, server: ManagedServer) -> None:
         self._server = server
         self.link: GameLink | None = None
+        self.round_trip: float | None = None
+        """Seconds the last liveness probe took to be answered (None: none answered yet)."""
         self._task: asyncio.Task[None] | None = None
 
     def start(self, handle: ProcessHandle, generation: int) -> None:
@@ -68,10 +71,12 @@ class LinkKeeper:
             link = self.link
             if link is None or not self._current(generation):
                 return
+            sent = time.monotonic()
             try:
                 async with asyncio.timeout(max(policy.liveness_interval, 5.0)):
                     await link.probe()
             except Exception as exc:  # any failure to answer counts
+                self.round_trip = None
                 failures += 1
                 _log.warning(
                     "%s did not answer the liveness probe (%d/%d): %s",
@@ -81,6 +86,7 @@ class LinkKeeper:
                     exc,
                 )
             else:
+                self.round_trip = time.monotonic() - sent
                 failures = 0
                 continue
             if failures >= policy.liveness_failures and handle.is_alive() and not server.paused:
@@ -103,6 +109,7 @@ class LinkKeeper:
         if task is not None and task is not asyncio.current_task():
             task.cancel()
         link, self.link = self.link, None
+        self.round_trip = None
         if link is not None:
             try:
                 await link.close()

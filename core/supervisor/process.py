@@ -23,6 +23,14 @@ from pathlib import Path
 
 import psutil
 
+from core.supervisor.spawn_mode import (
+    SpawnMode,
+    default_spawn_mode,
+    scope_unit_name,
+    wrap_argv,
+    wrap_env,
+)
+
 __all__ = [
     "ExitStatus",
     "ProcessHandle",
@@ -43,6 +51,8 @@ _FALLBACK_TOLERANCE = 1.5
 """Elsewhere psutil derives the start from the boot time, which two reads may see apart."""
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _BOOT_ID_PATH = Path("/proc/sys/kernel/random/boot_id")
+_MARKER_ENV = "LANGUARD_SERVER"
+"""core.supervisor.strays.MARKER_ENV (strays imports this module): names the game's scope."""
 
 
 @functools.cache
@@ -297,8 +307,16 @@ def spawn(
     log_path: Path,
     env: Mapping[str, str],
     console_path: Path | None,
+    mode: SpawnMode | None = None,
 ) -> ProcessHandle:
-    """Start a process detached from the bot: own session, output appended to `log_path`."""
+    """Start a process detached from the bot: own session, output appended to `log_path`.
+
+    Under systemd it also gets its own transient scope (see core.supervisor.spawn_mode), so
+    restarting the bot's unit cannot kill it. systemd-run execs the game in place, so the
+    pid (and start time, session, environment) recorded here is the game's own.
+    """
+    mode = mode or default_spawn_mode()
+    command = wrap_argv(mode, argv, scope_unit_name(env.get(_MARKER_ENV)))
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
     stdin_fd: int | None = None
     try:
@@ -307,9 +325,9 @@ def spawn(
             # O_RDWR never blocks on a FIFO and keeps a writer open, so the game never sees EOF.
             stdin_fd = os.open(console_path, os.O_RDWR)
         popen = subprocess.Popen(
-            list(argv),
+            command,
             cwd=cwd,
-            env=dict(env),
+            env=wrap_env(mode, env),
             stdin=stdin_fd if stdin_fd is not None else subprocess.DEVNULL,
             stdout=log_fd,
             stderr=subprocess.STDOUT,

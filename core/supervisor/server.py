@@ -115,6 +115,11 @@ class ManagedServer:
         return self._links.link
 
     @property
+    def round_trip(self) -> float | None:
+        """Seconds the game took to answer the last liveness probe (None: not measured)."""
+        return self._links.round_trip
+
+    @property
     def marker(self) -> str:
         return marker_value(self.deps.instance, self.id)
 

@@ -80,6 +80,8 @@ class Supervisor:
         re-adoption so a crash found at start-up is neither alerted nor restarted."""
         self.instance = instance_of(data_dir)
         self._unreadable_logged: set[tuple[int, str]] = set()
+        self.heartbeat: float | None = None
+        """`time.monotonic()` of the checkpoint loop's last turn (health: the loop is alive)."""
         self._deps = ServerDeps(
             bus=bus,
             db=db,
@@ -235,6 +237,7 @@ class Supervisor:
 
     async def _checkpoint_loop(self) -> None:
         while True:
+            self.heartbeat = time.monotonic()
             await asyncio.sleep(self._checkpoint_interval)
             try:
                 await self.save_positions()

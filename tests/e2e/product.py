@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from bot.checks import RATE_RULES, RateRule
 from bot.client import COGS, LanguardBot
 from core.config import Settings, load_settings
 from core.supervisor.ports import port_is_free
@@ -66,6 +67,9 @@ __all__ = [
 
 BOT_COGS = tuple(name for name in COGS if name != "cogs.status")
 """Every cog but /status (another engineer's work in progress; not part of these tests)."""
+RELAXED_RATES = tuple(RateRule(rule.name, 1000, rule.per) for rule in RATE_RULES)
+"""Tests that are not about per-member rates run many lifecycle commands in a row as one
+member; tests/e2e/test_cooldowns.py opens the product with the real rates."""
 REPLY_TIMEOUT = 10.0
 GAME_TIMEOUT = 30.0
 """A fake Arma 3 server becomes ready in about a second; this bounds it on a loaded host."""
@@ -139,10 +143,17 @@ def free_arma_port() -> int:
 class Product:
     """The fake Discord, the bot's settings, the running bot, and the people using it."""
 
-    def __init__(self, fake: FakeDiscord, settings: Settings, cast: Cast) -> None:
+    def __init__(
+        self,
+        fake: FakeDiscord,
+        settings: Settings,
+        cast: Cast,
+        rate_overrides: tuple[RateRule, ...] = RELAXED_RATES,
+    ) -> None:
         self.fake = fake
         self.settings = settings
         self.cast = cast
+        self.rate_overrides = rate_overrides
         self.bot: LanguardBot | None = None
         self.pids: set[int] = set()
         self._stack: contextlib.AsyncExitStack | None = None
@@ -308,7 +319,12 @@ class Product:
     async def start_bot(self, cogs: tuple[str, ...] = BOT_COGS) -> LanguardBot:
         """A LanguardBot on this data folder, logged in and synced (if its tree changed)."""
         assert self._stack is None, "a bot is already running"
-        bot = LanguardBot(self.settings, cogs=cogs, guild_ready_timeout=0.05)
+        bot = LanguardBot(
+            self.settings,
+            cogs=cogs,
+            rate_overrides=self.rate_overrides,
+            guild_ready_timeout=0.05,
+        )
         stack = contextlib.AsyncExitStack()
         await stack.enter_async_context(running_client(self.fake, bot, timeout=20.0))
         self._stack, self.bot = stack, bot
@@ -328,9 +344,10 @@ async def _grant(product: Product, role: FakeRole, level: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def open_product(tmp: Path) -> AsyncIterator[Product]:
-    """A fake Discord with people at every level, the bot on it, grants made with
-    `/perms grant`; at the end the bot stops and every fake game process is killed."""
+async def open_product(tmp: Path, *, real_rates: bool = False) -> AsyncIterator[Product]:
+    """A fake Discord with people at every level, the bot on it (serving the fake's guild),
+    grants made with `/perms grant`; at the end the bot stops and every fake game process is
+    killed. Per-member rates are relaxed unless `real_rates`."""
     async with FakeDiscord() as fake:
         with route_discord_to(fake):
             roles = {level: fake.add_role(level.capitalize() + "s") for level in LEVEL_NAMES}
@@ -352,7 +369,7 @@ async def open_product(tmp: Path) -> AsyncIterator[Product]:
             }
             with mock.patch.dict(os.environ, environment):
                 settings = load_settings(_env_file=None)
-            product = Product(fake, settings, cast)
+            product = Product(fake, settings, cast, () if real_rates else RELAXED_RATES)
             try:
                 await product.start_bot()
                 for level, role in roles.items():

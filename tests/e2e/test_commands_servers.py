@@ -261,6 +261,15 @@ async def test_refusals_are_ephemeral_name_the_level_and_are_audited(product: Pr
     assert "**nemo** `denied:server list`" in everything
 
 
+async def test_a_repeated_refusal_is_audited_once_a_minute(product: Product) -> None:
+    """A member with no level repeating a refused command must not flood the audit log."""
+    for _ in range(4):
+        refused = await product.error("host", user=product.cast.nobody)
+        assert "You need the **viewer** level" in refused
+    everything = await product.audit_text()
+    assert everything.count("**nemo** `denied:host`") == 1
+
+
 async def test_server_autocomplete_is_filtered_and_capped(product: Product) -> None:
     for n in range(28):
         msg = await product.reply("server create", {"name": f"bulk-{n:02d}", "game": "arma3"})

@@ -34,6 +34,7 @@ from core.games.arma3_config import parse_bans_txt, parse_config
 from core.games.arma3_link import Arma3Link, RconOptions
 from core.games.base import BanKind, GameBan, OnlinePlayer, ServerContext
 from core.rcon import BattlEyeClient, RconTimeout
+from core.rcon.battleye_server import AdminLoggedIn
 from core.supervisor.states import ServerState
 from tests.fakes.arma3_bin import write_fake_arma3
 from tests.fakes.battleye_server import DEFAULT_PLAYERS, FakeBattlEyeServer
@@ -490,3 +491,43 @@ class _BareControl:
 
     async def wait_for_line(self, pattern: re.Pattern[str], timeout: float) -> str:
         raise NotImplementedError
+
+
+class _AliveControl(_BareControl):
+    """A game that stays alive (its RCon is a fake server in this process)."""
+
+    def __init__(self) -> None:
+        self.link = None
+
+    @property
+    def pid(self) -> int:
+        return os.getpid()
+
+    def is_alive(self) -> bool:
+        return True
+
+
+async def test_a_login_answered_later_than_one_attempt_still_makes_the_server_ready(
+    tmp_path: Path,
+) -> None:
+    """Seen under two suites at once: a busy fake answered each readiness login after the
+    0.5 s one attempt waited; every answer reached a socket already closed, and a start
+    that was never going to fail waited out its whole start timeout."""
+    profile = fast_profile(write_fake_arma3(tmp_path / "bin"))  # 0.3 s per attempt
+    fake = FakeBattlEyeServer(RCON_PASSWORD, delay=1.0)  # every datagram out 1 s late
+    await fake.start()
+    try:
+        ctx = ServerContext(
+            server_id=1,
+            name="slow",
+            folder=tmp_path / "slow",
+            settings={"port": 2302, "rcon_port": fake.port},
+            secrets={"rcon_password": RCON_PASSWORD},
+        )
+        began = time.monotonic()
+        async with asyncio.timeout(30):
+            await profile.wait_ready(ctx, _AliveControl())
+        assert time.monotonic() - began < 30
+        assert any(isinstance(event, AdminLoggedIn) for event in fake.events)
+    finally:
+        await fake.stop()

@@ -11,6 +11,7 @@ import pytest
 
 from bot.embeds import code_block, escape_code
 from bot.outbox import (
+    ChannelUnavailable,
     MessageGone,
     Outbox,
     OutboxConfig,
@@ -353,3 +354,61 @@ async def test_long_runs_compact_without_losing_order(running) -> None:
         await asyncio.sleep(0)
     await until(lambda: box.idle, 20.0)
     assert sender.lines() == texts
+
+
+# -- a channel that refuses the bot (403 / unknown channel) ----------------------------------
+
+
+async def test_an_unwritable_channel_stops_keeps_the_newest_lines_and_resumes(running) -> None:
+    config = OutboxConfig(
+        rate_limit=100,
+        rate_per=1.0,
+        rate_margin=0.0,
+        linger=0.02,
+        flood_seconds=1000.0,
+        unwritable_retry=60.0,
+        unwritable_max_lines=50,
+        unwritable_max_requests=3,
+    )
+    box, sender = running(config)
+    told: list[tuple[bool, int]] = []
+    box._on_trouble = lambda _box, trouble, unwritable: told.append(
+        (unwritable, trouble.dropped_lines)
+    )
+    sender.failures.append(ChannelUnavailable("403 Missing Permissions", 50013))
+    stream = log_stream()
+    box.add_lines(stream, ["first"])
+    await until(lambda: not box.writable)
+    assert told == [(True, 0)]
+    texts, _ = numbered(500)
+    for start in range(0, 500, 50):  # lines keep coming: only the newest 50 stay queued
+        box.add_lines(stream, texts[start : start + 50])
+        assert box.pending_lines <= 50
+    futures = [box.post(OutMessage(content=f"alert {i}")) for i in range(5)]
+    for dropped in futures[:2]:  # the oldest requests over the cap fail at once
+        with pytest.raises(ChannelUnavailable):
+            await asyncio.wait_for(dropped, 1.0)
+    await asyncio.sleep(0.3)
+    assert len(sender.attempts) == 1  # no retry before `unwritable_retry`
+    box.retry_now()  # bound again
+    await asyncio.wait_for(asyncio.gather(*futures[2:]), 5.0)
+    await until(lambda: box.idle)
+    assert told == [(True, 0), (False, 451)]
+    assert box.writable
+    note = sender.sent[0].content or ""
+    assert "451 lines" in note and "dropped" in note
+    assert [m.content for m in sender.sent[1:4]] == ["alert 2", "alert 3", "alert 4"]
+    blocks = Recorder()
+    blocks.sent = [m for m in sender.sent if m.file or "```" in (m.content or "")]
+    assert blocks.lines() == texts[-50:]  # the newest lines, in order
+
+
+async def test_an_unwritable_channel_is_tried_again_after_the_long_backoff(running) -> None:
+    config = OutboxConfig(rate_limit=100, rate_per=1.0, linger=0.02, unwritable_retry=0.4)
+    box, sender = running(config)
+    sender.failures.extend([ChannelUnavailable("403", 50001), ChannelUnavailable("403", 50001)])
+    future = box.post(OutMessage(content="alert"))
+    await until(lambda: len(sender.attempts) == 2, 3.0)
+    assert sender.attempts[1] - sender.attempts[0] >= 0.4
+    assert await asyncio.wait_for(future, 3.0) > 0
+    assert len(sender.attempts) == 3 and box.writable

@@ -15,6 +15,10 @@ ALL_PERMISSIONS = discord.Permissions.all().value
 ADMINISTRATOR = discord.Permissions(administrator=True).value
 VIEW_CHANNEL = discord.Permissions(view_channel=True).value
 SEND_MESSAGES = discord.Permissions(send_messages=True).value
+EMBED_LINKS = discord.Permissions(embed_links=True).value
+ATTACH_FILES = discord.Permissions(attach_files=True).value
+READ_MESSAGE_HISTORY = discord.Permissions(read_message_history=True).value
+MEMBER_OVERWRITE = 1
 # What @everyone gets in a fresh guild, roughly: read, write, use commands.
 EVERYONE_DEFAULT = discord.Permissions(
     view_channel=True,
@@ -108,14 +112,33 @@ class FakeChannel:
     parent_id: int | None = None
     topic: str | None = None
     recipients: list[FakeUser] = field(default_factory=list)
-    # Permission bits the bot is denied here (a stand-in for overwrites), e.g. SEND_MESSAGES.
+    # Permission bits the bot is denied here, e.g. SEND_MESSAGES. The REST routes enforce it
+    # and the channel payload carries it as a member overwrite for the bot (when the payload
+    # is given `bot_user_id`), so discord.py's `permissions_for(guild.me)` sees the same.
+    # After changing it on a connected client, push `payload(bot_user_id=...)` as a
+    # CHANNEL_UPDATE (or `resync_guild()`), as Discord would.
     bot_denied: int = 0
 
     @property
     def mention(self) -> str:
         return f"<#{self.id}>"
 
-    def payload(self, *, with_guild_id: bool = True) -> dict[str, Any]:
+    def overwrites(self, bot_user_id: int | None) -> list[dict[str, Any]]:
+        """Discord's `permission_overwrites`: the bot's denial as a member overwrite."""
+        if not self.bot_denied or bot_user_id is None:
+            return []
+        return [
+            {
+                "id": str(bot_user_id),
+                "type": MEMBER_OVERWRITE,
+                "allow": "0",
+                "deny": str(self.bot_denied),
+            }
+        ]
+
+    def payload(
+        self, *, with_guild_id: bool = True, bot_user_id: int | None = None
+    ) -> dict[str, Any]:
         if self.type == DM_CHANNEL:
             return {
                 "id": str(self.id),
@@ -129,7 +152,7 @@ class FakeChannel:
             "name": self.name,
             "position": self.position,
             "parent_id": str(self.parent_id) if self.parent_id else None,
-            "permission_overwrites": [],
+            "permission_overwrites": self.overwrites(bot_user_id),
             "nsfw": False,
             "flags": 0,
         }
@@ -207,10 +230,8 @@ class FakeGuild:
         raise KeyError(f"no role named {name!r} in guild {self.name!r}")
 
     def permissions_for(self, user_id: int, channel: FakeChannel | None = None) -> int:
-        """Guild-level permissions (owner and administrator get everything).
-
-        Channel overwrites are not modelled except `FakeChannel.bot_denied`, which only the
-        REST routes consult.
+        """Guild-level permissions (owner and administrator get everything), less what a
+        bot user is denied in `channel` (`FakeChannel.bot_denied`, the only overwrite modelled).
         """
         if user_id == self.owner_id:
             return ALL_PERMISSIONS
@@ -224,6 +245,8 @@ class FakeGuild:
                 perms |= role.permissions
         if perms & ADMINISTRATOR:
             return ALL_PERMISSIONS
+        if channel is not None and member.user.bot:
+            perms &= ~channel.bot_denied
         return perms
 
     def payload(
@@ -271,7 +294,10 @@ class FakeGuild:
                 members=[
                     m.payload() for m in self.members.values() if all_members or m.id == bot_user_id
                 ],
-                channels=[c.payload(with_guild_id=False) for c in self.channels.values()],
+                channels=[
+                    c.payload(with_guild_id=False, bot_user_id=bot_user_id)
+                    for c in self.channels.values()
+                ],
                 threads=[],
                 voice_states=[],
                 presences=[],

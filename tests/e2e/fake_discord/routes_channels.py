@@ -16,7 +16,7 @@ from .errors import (
     ApiError,
 )
 from .messages import FakeMessage, StoredFile, apply_message_payload
-from .models import SEND_MESSAGES, VIEW_CHANNEL, FakeChannel
+from .models import ATTACH_FILES, EMBED_LINKS, SEND_MESSAGES, VIEW_CHANNEL, FakeChannel
 from .state import FakeState
 from .web_common import API, RECORD, body_of, no_content, ok, snowflake, state_of
 
@@ -59,9 +59,26 @@ def _storer(state: FakeState, channel: FakeChannel) -> Any:
     return store
 
 
+def _permitted(channel: FakeChannel, body_uploads: bool, payload: dict[str, Any]) -> dict[str, Any]:
+    """The bot's own message as Discord takes it in a channel where it is denied something.
+
+    Attachments without Attach Files are refused (403 Missing Permissions). Embeds without
+    Embed Links are not refused: Discord drops them silently, and a message left with nothing
+    else is refused as empty (400 50006). Sources: discord/discord-api-docs#5648 (an edit
+    adding an embed without the permission: the embed is ignored, and the request is called
+    empty when it carries nothing else) and #2601 (embeds silently left out rather than a
+    403 Missing Permissions).
+    """
+    if body_uploads and channel.bot_denied & ATTACH_FILES:
+        raise ApiError(403, MISSING_PERMISSIONS, "Missing Permissions")
+    if channel.bot_denied & EMBED_LINKS and payload.get("embeds"):
+        return {**payload, "embeds": []}
+    return payload
+
+
 async def get_channel(request: web.Request) -> web.Response:
-    _, channel = _channel(request)
-    return ok(channel.payload())
+    state, channel = _channel(request)
+    return ok(channel.payload(bot_user_id=state.world.bot.id))
 
 
 async def create_message(request: web.Request) -> web.Response:
@@ -80,7 +97,7 @@ async def create_message(request: web.Request) -> web.Response:
         }
         return ok(limited, status=429, headers=decision.headers)
     body = body_of(request)
-    payload = json_object(body)
+    payload = _permitted(channel, bool(body.uploads), json_object(body))
     msg = state.new_message(channel, state.world.bot)
     apply_message_payload(
         msg, payload, body.uploads, _storer(state, channel), editing=False, at=state.clock.now()
@@ -104,7 +121,7 @@ async def edit_message(request: web.Request) -> web.Response:
     body = body_of(request)
     apply_message_payload(
         msg,
-        json_object(body),
+        _permitted(channel, bool(body.uploads), json_object(body)),
         body.uploads,
         _storer(state, channel),
         editing=True,

@@ -127,7 +127,9 @@ def _scope(request: web.Request) -> tuple[FakeState, int | None]:
         return state, None
     guild_id = snowflake(request, "guild_id", MISSING_ACCESS, "Guild")
     guild = state.world.guilds.get(guild_id)
-    # Discord answers 403 Missing Access when the bot is not in the guild.
+    # Discord answers 403 {"message": "Missing Access", "code": 50001} when the bot is not in
+    # the guild (e.g. PUT /applications/{app}/guilds/{guild}/commands before the invite);
+    # https://discord.com/developers/docs/topics/opcodes-and-status-codes#json-json-error-codes
     if guild is None or state.world.bot.id not in guild.members:
         raise ApiError(403, MISSING_ACCESS, "Missing Access")
     return state, guild_id

@@ -34,6 +34,7 @@ class FakeDiscord(InteractionDriver, RecordQueries):
         token: str = "fake-bot-token",
         clock: Clock | None = None,
         config: FakeConfig | None = None,
+        port: int = 0,
     ) -> None:
         self.clock = clock or Clock()
         self.config = config or FakeConfig()
@@ -41,7 +42,8 @@ class FakeDiscord(InteractionDriver, RecordQueries):
         self.gateway = Gateway(self.state)
         self.state.broadcast = self._broadcast
         self._runner: web.AppRunner | None = None
-        self.port = 0
+        self.port = port
+        """0: the OS chooses at start; else this port (a bot process was told it in advance)."""
 
     # ----- lifecycle ----------------------------------------------------------------------
 
@@ -57,7 +59,7 @@ class FakeDiscord(InteractionDriver, RecordQueries):
         app.on_shutdown.append(self._on_shutdown)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
         # Port 0 lets the OS choose; read back the port the runner actually bound.
         self.port = int(self._runner.addresses[0][1])
@@ -119,6 +121,10 @@ class FakeDiscord(InteractionDriver, RecordQueries):
             arrived_at=state.clock.now(),
         )
         state.requests.append(record)
+        if state.config.outage_status is not None:  # Discord is down: every API call fails
+            record.status = state.config.outage_status
+            state.notifier.notify()
+            return ok({"message": "fake outage", "code": 0}, status=state.config.outage_status)
         try:
             body = await read_body(request)
             record.payload, record.uploads = body.payload, body.uploads

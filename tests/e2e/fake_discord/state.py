@@ -51,6 +51,8 @@ class FakeConfig:
     attachment_size_limit: int = 10 * 1024 * 1024
     # Fail the test (at teardown) when the bot hit a route the fake does not implement.
     strict_routes: bool = True
+    # An outage: every API route answers this status (e.g. 503) until set back to None.
+    outage_status: int | None = None
 
 
 @dataclass(eq=False)
