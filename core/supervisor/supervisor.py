@@ -27,6 +27,7 @@ from core.supervisor.policy import LifecyclePolicy
 from core.supervisor.record_keeper import StorageErrors
 from core.supervisor.server import ManagedServer, ServerDeps
 from core.supervisor.server_logs import READER, ServerLogs, resume_positions, rotation_floor
+from core.supervisor.spawn_mode import default_spawn_mode
 from core.supervisor.strays import instance_of, scan_marked
 from data.db import Database
 from data.repositories.history import HistoryRepository
@@ -101,6 +102,8 @@ class Supervisor:
         whose pid never reached the database is adopted too.
         """
         marked = await asyncio.to_thread(scan_marked, self.instance)
+        # systemd-run is probed once, off the loop, so no start ever waits on it
+        await asyncio.to_thread(default_spawn_mode)
         for record in await self.servers_repo.list():
             if record.game not in self.profiles:
                 _log.warning("server %s uses unknown game %s; skipped", record.name, record.game)

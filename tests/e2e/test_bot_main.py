@@ -4,6 +4,7 @@ while the game servers keep running."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 from pathlib import Path
@@ -50,7 +51,14 @@ def test_main_turns_a_rejected_token_into_one_line(
     monkeypatch.setenv("DISCORD_TOKEN", "abc")
     monkeypatch.setenv("LANGUARD_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.setattr(entry, "run_until_stopped", rejected)
-    assert cli_main([]) == 2
+    root = logging.getLogger()
+    before = list(root.handlers)
+    try:
+        assert cli_main([]) == 2
+    finally:  # the bot's stderr handler holds capsys's stream, closed after this test
+        for handler in [h for h in root.handlers if h not in before]:
+            root.removeHandler(handler)
+            handler.close()
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [entry.BAD_TOKEN]
 

@@ -20,7 +20,14 @@ import pytest_asyncio
 from bot.views import Confirm
 from core.services.audit import MASK
 from tests.e2e.fake_discord import FakeMessage
-from tests.e2e.product import GAME_TIMEOUT, Product, open_product, text_of, until
+from tests.e2e.product import (
+    GAME_TIMEOUT,
+    Product,
+    free_arma_port,
+    open_product,
+    text_of,
+    until,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -70,8 +77,12 @@ async def test_admin_role_member_creates_a_server(product: Product) -> None:
     )
     assert "(you have none)" in without  # ada is admin only through the granted role
     await product.reply("perms grant", {"role": admins, "level": "admin"})
+    # a random free port: two test runs at once would both start "spare" on Arma's 2302,
+    # and the second start is (rightly) refused with the pid that holds the port
     msg = await product.reply(
-        "server create", {"name": "spare", "game": "arma3"}, user=product.cast.admin
+        "server create",
+        {"name": "spare", "game": "arma3", "port": free_arma_port()},
+        user=product.cast.admin,
     )
     assert "Server created" in text_of(msg) and "**spare** (arma3)" in text_of(msg)
     assert "`rcon_password`" in text_of(msg)  # generated, named, never shown
