@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import io
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -37,6 +36,7 @@ from tests.e2e.fake_discord.models import (
     SEND_MESSAGES,
     VIEW_CHANNEL,
 )
+from tests.e2e.product import until
 from tests.fakes.fake_profile import FakeProfile
 from tests.integration.supervision import FAST
 
@@ -95,17 +95,6 @@ def console(bot: ChannelsBot, name: str) -> Path:
 def append(path: Path, lines: list[str]) -> None:
     with path.open("a") as out:
         out.write("".join(f"{line}\n" for line in lines))
-
-
-async def until(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def code_lines(message: FakeMessage) -> list[str]:
