@@ -150,7 +150,11 @@ class Arma3Link:
             raise NotRunning(f"{server} refused the RCon password") from None
         except (RconError, OSError) as exc:
             raise NotRunning(f"{server} does not answer over RCon yet ({exc})") from None
-        await link._learn_players()
+        try:
+            await link._learn_players()
+        except BaseException:  # cancelled (a stop of a frozen game): never leak the socket
+            await asyncio.shield(link._client.close())
+            raise
         link._pump = asyncio.create_task(link._relay(), name=f"{server}:rcon-messages")
         link._publish_status(True, "connected")
         return link

@@ -6,6 +6,7 @@ Real SQLite, real processes, real UDP (the game port and BattlEye RCon on loopba
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import re
 import stat
@@ -37,7 +38,7 @@ from core.rcon import BattlEyeClient, RconTimeout
 from core.rcon.battleye_server import AdminLoggedIn
 from core.supervisor.states import ServerState
 from tests.fakes.arma3_bin import write_fake_arma3
-from tests.fakes.battleye_server import DEFAULT_PLAYERS, FakeBattlEyeServer
+from tests.fakes.battleye_server import DEFAULT_PLAYERS, FakeBattlEyeServer, default_handler
 from tests.integration.arma3_env import (
     RCON_PASSWORD,
     add_arma3_server,
@@ -529,5 +530,47 @@ async def test_a_login_answered_later_than_one_attempt_still_makes_the_server_re
             await profile.wait_ready(ctx, _AliveControl())
         assert time.monotonic() - began < 30
         assert any(isinstance(event, AdminLoggedIn) for event in fake.events)
+    finally:
+        await fake.stop()
+
+
+async def test_a_link_cancelled_while_it_asks_for_players_closes_its_socket() -> None:
+    """Seen under two suites at once: a stop of a frozen game cancelled the link while it
+    asked `players` after login; its UDP socket was never closed (found by the garbage
+    collector in a later test)."""
+    fake: FakeBattlEyeServer
+
+    def frozen_after_login(command: str) -> str:
+        fake.outbound_loss = 1.0  # the game freezes: this answer and all later ones are lost
+        return default_handler(command)
+
+    fake = FakeBattlEyeServer(RCON_PASSWORD, handler=frozen_after_login)
+    await fake.start()
+    try:
+        opening = asyncio.ensure_future(
+            Arma3Link.connect(
+                host="127.0.0.1",
+                port=fake.port,
+                password=RCON_PASSWORD,
+                bus=EventBus(),
+                server_id=1,
+                server="frozen",
+            )
+        )
+        async with asyncio.timeout(10):
+            while fake.outbound_loss < 1.0:
+                await asyncio.sleep(0.01)
+        opening.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await opening
+        gc.collect()  # a leaked transport warns here, and pytest turns that into a failure
+        open_udp = [
+            t
+            for t in gc.get_objects()
+            if isinstance(t, asyncio.DatagramTransport)
+            and not t.is_closing()
+            and t.get_extra_info("peername") == ("127.0.0.1", fake.port)
+        ]
+        assert open_udp == []
     finally:
         await fake.stop()
