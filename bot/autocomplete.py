@@ -11,16 +11,14 @@ chosen server, and `server_names` lists only the servers the member reaches that
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 from discord import app_commands
 
 from bot.checks import chosen_server, command_level, member_level, server_id_of
+from bot.services_access import services_of
 from core.permissions import Level
-
-if TYPE_CHECKING:
-    from bot.client import LanguardBot
 
 __all__ = ["MAX_CHOICES", "allowed", "choices", "chosen_server", "server_names"]
 
@@ -79,11 +77,9 @@ async def server_names(
     interaction: discord.Interaction[Any], current: str
 ) -> list[app_commands.Choice[str]]:
     """The servers on which the member has the command's level (and at least viewer)."""
-    bot: LanguardBot = interaction.client
+    services = services_of(interaction.client)
     needed = max(Level.VIEWER, command_level(interaction.command))
     visible = [
-        s.name
-        for s in bot.services.supervisor.all()
-        if await member_level(interaction, s.id) >= needed
+        s.name for s in services.supervisor.all() if await member_level(interaction, s.id) >= needed
     ]
     return choices(((name, name) for name in visible), current)

@@ -15,7 +15,7 @@ import io
 import logging
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
 import discord
@@ -36,6 +36,7 @@ from bot.outbox import (
 from bot.outbox_plan import OutMessage
 from bot.pacing import GlobalPacer
 from bot.relay import ChatTarget, LogTarget, Relay
+from bot.services_access import services_of
 from bot.status_board import StatusBoard
 from core.errors import LanguardError
 from core.events import (
@@ -52,11 +53,8 @@ from core.events import (
     StorageTrouble,
     Subscription,
 )
-from core.services.channels import Binding, ChannelKind, ChannelService, channel_consumer
-from data.repositories.telemetry import LogOffsetRepository
-
-if TYPE_CHECKING:
-    from bot.client import LanguardBot
+from core.runtime import Runtime
+from core.services.channels import Binding, ChannelKind, ChannelService
 
 __all__ = ["ChannelHub", "DiscordSender", "HubConfig", "hub_of"]
 
@@ -146,16 +144,20 @@ class DiscordSender:
             kwargs["embed"] = message.embed
         if message.file is not None:
             kwargs["file"] = discord.File(io.BytesIO(message.file.data), message.file.filename)
+        if message.view is not None:
+            kwargs["view"] = message.view
         sent = await _mapped(self._channel().send(**kwargs))
         return sent.id
 
     async def edit(self, message_id: int, message: OutMessage) -> None:
         partial = self._channel().get_partial_message(message_id)
+        extra: dict[str, Any] = {} if message.view is None else {"view": message.view}
         await _mapped(
             partial.edit(
                 content=message.content,
                 embed=message.embed,
                 allowed_mentions=_mentions(message),
+                **extra,
             )
         )
 
@@ -174,8 +176,10 @@ class HubConfig:
 
 
 class ChannelHub:
-    def __init__(self, bot: LanguardBot, *, config: HubConfig | None = None) -> None:
+    def __init__(self, bot: discord.Client, *, config: HubConfig | None = None) -> None:
         self.bot = bot
+        """The client that carries the services (bot.services_access), not imported here:
+        bot.client imports this module."""
         self.config = config or HubConfig()
         self._global = GlobalPacer(self.config.global_rate)
         self._outboxes: dict[int, Outbox] = {}
@@ -214,8 +218,11 @@ class ChannelHub:
             raise RuntimeError("the channel hub is not started")
         return self._status
 
+    def _runtime(self) -> Runtime:
+        return services_of(self.bot)
+
     async def start(self) -> None:
-        runtime = self.bot.services
+        runtime = self._runtime()
         if self._sub is None:
             _log.warning("channel hub subscribed late: lines read before now are not posted")
             self.listen(runtime.bus)
@@ -228,7 +235,7 @@ class ChannelHub:
         self._status = StatusBoard(
             supervisor,
             runtime.servers,
-            self._service.repository,
+            self._service,
             self.outbox,
             interval=self.config.status_interval,
         )
@@ -278,7 +285,7 @@ class ChannelHub:
     def _channel_trouble(self, outbox: Outbox, trouble: Trouble, unwritable: bool) -> None:
         """A channel stopped (or started again) taking posts: one log line, one alert."""
         channel_id = outbox.channel_id
-        names = {s.id: s.name for s in self.bot.services.supervisor.all()}
+        names = {s.id: s.name for s in self._runtime().supervisor.all()}
         uses = [(b.server_id, b.kind.value) for b in self._bindings if b.channel_id == channel_id]
         where = ", ".join(f"{kind} of {names.get(sid, sid)}" for sid, kind in uses) or "unbound"
         if not unwritable:
@@ -339,9 +346,7 @@ class ChannelHub:
 
     async def _apply(self, bindings: list[Binding]) -> None:
         self._bindings = list(bindings)
-        runtime = self.bot.services
-        offsets = LogOffsetRepository(runtime.db)
-        names = {s.id: s.name for s in runtime.supervisor.all()}
+        names = {s.id: s.name for s in self._runtime().supervisor.all()}
         old_logs = {(t.server_id, t.channel_id): t for ts in self.relay.logs.values() for t in ts}
         old_chat = {(t.server_id, t.channel_id): t for ts in self.relay.chat.values() for t in ts}
         logs: dict[int, list[LogTarget]] = {}
@@ -357,7 +362,11 @@ class ChannelHub:
                 target = old_logs.pop(key, None)
                 if target is None:
                     target = LogTarget(
-                        binding.server_id, name, binding.channel_id, self.outbox(key[1]), offsets
+                        binding.server_id,
+                        name,
+                        binding.channel_id,
+                        self.outbox(key[1]),
+                        self.service,
                     )
                     await target.load_cursors()
                 target.log_filter = binding.log_filter
@@ -375,9 +384,7 @@ class ChannelHub:
         self.alerts.routes = routes
         for gone in old_logs.values():
             gone.active = False  # its outbox still posts what it has, saving no cursor
-            await self.service.repository.forget_cursors(
-                gone.server_id, channel_consumer(gone.channel_id)
-            )
+            await self.service.forget_channel_cursors(gone.server_id, gone.channel_id)
         await self.status.sync()
         for server_id, channel_id in status:
             self._spawn(self._ensure_status(server_id, channel_id), "channels:status-post")

@@ -16,18 +16,17 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import discord
 from discord import app_commands
 
+from bot.i18n import tr
+from bot.services_access import HasServices, front_end
 from core.errors import NotFound
 from core.permissions import Level
 from core.services.audit import Actor
 from core.services.servers import NAME_PATTERN
-
-if TYPE_CHECKING:
-    from bot.client import LanguardBot
 
 __all__ = [
     "LIFECYCLE_RATE",
@@ -68,16 +67,26 @@ class UnknownServer(app_commands.CheckFailure):
 
     def __init__(self, name: str) -> None:
         wanted = name.strip().lower()
-        shown = f" named `{wanted}`" if NAME_PATTERN.fullmatch(wanted) else " by that name"
-        super().__init__(f"there is no server{shown}; `/server list` shows them")
+        self.wanted = wanted if NAME_PATTERN.fullmatch(wanted) else None
+        super().__init__(self.text(None))
+
+    def text(self, locale: discord.Locale | None) -> str:
+        if self.wanted is None:
+            return tr(locale, "there is no server by that name; `/server list` shows them")
+        return tr(
+            locale, "there is no server named `{name}`; `/server list` shows them", name=self.wanted
+        )
 
 
-def _bot(interaction: discord.Interaction[Any]) -> LanguardBot:
-    from bot.client import LanguardBot
+class _ChecksHost(HasServices, Protocol):
+    """What the checks need of the client (bot.client.LanguardBot), without importing it."""
 
-    client = interaction.client
-    assert isinstance(client, LanguardBot)
-    return client
+    audit_throttle: AuditThrottle
+    member_rates: MemberRates
+
+
+def _bot(interaction: discord.Interaction[Any]) -> _ChecksHost:
+    return cast(_ChecksHost, front_end(interaction.client))
 
 
 def actor_of(interaction: discord.Interaction[Any]) -> Actor:
@@ -124,12 +133,12 @@ class AuditThrottle:
         return True
 
 
-def serves(bot: LanguardBot, guild_id: int | None) -> bool:
+def serves(bot: HasServices, guild_id: int | None) -> bool:
     """True for the guilds the operator configured; never for a DM."""
     return guild_id is not None and guild_id in bot.settings.guild_ids
 
 
-def refusal_text(bot: LanguardBot, guild_id: int | None) -> str:
+def refusal_text(bot: HasServices, guild_id: int | None) -> str:
     """The one line a refused guild (or DM) gets: what is wrong and who can change it."""
     if guild_id is None:
         return "Languard works only inside the Discord server it serves, not in direct messages."

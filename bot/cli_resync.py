@@ -24,6 +24,7 @@ from bot.invite import invite_url
 from core.config import Settings
 from core.fsutil import private_dir
 from core.runtime import DATABASE_FILE, Runtime
+from core.services.bot_state import BotStateService
 from data.db import Database, MigrationError
 
 __all__ = ["run_resync"]
@@ -42,6 +43,7 @@ class _DatabaseOnly:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.bot_state = BotStateService.of(db)
 
     async def close(self) -> None:
         await self.db.close()

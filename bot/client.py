@@ -9,15 +9,18 @@ from typing import Any
 import discord
 from discord.ext import commands
 
+from bot.audit_feed import AuditFeed
 from bot.channels import ChannelHub, HubConfig
+from bot.chat_in import ChatIn
 from bot.checks import AuditThrottle, MemberRates, RateRule
+from bot.i18n import LanguardTranslator
 from bot.invite import invite_url
 from bot.tree import LanguardTree, tree_fingerprint
 from core.config import Settings
 from core.events import EventBus
 from core.games.base import GameProfile
 from core.runtime import Runtime
-from data.repositories.grants import BotStateRepository
+from core.services.bot_state import BotStateService
 
 __all__ = ["COGS", "LanguardBot"]
 
@@ -34,6 +37,7 @@ COGS = (
     "cogs.audit",
     "cogs.host",
     "cogs.status",
+    "cogs.help",
 )
 """Loaded as extensions by name, so nothing in bot/ imports a cog."""
 
@@ -51,6 +55,9 @@ class LanguardBot(commands.Bot):
     ) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
+        if settings.chat_from_discord:  # bot.chat_in; privileged: the portal must allow it
+            intents.guild_messages = True
+            intents.message_content = True
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
@@ -64,6 +71,9 @@ class LanguardBot(commands.Bot):
         """None: the games the operator configured (core.runtime.default_profiles)."""
         self.runtime: Runtime | None = None
         self.channel_hub = ChannelHub(self, config=hub_config)
+        self.audit_feed = AuditFeed(self)
+        self.chat_in: ChatIn | None = None
+        """Discord → game chat, when LANGUARD_CHAT_FROM_DISCORD is on."""
         self.errors_recorded = 0
         self.synced = False
         """True when this start pushed the command tree to Discord (it had changed)."""
@@ -82,21 +92,39 @@ class LanguardBot(commands.Bot):
     async def setup_hook(self) -> None:
         bus = EventBus()
         self.channel_hub.listen(bus)  # before the supervisor publishes anything
+        self.audit_feed.listen(bus)
         self.runtime = await Runtime.open(self.settings, self.profiles, bus=bus)
+        await self.tree.set_translator(LanguardTranslator())
         for name in self.cog_names:
             await self.load_extension(name)
         await self.sync_commands()
+        from bot.status_buttons import LifecycleButton  # answers status buttons, old ones too
+
+        self.add_dynamic_items(LifecycleButton)
         await self.channel_hub.start()
+        await self.audit_feed.start()
+        if self.settings.chat_from_discord:
+            self.chat_in = ChatIn(self)
+            await self.chat_in.start()
         from bot.http_endpoint import start_http_endpoint  # off unless LANGUARD_HTTP_ADDR
 
         self.http_endpoint = await start_http_endpoint(self)
+
+    async def tree_payload(self, guild: discord.abc.Snowflake) -> list[dict[str, Any]]:
+        """The commands as `tree.sync` sends them, translations included, so a changed
+        locale file changes the fingerprint and is synced."""
+        translator = self.tree.translator
+        commands = self.tree.get_commands(guild=guild)
+        if translator is None:
+            return [c.to_dict(self.tree) for c in commands]
+        return [await c.get_translated_payload(self.tree, translator) for c in commands]
 
     async def sync_commands(self, *, force: bool = False) -> bool:
         """Push the command tree to each configured guild whose copy differs from the last one
         pushed there (`force`: push anyway). Never globally: commands registered globally
         would show in every guild the bot is in, and a fingerprint of an older global sync
         clears them. A guild the bot is not in (403 Missing Access) is one log line."""
-        state = BotStateRepository(self.services.db)
+        state = self.services.bot_state
         await self._clear_global_commands(state, force=force)
         if not self.settings.guild_ids:
             _log.warning(
@@ -106,10 +134,10 @@ class LanguardBot(commands.Bot):
         for guild_id in self.settings.guild_ids:
             guild = discord.Object(id=guild_id)
             self.tree.copy_global_to(guild=guild)
-            payload = [c.to_dict(self.tree) for c in self.tree.get_commands(guild=guild)]
+            payload = await self.tree_payload(guild)
             fingerprint = tree_fingerprint(payload)
-            key = f"command_tree:guild:{guild_id}:{self.application_id}"
-            if not force and await state.get(key) == fingerprint:
+            app = self.application_id
+            if not force and await state.tree_fingerprint(app, guild_id) == fingerprint:
                 _log.info("command tree unchanged; not syncing (guild:%d)", guild_id)
                 continue
             try:
@@ -122,22 +150,21 @@ class LanguardBot(commands.Bot):
                     invite_url(self.application_id or 0),
                 )
                 continue
-            await state.set(key, fingerprint)
+            await state.remember_tree(app, guild_id, fingerprint)
             changed = self.synced = True
             _log.info("synced %d commands (guild:%d)", len(payload), guild_id)
         return changed
 
-    async def _clear_global_commands(self, state: BotStateRepository, *, force: bool) -> None:
+    async def _clear_global_commands(self, state: BotStateService, *, force: bool) -> None:
         """An older Languard (or an empty LANGUARD_GUILD_ID then) synced globally: remove those
         commands once, so they stop showing in other guilds."""
-        key = f"command_tree:global:{self.application_id}"
         empty = tree_fingerprint([])
-        previous = await state.get(key)
+        previous = await state.tree_fingerprint(self.application_id, None)
         if previous == empty or (previous is None and not force):
             return
         assert self.application_id is not None
         await self.http.bulk_upsert_global_commands(self.application_id, payload=[])
-        await state.set(key, empty)
+        await state.remember_tree(self.application_id, None, empty)
         _log.info("removed the globally registered commands of an earlier sync")
 
     def record_error(self) -> None:
@@ -170,8 +197,12 @@ class LanguardBot(commands.Bot):
         endpoint = getattr(self, "http_endpoint", None)  # set by setup_hook
         if endpoint is not None:
             await endpoint.close()
+        if self.chat_in is not None:
+            self.chat_in.close()
+        self.audit_feed.stop()  # no await before the hub closes: its timing stays as it was
         # the hub first, while discord.py's HTTP session can still finish what is in flight
         await self.channel_hub.close()
+        await self.audit_feed.close()
         try:
             await super().close()
         finally:

@@ -16,10 +16,12 @@ __all__ = [
     "error_embed",
     "escape_code",
     "fit_lines",
+    "fold_names",
     "format_bytes",
     "format_uptime",
     "info_embed",
     "ok_embed",
+    "sparkline",
     "strip_terminal",
 ]
 
@@ -34,6 +36,14 @@ STATE_COLOURS = {
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b\n]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _TICKS = re.compile(r"`(?=`)")
+SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
+FIELD_LIMIT = 1024
+"""Discord's limit for an embed field's value."""
+
+
+def more_text(count: int) -> str:
+    """What stands for the names left out of a folded list."""
+    return f"+{count} more"
 
 
 def strip_terminal(text: str) -> str:
@@ -106,3 +116,27 @@ def format_bytes(count: float | None) -> str:
             return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
         count /= 1024
     return f"{count:.1f} TiB"
+
+
+def fold_names(names: list[str] | tuple[str, ...], limit: int = FIELD_LIMIT) -> str:
+    """Escaped names, comma-separated, as many as fit in `limit` characters; the rest are
+    counted ("+N more"), so a full server never breaks the field limit."""
+    cleaned = [clean_game_text(name, 40) for name in names]
+    for shown in range(len(cleaned), -1, -1):
+        text = ", ".join(cleaned[:shown])
+        left = len(cleaned) - shown
+        if left:
+            text = f"{text} {more_text(left)}" if text else more_text(left)
+        if len(text) <= limit:
+            return text
+    return more_text(len(cleaned))[:limit]
+
+
+def sparkline(values: list[int] | tuple[int, ...], top: int | None = None) -> str:
+    """One block character per value (▁ for zero, █ for `top`, the highest value when no
+    `top` is given): a glance at how busy a server was, small enough for an embed field."""
+    if not values:
+        return ""
+    high = max(top or 0, *values, 1)
+    last = len(SPARK_BLOCKS) - 1
+    return "".join(SPARK_BLOCKS[min(last, max(0, round(v * last / high)))] for v in values)

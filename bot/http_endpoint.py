@@ -12,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from aiohttp import web
+from discord.gateway import DiscordWebSocket
 
+from bot.channels import ChannelHub
+from bot.services_access import HasServices
 from core.metrics import CONTENT_TYPE, MetricFamily
-
-if TYPE_CHECKING:
-    from bot.client import LanguardBot
 
 __all__ = ["HttpEndpoint", "gateway_connected", "start_http_endpoint"]
 
@@ -30,7 +30,24 @@ HEALTH_TIMEOUT = 5.0
 DB_PROBE_TIMEOUT = 2.0
 
 
-def gateway_connected(bot: LanguardBot) -> bool:
+class EndpointHost(HasServices, Protocol):
+    """What the endpoint reads of the client (bot.client.LanguardBot, which imports this
+    module: naming that class here would tie the two in a circle)."""
+
+    channel_hub: ChannelHub
+
+    @property
+    def ws(self) -> DiscordWebSocket | None: ...
+
+    @property
+    def latency(self) -> float: ...
+
+    def is_closed(self) -> bool: ...
+
+    def is_ready(self) -> bool: ...
+
+
+def gateway_connected(bot: EndpointHost) -> bool:
     """Logged in, ready, and the gateway websocket is open (discord.py's own view)."""
     ws = bot.ws
     return not bot.is_closed() and bot.is_ready() and ws is not None and ws.open
@@ -39,7 +56,7 @@ def gateway_connected(bot: LanguardBot) -> bool:
 class HttpEndpoint:
     """The running endpoint (or none: `address` is None when it is off or could not bind)."""
 
-    def __init__(self, bot: LanguardBot) -> None:
+    def __init__(self, bot: EndpointHost) -> None:
         self._bot = bot
         self._runner: web.AppRunner | None = None
         self.address: tuple[str, int] | None = None
@@ -143,7 +160,7 @@ class HttpEndpoint:
         return [connected, latency, lines, requests]
 
 
-async def start_http_endpoint(bot: LanguardBot) -> HttpEndpoint:
+async def start_http_endpoint(bot: EndpointHost) -> HttpEndpoint:
     """Serve `/healthz` and `/metrics` on LANGUARD_HTTP_ADDR (nothing when it is unset)."""
     endpoint = HttpEndpoint(bot)
     where = bot.settings.http_host_port

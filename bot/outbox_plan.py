@@ -48,6 +48,8 @@ class OutMessage:
     file: OutFile | None = None
     mention_role: int | None = None
     """The only mention the bot ever allows: a role in a give-up alert."""
+    view: discord.ui.View | None = None
+    """Buttons (a status message's Start/Stop/Restart); None leaves an edited message's as is."""
 
 
 @dataclass(frozen=True, slots=True)

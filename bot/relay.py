@@ -17,8 +17,7 @@ from bot.embeds import clean_game_text, strip_terminal
 from bot.outbox import Outbox, Stream
 from core.events import Chat, LogLines
 from core.logs.lines import LineBatch, LogLevel, LogLine
-from core.services.channels import LogFilter, channel_consumer
-from data.repositories.telemetry import LogOffsetRepository
+from core.services.channels import ChannelService, LogFilter
 
 __all__ = ["ChatTarget", "LogTarget", "Relay", "clean_lines", "safe_filename"]
 
@@ -63,7 +62,8 @@ class LogTarget:
     server: str
     channel_id: int
     outbox: Outbox
-    offsets: LogOffsetRepository
+    offsets: ChannelService
+    """Where the channel's cursors are kept."""
     log_filter: LogFilter = LogFilter.ALL
     cursors: dict[str, tuple[str, int]] = field(default_factory=dict)
     """Per source: how far lines were handed to the outbox (posted or queued)."""
@@ -72,10 +72,7 @@ class LogTarget:
     _gaps_reported: set[str] = field(default_factory=set)
 
     async def load_cursors(self) -> None:
-        consumer = channel_consumer(self.channel_id)
-        for stored in await self.offsets.load(self.server_id):
-            if stored.consumer == consumer:
-                self.cursors[stored.source] = (stored.file_id, stored.offset)
+        self.cursors.update(await self.offsets.channel_cursors(self.server_id, self.channel_id))
 
     def stream(self, source: str) -> Stream:
         stream = self._streams.get(source)
@@ -83,8 +80,8 @@ class LogTarget:
 
             async def delivered(file_id: str, end: int) -> None:
                 if self.active:
-                    await self.offsets.save(
-                        self.server_id, source, channel_consumer(self.channel_id), file_id, end
+                    await self.offsets.save_channel_cursor(
+                        self.server_id, self.channel_id, source, file_id, end
                     )
 
             stream = Stream(

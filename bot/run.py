@@ -18,6 +18,7 @@ import aiohttp
 import discord
 
 from bot.api_base import apply_api_base
+from bot.chat_in import INTENT_HELP
 from bot.client import LanguardBot
 from bot.logging_setup import configure_logging
 from core.backoff import Backoff
@@ -186,6 +187,9 @@ def run_bot(settings: Settings) -> int:
         asyncio.run(run_until_stopped(lambda: LanguardBot(settings), token))
     except discord.LoginFailure:
         print(BAD_TOKEN, file=sys.stderr)
+        return 2
+    except discord.PrivilegedIntentsRequired:  # gateway close 4014: the portal switch is off
+        print(INTENT_HELP, file=sys.stderr)
         return 2
     except SecretError as exc:  # an unreadable secret.key: one line with the fix
         print(f"languard: {exc}", file=sys.stderr)

@@ -5,6 +5,13 @@ it, the edit answers 404 and a new one is posted (and stored). Edits go through 
 channel's outbox like everything else, are made when something shown changed (at once
 for state changes, at the interval for players and CPU/RAM), and never when nothing did:
 uptime is shown as a Discord timestamp the client counts up by itself.
+
+Each message carries Start / Stop / Restart buttons (bot.status_buttons); the ones that make
+no sense in the shown state are disabled, and they are redrawn with every edit.
+
+The "last hour" sparkline comes from `PlayerSamples`, a bounded in-memory ring fed by this
+board's own refreshes: nothing stores player counts over time yet (issue 13's chart will), so
+after a bot restart the line starts again from empty.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,21 +28,81 @@ from typing import Any
 
 import discord
 
-from bot.embeds import STATE_COLOURS, clean_game_text, format_bytes
+from bot.embeds import STATE_COLOURS, clean_game_text, fold_names, format_bytes, sparkline
 from bot.outbox import MessageGone, Outbox
 from bot.outbox_plan import OutMessage
+from bot.status_buttons import lifecycle_view
 from core.errors import NotFound
 from core.events import Event
+from core.services.channels import ChannelService
 from core.services.servers import ServerService
 from core.supervisor.states import ServerState
 from core.supervisor.supervisor import Supervisor
-from data.repositories.bindings import BindingRepository
 
-__all__ = ["StatusBoard", "StatusView", "status_embed"]
+__all__ = ["PlayerSamples", "StatusBoard", "StatusView", "status_embed", "status_message"]
 
 _log = logging.getLogger(__name__)
 
-MAX_NAMES = 40
+# -- what users read (one place, for a later translation) -------------------------------------
+MAINTENANCE = " · maintenance"
+FIELD_MISSION = "Mission / map"
+FIELD_PLAYERS = "Players"
+FIELD_UP = "Up since"
+FIELD_ADDRESS = "Address"
+FIELD_ACTIVITY = "Last hour"
+FIELD_RESOURCES = "CPU / RAM"
+FOOTER = "{game} · last change"
+
+
+def activity_text(line: str, peak: int) -> str:
+    return f"{line} (peak {peak})"
+
+
+class PlayerSamples:
+    """Recent player counts per server: at most `capacity` samples each, none older than
+    `window` seconds, shown as the peak of each of `buckets` slices of the window. Slices
+    are aligned to the clock, so the line shifts once a slice, not at every refresh."""
+
+    def __init__(
+        self,
+        *,
+        window: float = 3600.0,
+        buckets: int = 12,
+        capacity: int = 720,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.window = window
+        self.buckets = buckets
+        self.capacity = capacity
+        self._clock = clock
+        self._samples: dict[int, deque[tuple[float, int]]] = {}
+
+    def add(self, server_id: int, count: int) -> None:
+        ring = self._samples.setdefault(server_id, deque(maxlen=self.capacity))
+        ring.append((self._clock(), max(0, count)))
+
+    def forget(self, server_id: int) -> None:
+        self._samples.pop(server_id, None)
+
+    def line(self, server_id: int) -> tuple[int, ...]:
+        """Peak count per slice, from the first slice with a sample to the current one; a
+        slice without samples repeats the one before (nothing changed, nothing was seen)."""
+        ring = self._samples.get(server_id)
+        now = self._clock()
+        while ring and ring[0][0] < now - self.window:
+            ring.popleft()
+        if not ring:
+            return ()
+        width = self.window / self.buckets
+        current = int(now // width)
+        peaks: dict[int, int] = {}
+        for at, count in ring:
+            index = int(at // width)
+            peaks[index] = max(peaks.get(index, 0), count)
+        values: list[int] = []
+        for index in range(max(min(peaks), current - self.buckets + 1), current + 1):
+            values.append(peaks.get(index, values[-1] if values else 0))
+        return tuple(values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,38 +122,49 @@ class StatusView:
     address: str
     cpu_percent: int | None
     rss_bytes: int | None
+    activity: tuple[int, ...] = ()
+    """Peak player counts over the last hour (PlayerSamples.line)."""
 
 
 def status_embed(view: StatusView, updated: float) -> discord.Embed:
+    """The embed: state, address (a code span: one tap copies it), mission, players with
+    their escaped names folded to the field limit, uptime as a relative timestamp (true
+    without edits), the last hour's player counts, CPU/RAM."""
     colour = STATE_COLOURS.get(view.state, discord.Colour.light_grey())
-    name = clean_game_text(view.name, 100)
-    embed = discord.Embed(title=f"{name}", colour=colour)
+    embed = discord.Embed(title=clean_game_text(view.name, 100), colour=colour)
     state = f"**{view.state.value}**"
     if view.paused:
-        state += " · maintenance"
+        state += MAINTENANCE
     if view.state in (ServerState.CRASHED, ServerState.FAILED) and view.reason:
         state += f"\n{clean_game_text(view.reason, 300)}"
     embed.description = state
+    embed.add_field(name=FIELD_ADDRESS, value=f"`{view.address.replace('`', '')}`"[:1024])
     if view.mission:
-        embed.add_field(name="Mission", value=clean_game_text(view.mission, 200))
+        embed.add_field(name=FIELD_MISSION, value=clean_game_text(view.mission, 200))
     if view.state is ServerState.RUNNING:
         online = "?" if view.players_online is None else str(view.players_online)
         players = f"{online}/{view.players_max}" if view.players_max else online
         if view.player_names:
-            names = ", ".join(clean_game_text(n, 40) for n in view.player_names[:MAX_NAMES])
-            more = len(view.player_names) - MAX_NAMES
-            players += f"\n{names}" + (f" and {more} more" if more > 0 else "")
-        embed.add_field(name="Players", value=players[:1024], inline=False)
+            players += "\n" + fold_names(view.player_names, 1024 - len(players) - 1)
+        embed.add_field(name=FIELD_PLAYERS, value=players, inline=False)
     if view.up_since is not None:
-        embed.add_field(name="Up since", value=f"<t:{view.up_since}:R>")
-    embed.add_field(name="Address", value=f"`{view.address}`")
+        embed.add_field(name=FIELD_UP, value=f"<t:{view.up_since}:R>")
+    if view.activity:
+        line = sparkline(view.activity, view.players_max)
+        embed.add_field(name=FIELD_ACTIVITY, value=activity_text(line, max(view.activity)))
     if view.cpu_percent is not None:
         embed.add_field(
-            name="CPU / RAM", value=f"{view.cpu_percent}% · {format_bytes(view.rss_bytes)}"
+            name=FIELD_RESOURCES,
+            value=f"{view.cpu_percent}% · {format_bytes(view.rss_bytes)}",
         )
-    embed.set_footer(text=f"{view.game} · last change")
+    embed.set_footer(text=FOOTER.format(game=view.game))
     embed.timestamp = datetime.fromtimestamp(updated, UTC)
     return embed
+
+
+def status_message(server_id: int, view: StatusView, updated: float) -> OutMessage:
+    """The embed with the server's Start / Stop / Restart buttons for its current state."""
+    return OutMessage(embed=status_embed(view, updated), view=lifecycle_view(server_id, view.state))
 
 
 @dataclass(eq=False)
@@ -102,7 +181,7 @@ class StatusBoard:
         self,
         supervisor: Supervisor,
         servers: ServerService,
-        repository: BindingRepository,
+        repository: ChannelService,
         outbox_for: Callable[[int], Outbox],
         *,
         interval: float = 60.0,
@@ -113,9 +192,12 @@ class StatusBoard:
         self._outbox_for = outbox_for
         self.interval = interval
         self._boards: dict[tuple[int, int], _Board] = {}
+        self.samples = PlayerSamples()
         self._dirty: set[int] = set()
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._posting: dict[tuple[int, int], asyncio.Task[int]] = {}
+        """Messages being posted, per (server, channel)."""
 
     async def load(self) -> None:
         """The stored messages; the first refresh edits each of them (or recreates it)."""
@@ -141,32 +223,57 @@ class StatusBoard:
 
     async def ensure(self, server_id: int, channel_id: int) -> int:
         """The status message of this server in this channel, posted if there is none."""
-        board = self._boards.get((server_id, channel_id))
+        key = (server_id, channel_id)
+        board = self._boards.get(key)
         if board is not None and board.message_id is not None:
             return board.message_id
+        pending = self._posting.get(key)
+        if pending is not None:  # two rebinds in a row must not post two messages
+            return await asyncio.shield(pending)
         return await self.post(server_id, channel_id)
 
     async def post(self, server_id: int, channel_id: int) -> int:
         """Post a fresh status message (the previous one in that channel is deleted)."""
         key = (server_id, channel_id)
+        pending = self._posting.get(key)
+        if pending is not None:  # let it land, so it is the one deleted below
+            with contextlib.suppress(Exception):
+                await asyncio.shield(pending)
         old = self._boards.get(key)
         board = _Board(server_id, channel_id, None)
         self._boards[key] = board
         outbox = self._outbox_for(channel_id)
         if old is not None and old.message_id is not None:
             outbox.delete(old.message_id).add_done_callback(_quiet)
-        return await self._create(board, outbox)
+        return await asyncio.shield(self._start_create(board, outbox))
+
+    def _start_create(self, board: _Board, outbox: Outbox) -> asyncio.Task[int]:
+        """Post the board's message in a task that is known while it runs (see `ensure`)."""
+        key = (board.server_id, board.channel_id)
+        task = asyncio.ensure_future(self._create(board, outbox))
+        self._posting[key] = task
+        self._tasks.add(task)
+
+        def done(finished: asyncio.Future[int]) -> None:
+            self._tasks.discard(task)
+            if self._posting.get(key) is task:
+                del self._posting[key]
+
+        task.add_done_callback(done)
+        return task
 
     async def _create(self, board: _Board, outbox: Outbox) -> int:
         view = await self.snapshot(board.server_id)
         board.view, board.changed_at = view, time.time()
-        message_id = await outbox.post(OutMessage(embed=status_embed(view, board.changed_at)))
+        message_id = await outbox.post(status_message(board.server_id, view, board.changed_at))
         board.message_id = message_id
         await self._repo.set_status_message(board.server_id, board.channel_id, message_id)
         return message_id
 
     def forget(self, server_id: int, channel_id: int) -> None:
         self._boards.pop((server_id, channel_id), None)
+        if not any(b.server_id == server_id for b in self._boards.values()):
+            self.samples.forget(server_id)
 
     # -- updating ------------------------------------------------------------------------
 
@@ -179,8 +286,12 @@ class StatusBoard:
         next_full = time.monotonic()
         while True:
             now = time.monotonic()
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that
+            # arrives as the wait completes, and the hub's close would then wait a whole
+            # interval for this task
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(0.0, next_full - now))
+                async with asyncio.timeout(max(0.0, next_full - now)):
+                    await self._wake.wait()
             self._wake.clear()
             full = time.monotonic() >= next_full
             if full:
@@ -209,7 +320,7 @@ class StatusBoard:
             return
         board.view, board.changed_at = view, time.time()
         future = self._outbox_for(board.channel_id).edit(
-            board.message_id, OutMessage(embed=status_embed(view, board.changed_at))
+            board.message_id, status_message(board.server_id, view, board.changed_at)
         )
         future.add_done_callback(lambda f: self._edited(board, f))
 
@@ -223,9 +334,7 @@ class StatusBoard:
         ):
             _log.info("status message of server %d was deleted; posting it again", board.server_id)
             board.message_id = None
-            task = asyncio.create_task(self._create(board, self._outbox_for(board.channel_id)))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            task = self._start_create(board, self._outbox_for(board.channel_id))
             task.add_done_callback(_quiet)
         elif error is not None:
             board.view = None  # try again at the next refresh
@@ -246,6 +355,10 @@ class StatusBoard:
         running = status.state is ServerState.RUNNING
         handle = server.handle
         rss = status.rss_bytes
+        if not running:
+            self.samples.add(server_id, 0)
+        elif status.players_online is not None:
+            self.samples.add(server_id, status.players_online)
         return StatusView(
             name=status.name,
             game=status.game,
@@ -260,6 +373,7 @@ class StatusBoard:
             address=status.address,
             cpu_percent=None if status.cpu_percent is None else round(status.cpu_percent),
             rss_bytes=None if rss is None else round(rss / 2**20) * 2**20,
+            activity=self.samples.line(server_id),
         )
 
 

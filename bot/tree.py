@@ -9,17 +9,16 @@ import logging
 import math
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 from discord import app_commands
 
 from bot import autocomplete
 from bot.checks import LevelTooLow, UnknownServer, guard_guild
+from bot.i18n import error_text, tr
+from bot.services_access import front_end
 from core.errors import LanguardError
-
-if TYPE_CHECKING:
-    from bot.client import LanguardBot
 
 __all__ = ["LanguardTree", "tree_fingerprint"]
 
@@ -29,33 +28,40 @@ MAX_ERROR_CHARS = 1000
 """Errors quote input (up to 6,000 characters); an embed description holds 4,096."""
 
 
-def _user_message(error: app_commands.AppCommandError) -> str | None:
-    """The message for an error a user can act on, or None for a bug."""
+def _user_message(error: app_commands.AppCommandError, locale: discord.Locale | None) -> str | None:
+    """The message for an error a user can act on, in their language, or None for a bug."""
     original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
     if isinstance(error, LevelTooLow):
-        return (
-            f"You need the **{error.needed.label}** level for this "
-            f"(you have {error.has.label if error.has else 'none'}). "
-            "An admin can grant it to one of your roles with `/perms grant`."
+        return tr(
+            locale,
+            "You need the **{needed}** level for this (you have {has}). "
+            "An admin can grant it to one of your roles with `/perms grant`.",
+            needed=tr(locale, error.needed.label),
+            has=tr(locale, error.has.label if error.has else "none"),
         )
     if isinstance(error, UnknownServer):
-        return str(error)
+        return error.text(locale)
     if isinstance(original, LanguardError):
-        return str(original)
+        return error_text(locale, original)
     if isinstance(error, app_commands.NoPrivateMessage):
-        return "This command works in a server, not in direct messages."
+        return tr(locale, "This command works in a server, not in direct messages.")
     if isinstance(error, app_commands.TransformerError):
-        return f"`{error.value}` is not a valid value here."
+        return tr(locale, "`{value}` is not a valid value here.", value=error.value)
     if isinstance(error, app_commands.CommandOnCooldown):
         wait = max(1, math.ceil(error.retry_after))
-        return f"Slow down: try again <t:{math.ceil(time.time()) + wait}:R> (in {wait} s)."
+        return tr(
+            locale,
+            "Slow down: try again <t:{when}:R> (in {wait} s).",
+            when=math.ceil(time.time()) + wait,
+            wait=wait,
+        )
     if isinstance(error, app_commands.CheckFailure):
-        return "You cannot use this command here."
+        return tr(locale, "You cannot use this command here.")
     return None
 
 
-class LanguardTree(app_commands.CommandTree["LanguardBot"]):
-    async def interaction_check(self, interaction: discord.Interaction[LanguardBot], /) -> bool:
+class LanguardTree(app_commands.CommandTree[discord.Client]):
+    async def interaction_check(self, interaction: discord.Interaction[discord.Client], /) -> bool:
         """Before any command or autocomplete: the guild must be served (bot.checks.guard_guild),
         and an autocomplete answers only members with the command's level (discord.py runs a
         command's checks when it is invoked, never for its autocomplete)."""
@@ -73,9 +79,10 @@ class LanguardTree(app_commands.CommandTree["LanguardBot"]):
         return True
 
     async def on_error(
-        self, interaction: discord.Interaction[LanguardBot], error: app_commands.AppCommandError
+        self, interaction: discord.Interaction[discord.Client], error: app_commands.AppCommandError
     ) -> None:
-        message = _user_message(error)
+        locale = interaction.locale
+        message = _user_message(error, locale)
         if message is None:
             reference = secrets.token_hex(4)
             original = getattr(error, "original", error)
@@ -85,10 +92,12 @@ class LanguardTree(app_commands.CommandTree["LanguardBot"]):
                 reference,
                 exc_info=original,
             )
-            interaction.client.record_error()
-            message = (
-                f"Something went wrong on our side (reference `{reference}`). "
-                "It was logged; give the reference to whoever runs the bot."
+            front_end(interaction.client).record_error()
+            message = tr(
+                locale,
+                "Something went wrong on our side (reference `{reference}`). "
+                "It was logged; give the reference to whoever runs the bot.",
+                reference=reference,
             )
         if len(message) > MAX_ERROR_CHARS:  # an error may quote what the user typed
             message = message[: MAX_ERROR_CHARS - 1] + "…"
@@ -106,7 +115,7 @@ class LanguardTree(app_commands.CommandTree["LanguardBot"]):
             _log.warning("could not deliver an error message: %s", exc)
 
 
-async def _clear_public_thinking(interaction: discord.Interaction[LanguardBot]) -> None:
+async def _clear_public_thinking(interaction: discord.Interaction[discord.Client]) -> None:
     """After a public defer, Discord makes the first follow-up fill the "thinking" message,
     ignoring its ephemeral flag, so the error would be shown to everyone; and a progress
     line already edited in ("⏳ validating") would stay up, stale. Remove that public

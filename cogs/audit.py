@@ -7,9 +7,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.autocomplete import server_names
-from bot.checks import require
+from bot.checks import actor_of, require
 from bot.client import LanguardBot
-from bot.embeds import clean_game_text, fit_lines, info_embed
+from bot.embeds import clean_game_text
+from bot.paginator import Noun, Paginator, QuerySource, send_pages
 from core.permissions import Level
 
 
@@ -18,7 +19,7 @@ class Audit(commands.Cog):
         self.bot = bot
 
     @app_commands.command(name="audit", description="Recent actions: who, what, where, result")
-    @app_commands.describe(server="Only this server", limit="How many entries (1-50)")
+    @app_commands.describe(server="Only actions on this server", limit="How many entries, 1-100")
     @app_commands.autocomplete(server=server_names)
     @app_commands.guild_only()
     @require(Level.ADMIN)
@@ -26,25 +27,57 @@ class Audit(commands.Cog):
         self,
         interaction: discord.Interaction[LanguardBot],
         server: str | None = None,
-        limit: app_commands.Range[int, 1, 50] = 15,
+        limit: app_commands.Range[int, 1, 100] = 15,
     ) -> None:
         services = self.bot.services
         server_id = services.supervisor.by_name(server).id if server else None
-        entries = await services.audit.recent(limit, server_id)
-        names = {s.id: s.name for s in services.supervisor.all()}
-        lines = []
-        for entry in entries:
-            where = names.get(entry.server_id, "") if entry.server_id else ""
-            mark = "✅" if entry.ok else "⛔"
-            lines.append(
-                f"{mark} <t:{int(entry.ts)}:f> **{clean_game_text(entry.actor_name, 40)}** "
-                f"`{entry.action}`{' on ' + where if where else ''} — "
-                f"{clean_game_text(entry.result, 80)}"
-            )
-        await interaction.response.send_message(
-            embed=info_embed("Audit log", fit_lines(lines) or "Nothing recorded yet."),
-            ephemeral=True,
+
+        async def fetch(offset: int, count: int) -> tuple[int, list[str]]:
+            # `limit` is the page size; every entry can be reached with Previous / Next
+            page = await services.audit.page(offset, count, server_id)
+            names = {s.id: s.name for s in services.supervisor.all()}
+            lines = []
+            for entry in page.items:
+                where = names.get(entry.server_id, "") if entry.server_id else ""
+                mark = "✅" if entry.ok else "⛔"
+                lines.append(
+                    f"{mark} <t:{int(entry.ts)}:f> **{clean_game_text(entry.actor_name, 40)}** "
+                    f"`{entry.action}`{' on ' + where if where else ''} — "
+                    f"{clean_game_text(entry.result, 80)}"
+                )
+            return page.total, lines
+
+        view = Paginator(
+            QuerySource(fetch, limit),
+            owner=interaction.user,
+            title=f"Audit log{': ' + server if server else ''}",
+            noun=Noun("entry", "entries"),
+            empty="Nothing recorded yet.",
+            level=Level.ADMIN,
+            server_id=server_id,
         )
+        await send_pages(interaction, view, ephemeral=True)
+
+    @app_commands.command(name="audit-channel", description="Post each audited action to a channel")
+    @app_commands.describe(
+        channel="Where to post them (leave empty to see the current channel)",
+        off="Stop posting them",
+    )
+    @app_commands.guild_only()
+    @require(Level.ADMIN)
+    async def audit_channel(
+        self,
+        interaction: discord.Interaction[LanguardBot],
+        channel: discord.TextChannel | None = None,
+        off: bool = False,
+    ) -> None:
+        from bot.audit_feed import set_audit_channel
+
+        assert interaction.guild_id is not None  # guild_only
+        reply = await set_audit_channel(
+            self.bot, actor_of(interaction), interaction.guild_id, channel, off
+        )
+        await interaction.response.send_message(reply, ephemeral=True)
 
 
 async def setup(bot: LanguardBot) -> None:

@@ -9,9 +9,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.autocomplete import choices, server_names
-from bot.checks import actor_of, require
+from bot.checks import actor_of, require, server_id_of
 from bot.client import LanguardBot
-from bot.embeds import clean_game_text, info_embed, ok_embed
+from bot.embeds import clean_game_text, ok_embed
+from bot.paginator import Noun, Paginator, QuerySource, send_pages
 from bot.views import confirm
 from core.errors import InvalidInput
 from core.parsing import parse_duration
@@ -39,6 +40,19 @@ def _label(ban: Ban) -> str:
     return f"#{ban.id} {ban.kind.value} {ban.value} ({scope}, {until}{found}) {ban.reason}"
 
 
+BANS_PER_PAGE = 25
+
+
+def _line(ban: Ban) -> str:
+    """One ban in `/bans list` (at most a few hundred characters)."""
+    until = "perm" if ban.expires_at is None else f"until <t:{int(ban.expires_at)}:f>"
+    return (
+        f"`#{ban.id}` {ban.kind.value} `{ban.value}` — {until} — "
+        f"{ban.server_name or 'all servers'} — {clean_game_text(_origin(ban), 60)}"
+        + (f" — {clean_game_text(ban.reason, 80)}" if ban.reason else "")
+    )
+
+
 async def ban_choices(
     interaction: discord.Interaction[LanguardBot], current: str
 ) -> list[app_commands.Choice[str]]:
@@ -52,31 +66,35 @@ class Bans(commands.GroupCog, group_name="bans", description="Bans (kept by the 
         self.bot = bot
 
     @app_commands.command(name="list", description="Active bans (for one server or all)")
+    @app_commands.describe(server="Only the bans of this server (default: every server)")
     @app_commands.autocomplete(server=server_names)
     @require(Level.MODERATOR)
     async def list_(
         self, interaction: discord.Interaction[LanguardBot], server: str | None = None
     ) -> None:
-        bans = await self.bot.services.bans.list(server)
-        lines = []
-        for ban in bans[:40]:
-            until = "perm" if ban.expires_at is None else f"until <t:{int(ban.expires_at)}:f>"
-            lines.append(
-                f"`#{ban.id}` {ban.kind.value} `{ban.value}` — {until} — "
-                f"{ban.server_name or 'all servers'} — {clean_game_text(_origin(ban), 60)}"
-                + (f" — {clean_game_text(ban.reason, 80)}" if ban.reason else "")
-            )
-        text = "\n".join(lines) or "No active bans."
-        await interaction.response.send_message(
-            embed=info_embed(f"Bans{': ' + server if server else ''}", text[:4000]),
-            ephemeral=True,
+        service = self.bot.services.bans
+
+        async def fetch(offset: int, limit: int) -> tuple[int, list[str]]:
+            page = await service.page(server, offset, limit)
+            return page.total, [_line(ban) for ban in page.items]
+
+        view = Paginator(
+            QuerySource(fetch, BANS_PER_PAGE),
+            owner=interaction.user,
+            title=f"Bans{': ' + server if server else ''}",
+            noun=Noun("ban", "bans"),
+            empty="No active bans.",
+            level=Level.MODERATOR,
+            server_id=server_id_of(interaction, server),
         )
+        await send_pages(interaction, view, ephemeral=True)
 
     @app_commands.command(name="add", description="Ban a GUID, IP or Minecraft name")
     @app_commands.describe(
-        id="BattlEye GUID, IP address or Minecraft name/UUID",
-        duration="`30m`, `12h`, `7d` or `perm`",
-        server="Only this server (default: all)",
+        id="Who: a BattlEye GUID, an IP address, or a Minecraft name or UUID",
+        duration="How long: `30m`, `12h`, `7d` or `perm` (forever)",
+        reason="Why, kept with the ban (up to 200 characters)",
+        server="Only on this server (default: every server)",
     )
     @app_commands.autocomplete(server=server_names)
     @require(Level.MODERATOR)
@@ -84,7 +102,7 @@ class Bans(commands.GroupCog, group_name="bans", description="Bans (kept by the 
         self,
         interaction: discord.Interaction[LanguardBot],
         id: app_commands.Range[str, 1, 64],
-        duration: app_commands.Range[str, 1, 16],
+        duration: app_commands.Range[str, 1, 32],
         reason: app_commands.Range[str, 0, 200] = "",
         server: str | None = None,
     ) -> None:
@@ -102,6 +120,7 @@ class Bans(commands.GroupCog, group_name="bans", description="Bans (kept by the 
         )
 
     @app_commands.command(name="remove", description="Lift a ban everywhere")
+    @app_commands.describe(ban="The ban to lift (pick it from the list, or give its number)")
     @app_commands.autocomplete(ban=ban_choices)
     @require(Level.MODERATOR)
     async def remove(self, interaction: discord.Interaction[LanguardBot], ban: str) -> None:

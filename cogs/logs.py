@@ -43,7 +43,7 @@ class Logs(commands.GroupCog, group_name="logs", description="Server log lines")
         self.bot = bot
 
     @app_commands.command(name="tail", description="The last lines of a server's logs")
-    @app_commands.describe(server="The server", lines="How many lines (1-500)")
+    @app_commands.describe(server="The server whose logs to read", lines="How many lines, 1-500")
     @app_commands.autocomplete(server=server_names)
     @require(Level.OPERATOR)
     async def tail(
@@ -59,7 +59,11 @@ class Logs(commands.GroupCog, group_name="logs", description="Server log lines")
         await _reply(interaction, title, texts, f"{managed.name}.log")
 
     @app_commands.command(name="search", description="Recent lines containing a text")
-    @app_commands.describe(server="The server", text="Text to look for", limit="At most (1-200)")
+    @app_commands.describe(
+        server="The server whose logs to search",
+        text="Text to look for (case does not matter), 1-100 characters",
+        limit="At most this many lines, 1-200",
+    )
     @app_commands.autocomplete(server=server_names)
     @require(Level.OPERATOR)
     async def search(

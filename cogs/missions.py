@@ -16,15 +16,18 @@ from bot.checks import (
     actor_of,
     limit,
     require,
+    server_id_of,
 )
 from bot.client import LanguardBot
-from bot.embeds import clean_game_text, format_bytes, info_embed, ok_embed
+from bot.embeds import clean_game_text, format_bytes, ok_embed
+from bot.paginator import ListSource, Noun, Paginator, send_pages
 from bot.views import confirm
 from core.errors import InvalidInput, LanguardError
 from core.permissions import Level
 from core.services.missions import MissionProgress
 
 Difficulty = Literal["Recruit", "Regular", "Veteran", "Custom"]
+MISSIONS_PER_PAGE = 20
 PROGRESS_EVERY = 1.5
 """Seconds between progress edits, so a fast download does not spend the rate limit."""
 
@@ -69,7 +72,9 @@ class Missions(commands.GroupCog, group_name="missions", description="Arma 3 mis
 
     @app_commands.command(name="upload", description="Add a .pbo mission (attachment or link)")
     @app_commands.describe(
-        file="The mission.terrain.pbo file", url="An https link, for files over Discord's cap"
+        server="The Arma 3 server to add it to",
+        file="The mission file, named like mission.terrain.pbo",
+        url="Or an https link to it (for files too big for Discord), 1-2048 characters",
     )
     @app_commands.autocomplete(server=server_names)
     @limit(MISSION_UPLOAD_RATE)
@@ -79,7 +84,7 @@ class Missions(commands.GroupCog, group_name="missions", description="Arma 3 mis
         interaction: discord.Interaction[LanguardBot],
         server: str,
         file: discord.Attachment | None = None,
-        url: app_commands.Range[str, 1, 2000] | None = None,
+        url: app_commands.Range[str, 1, 2048] | None = None,
     ) -> None:
         service = self.bot.services.missions
         if (file is None) == (url is None):
@@ -117,6 +122,7 @@ class Missions(commands.GroupCog, group_name="missions", description="Arma 3 mis
         )
 
     @app_commands.command(name="list", description="The missions on a server")
+    @app_commands.describe(server="The server whose missions to list")
     @app_commands.autocomplete(server=server_names)
     @require(Level.VIEWER)
     async def list_(self, interaction: discord.Interaction[LanguardBot], server: str) -> None:
@@ -126,12 +132,19 @@ class Missions(commands.GroupCog, group_name="missions", description="Arma 3 mis
             f"{clean_game_text(m.terrain, 30)}, {format_bytes(m.size)}"
             for m in missions
         ]
-        text = "\n".join(lines) or "No missions yet: `/missions upload`."
-        await interaction.response.send_message(
-            embed=info_embed(f"{server}: missions", text[:4000])
+        view = Paginator(
+            ListSource(lines, MISSIONS_PER_PAGE),
+            owner=interaction.user,
+            title=f"{server}: missions",
+            noun=Noun("mission", "missions"),
+            empty="No missions yet: `/missions upload`.",
+            level=Level.VIEWER,
+            server_id=server_id_of(interaction, server),
         )
+        await send_pages(interaction, view, ephemeral=False)
 
     @app_commands.command(name="delete", description="Remove a mission (not while in rotation)")
+    @app_commands.describe(server="The server it is on", mission="The mission file to delete")
     @app_commands.autocomplete(server=server_names, mission=mission_names)
     @limit(MISSION_CHANGE_RATE)
     @require(Level.OPERATOR)
@@ -147,7 +160,11 @@ class Missions(commands.GroupCog, group_name="missions", description="Arma 3 mis
         )
 
     @app_commands.command(name="rotation", description="Set the ordered mission rotation")
-    @app_commands.describe(missions="Mission names in order, separated by commas")
+    @app_commands.describe(
+        server="The server whose rotation to set",
+        missions="Mission names in the order to play them, separated by commas",
+        difficulty="Difficulty of every mission in it (default: the server's)",
+    )
     @app_commands.autocomplete(server=server_names)
     @limit(MISSION_CHANGE_RATE)
     @require(Level.OPERATOR)
@@ -155,22 +172,25 @@ class Missions(commands.GroupCog, group_name="missions", description="Arma 3 mis
         self,
         interaction: discord.Interaction[LanguardBot],
         server: str,
-        missions: app_commands.Range[str, 0, 2000],
+        missions: app_commands.Range[str, 0, 6000] | None = None,
         difficulty: Difficulty | None = None,
     ) -> None:
+        from bot.selects import open_rotation_picker, rotation_embed
+
+        if missions is None:  # a menu of the stored missions (at most 25)
+            await open_rotation_picker(interaction, server, difficulty)
+            return
         result = await self.bot.services.missions.set_rotation(
             actor_of(interaction), server, missions, difficulty
         )
-        order = "\n".join(
-            f"{i}. {clean_game_text(e.template, 80)}"
-            + (f" ({e.difficulty})" if e.difficulty else "")
-            for i, e in enumerate(result.entries, 1)
-        )
-        await interaction.response.send_message(
-            embed=ok_embed("Rotation set", f"{order or '(empty)'}\n{result.note}")
-        )
+        await interaction.response.send_message(embed=rotation_embed(result))
 
-    @app_commands.command(name="load", description="Play a mission now (#mission)")
+    @app_commands.command(name="load", description="Play a mission now, switching the game to it")
+    @app_commands.describe(
+        server="The server to play it on",
+        mission="The mission to play",
+        difficulty="Difficulty to play it on (default: the server's)",
+    )
     @app_commands.autocomplete(server=server_names, mission=mission_names)
     @limit(MISSION_CHANGE_RATE)
     @require(Level.OPERATOR)

@@ -11,10 +11,12 @@ from discord.ext import commands
 from bot.autocomplete import server_names
 from bot.checks import actor_of, require
 from bot.client import LanguardBot
-from bot.embeds import fit_lines, info_embed, ok_embed
+from bot.embeds import ok_embed
+from bot.paginator import ListSource, Noun, Paginator, send_pages
 from core.permissions import Level
 
 LevelName = Literal["viewer", "moderator", "operator", "admin"]
+GRANTS_PER_PAGE = 20
 
 
 @app_commands.guild_only()
@@ -26,7 +28,11 @@ class Perms(commands.GroupCog, group_name="perms", description="Who may do what"
         return None if not name else self.bot.services.supervisor.by_name(name).id
 
     @app_commands.command(name="grant", description="Give a role a level (for all or one server)")
-    @app_commands.describe(role="The role", level="The level", server="Only for this server")
+    @app_commands.describe(
+        role="The Discord role to give the level to",
+        level="viewer < moderator < operator < admin; each level can do all of the ones below",
+        server="Only on this server (default: every server)",
+    )
     @app_commands.autocomplete(server=server_names)
     @require(Level.ADMIN)
     async def grant(
@@ -48,7 +54,10 @@ class Perms(commands.GroupCog, group_name="perms", description="Who may do what"
         )
 
     @app_commands.command(name="revoke", description="Take a role's level away")
-    @app_commands.describe(role="The role", server="Only the grant for this server")
+    @app_commands.describe(
+        role="The Discord role to take the level from",
+        server="Only its grant for this server (default: its grant for every server)",
+    )
     @app_commands.autocomplete(server=server_names)
     @require(Level.ADMIN)
     async def revoke(
@@ -84,11 +93,16 @@ class Perms(commands.GroupCog, group_name="perms", description="Who may do what"
             + (f" on {names.get(g.server_id, f'#{g.server_id}')}" if g.server_id else "")
             for g in grants
         ]
-        lines.append("Guild owner and members with Administrator: **admin** everywhere.")
-        await interaction.response.send_message(
-            embed=info_embed("Permissions", fit_lines(lines)),
-            allowed_mentions=discord.AllowedMentions.none(),
+        view = Paginator(
+            ListSource(lines, GRANTS_PER_PAGE),
+            owner=interaction.user,
+            title="Permissions",
+            noun=Noun("grant", "grants"),
+            empty="No role has a level yet: `/perms grant`.",
+            note="Guild owner and members with Administrator: **admin** everywhere.",
+            level=Level.VIEWER,
         )
+        await send_pages(interaction, view, ephemeral=False)
 
 
 async def setup(bot: LanguardBot) -> None:

@@ -7,9 +7,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.autocomplete import choices, chosen_server, server_names
-from bot.checks import actor_of, require
+from bot.checks import actor_of, require, server_id_of
 from bot.client import LanguardBot
-from bot.embeds import clean_game_text, info_embed, ok_embed
+from bot.embeds import clean_game_text, ok_embed
+from bot.paginator import ListSource, Noun, Paginator, QuerySource, send_pages
 from bot.views import confirm
 from core.errors import LanguardError
 from core.parsing import parse_duration
@@ -30,6 +31,10 @@ async def online_players(
     return choices(((f"#{p.key} {p.name}", p.key) for p in players), current)
 
 
+PLAYERS_PER_PAGE = 25
+HISTORY_PER_PAGE = 10
+
+
 def _when(ts: float | None) -> str:
     return "—" if ts is None else f"<t:{int(ts)}:R>"
 
@@ -40,6 +45,7 @@ class Players(commands.GroupCog, group_name="players", description="Players on t
         self.bot = bot
 
     @app_commands.command(name="list", description="Who is online now")
+    @app_commands.describe(server="The server to look at")
     @app_commands.autocomplete(server=server_names)
     @require(Level.VIEWER)
     async def list_(self, interaction: discord.Interaction[LanguardBot], server: str) -> None:
@@ -51,19 +57,30 @@ class Players(commands.GroupCog, group_name="players", description="Players on t
             + (" · lobby" if p.lobby else "")
             for p in players
         ]
-        text = "\n".join(lines) or "Nobody is online."
-        await interaction.followup.send(
-            embed=info_embed(f"{server}: {len(players)} online", text[:4000])
+        view = Paginator(
+            ListSource(lines, PLAYERS_PER_PAGE),
+            owner=interaction.user,
+            title=f"{server}: {len(players)} online",
+            noun=Noun("player", "players"),
+            empty="Nobody is online.",
+            level=Level.VIEWER,
+            server_id=server_id_of(interaction, server),
         )
+        await send_pages(interaction, view, ephemeral=False)
 
     @app_commands.command(name="kick", description="Kick a player")
+    @app_commands.describe(
+        server="The server the player is on",
+        player="Who: their name, the start of it, or their number",
+        reason="Why, shown to the player (up to 200 characters)",
+    )
     @app_commands.autocomplete(server=server_names, player=online_players)
     @require(Level.MODERATOR)
     async def kick(
         self,
         interaction: discord.Interaction[LanguardBot],
         server: str,
-        player: app_commands.Range[str, 1, 64],
+        player: app_commands.Range[str, 1, 256],
         reason: app_commands.Range[str, 0, 200] = "",
     ) -> None:
         await interaction.response.defer()
@@ -73,15 +90,20 @@ class Players(commands.GroupCog, group_name="players", description="Players on t
         )
 
     @app_commands.command(name="ban", description="Ban a player (30m, 12h, 7d or perm)")
-    @app_commands.describe(duration="`30m`, `12h`, `7d` or `perm`")
+    @app_commands.describe(
+        server="The server the player is on",
+        player="Who: their name, the start of it, or their number",
+        duration="How long: `30m`, `12h`, `7d` or `perm` (forever)",
+        reason="Why, kept with the ban (up to 200 characters)",
+    )
     @app_commands.autocomplete(server=server_names, player=online_players)
     @require(Level.MODERATOR)
     async def ban(
         self,
         interaction: discord.Interaction[LanguardBot],
         server: str,
-        player: app_commands.Range[str, 1, 64],
-        duration: app_commands.Range[str, 1, 16],
+        player: app_commands.Range[str, 1, 256],
+        duration: app_commands.Range[str, 1, 32],
         reason: app_commands.Range[str, 0, 200] = "",
     ) -> None:
         if parse_duration(duration, allow_permanent=True) is None:
@@ -105,6 +127,9 @@ class Players(commands.GroupCog, group_name="players", description="Players on t
         )
 
     @app_commands.command(name="say", description="A message to everyone in game")
+    @app_commands.describe(
+        server="The server to speak on", message="What players read (up to 200 characters)"
+    )
     @app_commands.autocomplete(server=server_names)
     @require(Level.MODERATOR)
     async def say(
@@ -125,25 +150,36 @@ class Players(commands.GroupCog, group_name="players", description="Players on t
         interaction: discord.Interaction[LanguardBot],
         query: app_commands.Range[str, 1, 64],
     ) -> None:
-        found = await self.bot.services.players.history(query, 10)
-        blocks = []
-        for item in found:
-            record = item.player
-            names = ", ".join(clean_game_text(n.value, 32) for n in item.names[:5])
-            ips = ", ".join(f"`{i.value}`" for i in item.ips[:3])
-            last = item.sessions[0] if item.sessions else None
-            blocks.append(
-                f"**{clean_game_text(record.last_name, 40)}** ({record.game})"
-                + (f" `{record.guid}`" if record.guid else "")
-                + f"\nnames: {names or '—'} · IPs: {ips or '—'}"
-                + f"\nfirst seen {_when(record.first_seen)}, last seen {_when(record.last_seen)}"
-                + (f" on {clean_game_text(last.server_name or '?', 32)}" if last else "")
-                + f" · {len(item.sessions)} session(s)"
-            )
-        text = "\n\n".join(blocks) or "No player matches that."
-        await interaction.response.send_message(
-            embed=info_embed("Player history", text[:4000]), ephemeral=True
+        service = self.bot.services.players
+
+        async def fetch(offset: int, limit: int) -> tuple[int, list[str]]:
+            page = await service.history_page(query, offset, limit)
+            blocks = []
+            for item in page.items:
+                record = item.player
+                names = ", ".join(clean_game_text(n.value, 32) for n in item.names[:5])
+                ips = ", ".join(f"`{i.value}`" for i in item.ips[:3])
+                last = item.sessions[0] if item.sessions else None
+                blocks.append(
+                    f"**{clean_game_text(record.last_name, 40)}** ({record.game})"
+                    + (f" `{record.guid}`" if record.guid else "")
+                    + f"\nnames: {names or '—'} · IPs: {ips or '—'}"
+                    + f"\nfirst seen {_when(record.first_seen)}, "
+                    + f"last seen {_when(record.last_seen)}"
+                    + (f" on {clean_game_text(last.server_name or '?', 32)}" if last else "")
+                    + f" · {len(item.sessions)} session(s)"
+                )
+            return page.total, blocks
+
+        view = Paginator(
+            QuerySource(fetch, HISTORY_PER_PAGE, separator="\n\n"),
+            owner=interaction.user,
+            title="Player history",
+            noun=Noun("player", "players"),
+            empty="No player matches that.",
+            level=Level.MODERATOR,
         )
+        await send_pages(interaction, view, ephemeral=True)
 
 
 async def setup(bot: LanguardBot) -> None:

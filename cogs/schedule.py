@@ -7,11 +7,14 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.autocomplete import MAX_CHOICES, server_names
-from bot.checks import actor_of, require
+from bot.checks import actor_of, require, server_id_of
 from bot.client import LanguardBot
-from bot.embeds import clean_game_text, info_embed, ok_embed
+from bot.embeds import clean_game_text, ok_embed
+from bot.paginator import ListSource, Noun, Paginator, send_pages
 from core.permissions import Level
 from core.services.schedule import ScheduleEntry
+
+ENTRIES_PER_PAGE = 20
 
 
 def _line(entry: ScheduleEntry, describe: str) -> str:
@@ -39,6 +42,7 @@ class Schedule(commands.GroupCog, group_name="schedule", description="Planned re
 
     @app_commands.command(name="restart", description="Restart at a time, warning players first")
     @app_commands.describe(
+        server="The server to restart",
         at="`06:00` (daily) or a cron-like `0 */6 * * *` (host time zone)",
         warn="Minutes before to warn players (default 15,5,1)",
     )
@@ -48,7 +52,7 @@ class Schedule(commands.GroupCog, group_name="schedule", description="Planned re
         self,
         interaction: discord.Interaction[LanguardBot],
         server: str,
-        at: app_commands.Range[str, 1, 64],
+        at: app_commands.Range[str, 1, 100],
         warn: app_commands.Range[str, 1, 64] = "15,5,1",
     ) -> None:
         service = self.bot.services.schedule
@@ -58,7 +62,11 @@ class Schedule(commands.GroupCog, group_name="schedule", description="Planned re
         )
 
     @app_commands.command(name="message", description="Say a message in game at an interval")
-    @app_commands.describe(every="How often, e.g. `30m`", message="What to say (one line)")
+    @app_commands.describe(
+        server="The server to speak on",
+        every="How often, e.g. `30m` (at least a minute, at most a week)",
+        message="What to say, one line (up to 200 characters)",
+    )
     @app_commands.autocomplete(server=server_names)
     @require(Level.OPERATOR)
     async def message(
@@ -75,6 +83,7 @@ class Schedule(commands.GroupCog, group_name="schedule", description="Planned re
         )
 
     @app_commands.command(name="list", description="Planned restarts and messages")
+    @app_commands.describe(server="Only the entries of this server (default: every server)")
     @app_commands.autocomplete(server=server_names)
     @require(Level.VIEWER)
     async def list_(
@@ -82,12 +91,19 @@ class Schedule(commands.GroupCog, group_name="schedule", description="Planned re
     ) -> None:
         service = self.bot.services.schedule
         entries = await service.list(server)
-        text = "\n".join(_line(e, service.describe(e)) for e in entries)
-        await interaction.response.send_message(
-            embed=info_embed("Schedule", text[:4000] or "Nothing scheduled.")
+        view = Paginator(
+            ListSource([_line(e, service.describe(e)) for e in entries], ENTRIES_PER_PAGE),
+            owner=interaction.user,
+            title=f"Schedule{': ' + server if server else ''}",
+            noun=Noun("entry", "entries"),
+            empty="Nothing scheduled.",
+            level=Level.VIEWER,
+            server_id=server_id_of(interaction, server),
         )
+        await send_pages(interaction, view, ephemeral=False)
 
     @app_commands.command(name="remove", description="Remove a schedule entry")
+    @app_commands.describe(entry="The entry to remove (pick it from the list)")
     @app_commands.autocomplete(entry=entry_choices)
     @require(Level.OPERATOR)
     async def remove(self, interaction: discord.Interaction[LanguardBot], entry: str) -> None:

@@ -16,18 +16,17 @@ from bot.embeds import (
     STATE_COLOURS,
     clean_game_text,
     code_block,
-    fit_lines,
     format_bytes,
     format_uptime,
     info_embed,
     ok_embed,
 )
+from bot.paginator import ListSource, Noun, Paginator, send_pages
 from bot.progress import follow_states
 from bot.views import confirm
-from core.errors import InvalidInput, NotRunning
+from core.errors import InvalidInput
 from core.permissions import Level
-from core.services.servers import ActionResult, ServerStatus
-from core.supervisor.server import ManagedServer
+from core.services.servers import ActionResult, ServerRef, ServerStatus
 
 STATE_ICONS = {
     "running": "🟢",
@@ -37,6 +36,8 @@ STATE_ICONS = {
     "crashed": "🟠",
     "failed": "🔴",
 }
+
+SERVERS_PER_PAGE = 20
 
 
 def status_embed(status: ServerStatus) -> discord.Embed:
@@ -112,10 +113,18 @@ class Servers(commands.GroupCog, group_name="server", description="Game servers"
             + f" — `{s.address}`"
             for s in servers
         ]
-        text = fit_lines(lines) or "No servers yet. An admin can add one with `/server create`."
-        await interaction.response.send_message(embed=info_embed("Servers", text))
+        view = Paginator(
+            ListSource(lines, SERVERS_PER_PAGE),
+            owner=interaction.user,
+            title="Servers",
+            noun=Noun("server", "servers"),
+            empty="No servers yet. An admin can add one with `/server create`.",
+            level=Level.VIEWER,
+        )
+        await send_pages(interaction, view, ephemeral=False)
 
     @app_commands.command(name="status", description="State, players, mission and resources")
+    @app_commands.describe(server="The server to show")
     @app_commands.autocomplete(server=server_names)
     @require(Level.VIEWER)
     async def status(self, interaction: discord.Interaction[LanguardBot], server: str) -> None:
@@ -125,16 +134,16 @@ class Servers(commands.GroupCog, group_name="server", description="Game servers"
 
     @app_commands.command(name="create", description="Add a game server")
     @app_commands.describe(
-        name="Short name: lower-case letters, digits and dashes",
-        game="Which game",
-        port="Base game port (default: the next free block)",
+        name="Short name, 3-32 characters: lower-case letters, digits and dashes (like main-1)",
+        game="Which game it runs",
+        port="Its first game port, 1024-65535 (default: the next free block of ports)",
     )
     @app_commands.autocomplete(game=game_names)
     @require(Level.ADMIN)
     async def create(
         self,
         interaction: discord.Interaction[LanguardBot],
-        name: app_commands.Range[str, 1, 64],
+        name: app_commands.Range[str, 3, 32],
         game: str,
         port: app_commands.Range[int, 1024, 65535] | None = None,
     ) -> None:
@@ -153,10 +162,11 @@ class Servers(commands.GroupCog, group_name="server", description="Game servers"
         )
 
     @app_commands.command(name="delete", description="Remove a stopped server (files archived)")
+    @app_commands.describe(server="The server to delete (stop it first)")
     @app_commands.autocomplete(server=server_names)
     @require(Level.ADMIN)
     async def delete(self, interaction: discord.Interaction[LanguardBot], server: str) -> None:
-        managed = self.bot.services.supervisor.by_name(server)
+        managed = self.bot.services.servers.ref(server)
         if not await confirm(
             interaction, f"Delete **{managed.name}**? Its files are archived.", "Delete"
         ):
@@ -170,7 +180,7 @@ class Servers(commands.GroupCog, group_name="server", description="Game servers"
     async def _lifecycle(
         self,
         interaction: discord.Interaction[LanguardBot],
-        managed: ManagedServer,
+        managed: ServerRef,
         work: Awaitable[ActionResult],
         title: str,
     ) -> None:
@@ -182,20 +192,22 @@ class Servers(commands.GroupCog, group_name="server", description="Game servers"
         await interaction.edit_original_response(embed=_result_embed(result), view=None)
 
     @app_commands.command(name="start", description="Start a server")
+    @app_commands.describe(server="The server to start")
     @app_commands.autocomplete(server=server_names)
     @limit(LIFECYCLE_RATE)
     @require(Level.OPERATOR)
     async def start(self, interaction: discord.Interaction[LanguardBot], server: str) -> None:
-        managed = self.bot.services.supervisor.by_name(server)
+        managed = self.bot.services.servers.ref(server)
         work = self.bot.services.servers.start(actor_of(interaction), managed.name)
         await self._lifecycle(interaction, managed, work, f"Starting {managed.name}")
 
     @app_commands.command(name="stop", description="Stop a server gracefully")
+    @app_commands.describe(server="The server to stop")
     @app_commands.autocomplete(server=server_names)
     @limit(LIFECYCLE_RATE)
     @require(Level.OPERATOR)
     async def stop(self, interaction: discord.Interaction[LanguardBot], server: str) -> None:
-        managed = self.bot.services.supervisor.by_name(server)
+        managed = self.bot.services.servers.ref(server)
         # the live list the bot already keeps: asking a hung game would miss Discord's 3 s
         online = len(self.bot.services.players.known_online(managed.name))
         if online:
@@ -206,20 +218,22 @@ class Servers(commands.GroupCog, group_name="server", description="Game servers"
         await self._lifecycle(interaction, managed, work, f"Stopping {managed.name}")
 
     @app_commands.command(name="restart", description="Stop then start a server")
+    @app_commands.describe(server="The server to restart")
     @app_commands.autocomplete(server=server_names)
     @limit(LIFECYCLE_RATE)
     @require(Level.OPERATOR)
     async def restart(self, interaction: discord.Interaction[LanguardBot], server: str) -> None:
-        managed = self.bot.services.supervisor.by_name(server)
+        managed = self.bot.services.servers.ref(server)
         work = self.bot.services.servers.restart(actor_of(interaction), managed.name)
         await self._lifecycle(interaction, managed, work, f"Restarting {managed.name}")
 
     @app_commands.command(name="kill", description="Kill a server at once (no graceful stop)")
+    @app_commands.describe(server="The server to kill")
     @app_commands.autocomplete(server=server_names)
     @limit(LIFECYCLE_RATE)
     @require(Level.ADMIN)
     async def kill(self, interaction: discord.Interaction[LanguardBot], server: str) -> None:
-        managed = self.bot.services.supervisor.by_name(server)
+        managed = self.bot.services.servers.ref(server)
         if not await confirm(
             interaction, f"Kill **{managed.name}** now? Unsaved game state is lost.", "Kill"
         ):
@@ -228,6 +242,7 @@ class Servers(commands.GroupCog, group_name="server", description="Game servers"
         await interaction.edit_original_response(embed=_result_embed(result), view=None)
 
     @app_commands.command(name="config", description="A server's settings (secrets masked)")
+    @app_commands.describe(server="The server whose settings to show")
     @app_commands.autocomplete(server=server_names)
     @require(Level.ADMIN)
     async def config(self, interaction: discord.Interaction[LanguardBot], server: str) -> None:
@@ -242,26 +257,37 @@ class Servers(commands.GroupCog, group_name="server", description="Game servers"
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @app_commands.command(name="set", description="Change one setting (validated)")
-    @app_commands.describe(key="The setting", value="The new value")
+    @app_commands.describe(
+        server="The server to change",
+        key="The setting to change (pick one from the list)",
+        value="The new value, 1-1000 characters",
+    )
     @app_commands.autocomplete(server=server_names, key=setting_keys)
     @require(Level.ADMIN)
     async def set_(
         self,
         interaction: discord.Interaction[LanguardBot],
         server: str,
-        key: app_commands.Range[str, 1, 64],
-        value: app_commands.Range[str, 1, 1000],
+        key: app_commands.Range[str, 1, 40],
+        value: app_commands.Range[str, 1, 1000] | None = None,
     ) -> None:
+        from bot.modals import open_setting_form, setting_changed_embed
+
+        if value is None:  # a long or multi-line key: a form (the first response, no defer)
+            await open_setting_form(interaction, server, key)
+            return
         result = await self.bot.services.servers.set_setting(
             actor_of(interaction), server, key, value
         )
-        await interaction.response.send_message(
-            embed=ok_embed("Setting changed", clean_game_text(result.message, 500)),
-            ephemeral=True,
-        )
+        await interaction.response.send_message(embed=setting_changed_embed(result), ephemeral=True)
 
     @app_commands.command(name="channels", description="Where logs, alerts, status and chat go")
     @app_commands.describe(
+        server="The server whose channels to set",
+        logs="Channel for its console and game-log lines",
+        alerts="Channel for crashes, failed starts and RCon connection alerts",
+        status="Channel for its live status message",
+        chat="Channel for its in-game chat",
         log_filter="Log channel: every line, or warnings and errors only",
         alert_role="Role mentioned when a crash loop is given up",
     )
@@ -281,7 +307,7 @@ class Servers(commands.GroupCog, group_name="server", description="Game servers"
         from bot.channel_permissions import check_channels, refusal_text
 
         services = self.bot.services
-        managed = services.supervisor.by_name(server)
+        managed = services.servers.ref(server)
         wanted = {"logs": logs, "alerts": alerts, "status": status, "chat": chat}
         # a channel the bot cannot use would swallow what goes there: refuse it all, bind nothing
         problems = check_channels(wanted)
@@ -325,7 +351,10 @@ class Servers(commands.GroupCog, group_name="server", description="Game servers"
         )
 
     @app_commands.command(name="maintenance", description="Mute alerts and pause auto-restart")
-    @app_commands.describe(minutes="How long (ends early on /server start)")
+    @app_commands.describe(
+        server="The server to put in maintenance",
+        minutes="How many minutes, 1-10080 (a week); /server start ends it early",
+    )
     @app_commands.autocomplete(server=server_names)
     @require(Level.OPERATOR)
     async def maintenance(
@@ -351,7 +380,10 @@ class Rcon(commands.Cog):
         self.bot = bot
 
     @app_commands.command(name="rcon", description="Send a raw RCon/console command (audited)")
-    @app_commands.describe(server="The server", command="The command, as the game takes it")
+    @app_commands.describe(
+        server="The server to send it to",
+        command="The command as the game takes it, one line of 1-1000 characters",
+    )
     @app_commands.autocomplete(server=server_names)
     @app_commands.guild_only()
     @limit(RCON_RATE)
@@ -360,36 +392,12 @@ class Rcon(commands.Cog):
         self,
         interaction: discord.Interaction[LanguardBot],
         server: str,
-        command: app_commands.Range[str, 1, 400],
+        command: app_commands.Range[str, 1, 1000],
     ) -> None:
-        services = self.bot.services
-        managed = services.supervisor.by_name(server)
-        if "\n" in command or "\r" in command:
-            raise InvalidInput("one command per line, please")
-        link = managed.link
-        if link is None or not link.connected:
-            raise NotRunning(f"{managed.name} has no RCon connection (is it running?)")
+        console = self.bot.services.console
+        console.check(server, command)  # refused at once, before the reply is deferred
         await interaction.response.defer(ephemeral=True)
-        shown = command if "pass" not in command.lower() else command.split()[0] + " ••••••"
-        try:
-            reply = await link.command(command)
-        except Exception as exc:
-            await services.audit.record(
-                actor_of(interaction),
-                "rcon",
-                server_id=managed.id,
-                arguments={"command": shown},
-                result=f"failed: {exc}",
-                ok=False,
-            )
-            raise
-        await services.audit.record(
-            actor_of(interaction),
-            "rcon",
-            server_id=managed.id,
-            arguments={"command": shown},
-            result=f"{len(reply)} characters of reply",
-        )
+        reply = await console.send(actor_of(interaction), server, command)
         await interaction.followup.send(
             code_block(reply.splitlines() or ["(no reply)"]), ephemeral=True
         )

@@ -25,7 +25,7 @@ class Status(commands.GroupCog, group_name="status", description="Live server st
         self.bot = bot
 
     @app_commands.command(name="post", description="Post a live status embed in a channel")
-    @app_commands.describe(server="The server", channel="Where the embed lives")
+    @app_commands.describe(server="The server to show", channel="The channel to post it in")
     @app_commands.autocomplete(server=server_names)
     @require(Level.ADMIN)
     async def post(

@@ -49,6 +49,7 @@ _FIXES: dict[str, str] = {
     "LANGUARD_LOG_FILE": "use a file path the bot may write to, or leave it empty",
     "LANGUARD_WEBHOOK_URLS": "use http(s) URLs separated by commas",
     "LANGUARD_WEBHOOK_SECRET": "use a shared secret of at least 16 characters",
+    "LANGUARD_CHAT_FROM_DISCORD": "use true or false",
 }
 
 
@@ -97,6 +98,9 @@ class Settings(BaseSettings):
     """URLs that receive server events as signed JSON (comma-separated)."""
     webhook_secret: SecretStr | None = None
     """The HMAC-SHA256 key that signs webhook bodies (X-Languard-Signature)."""
+    chat_from_discord: bool = False
+    """Relay moderators' messages in a server's chat channel into the game. Needs the
+    privileged Message Content intent, switched on in the developer portal (Bot tab)."""
 
     @field_validator("discord_token", "secret_key", "webhook_secret", mode="before")
     @classmethod

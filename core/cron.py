@@ -170,13 +170,15 @@ def parse_schedule(text: str, tz: tzinfo | None = None) -> CronSchedule:
     if not value:
         raise InvalidInput(_HELP)
     if len(value) > MAX_TEXT:
-        raise InvalidInput(f"a schedule is at most {MAX_TEXT} characters; {_HELP}")
+        raise InvalidInput(
+            "a schedule is at most {MAX_TEXT} characters; {HELP}", MAX_TEXT=MAX_TEXT, HELP=_HELP
+        )
     zone = tz or local_zone()
     daily = _DAILY.match(value)
     if daily:
         hour, minute = int(daily.group(1)), int(daily.group(2))
         if hour > 23 or minute > 59:
-            raise InvalidInput(f"`{value}` is not a time of day: use 00:00 to 23:59")
+            raise InvalidInput("`{value}` is not a time of day: use 00:00 to 23:59", value=value)
         return CronSchedule(
             text=f"{hour:02d}:{minute:02d}",
             minutes=(minute,),
@@ -190,7 +192,12 @@ def parse_schedule(text: str, tz: tzinfo | None = None) -> CronSchedule:
         )
     parts = value.split(" ")
     if len(parts) != 5:
-        raise InvalidInput(f"{_HELP} (got {len(parts)} field{'s' if len(parts) != 1 else ''})")
+        raise InvalidInput(
+            "{HELP} (got {n_parts} field{value})",
+            HELP=_HELP,
+            n_parts=len(parts),
+            value="s" if len(parts) != 1 else "",
+        )
     minutes, hours, days, months, weekdays = (
         _parse_field(part, spec) for part, spec in zip(parts, _FIELDS, strict=True)
     )
@@ -206,7 +213,7 @@ def parse_schedule(text: str, tz: tzinfo | None = None) -> CronSchedule:
         tz=zone,
     )
     if not _ever_fires(schedule):
-        raise InvalidInput(f"`{value}` never fires: no month has such a day")
+        raise InvalidInput("`{value}` never fires: no month has such a day", value=value)
     return schedule
 
 
@@ -214,19 +221,31 @@ def _parse_field(text: str, spec: _Field) -> set[int]:
     values: set[int] = set()
     for item in text.split(","):
         if not item:
-            raise InvalidInput(f"the {spec.name} field `{text}` has an empty item")
+            raise InvalidInput(
+                "the {name} field `{text}` has an empty item", name=spec.name, text=text
+            )
         base, slash, step_text = item.partition("/")
         step = 1
         if slash:
             if not (step_text.isascii() and step_text.isdigit()):
-                raise InvalidInput(f"the step in `{item}` ({spec.name}) must be a whole number")
+                raise InvalidInput(
+                    "the step in `{item}` ({name}) must be a whole number",
+                    item=item,
+                    name=spec.name,
+                )
             step = int(step_text)
             if step < 1:
-                raise InvalidInput(f"a step must be at least 1: `{item}` would never fire")
+                raise InvalidInput(
+                    "a step must be at least 1: `{item}` would never fire", item=item
+                )
             if step > spec.high - spec.low:
                 raise InvalidInput(
-                    f"the step in `{item}` is larger than the {spec.name} field's range "
-                    f"({spec.low}-{spec.high}); cron cannot repeat that slowly in one field"
+                    "the step in `{item}` is larger than the {name} field's range "
+                    "({low}-{high}); cron cannot repeat that slowly in one field",
+                    item=item,
+                    name=spec.name,
+                    low=spec.low,
+                    high=spec.high,
                 )
         if base == "*":
             low, high = spec.low, spec.high
@@ -235,8 +254,14 @@ def _parse_field(text: str, spec: _Field) -> set[int]:
             low, high = _value(first, spec, item), _value(last, spec, item)
             if low > high:
                 raise InvalidInput(
-                    f"the range `{base}` ({spec.name}) goes backwards: write it low-high, "
-                    f"or as two items like `{first}-{spec.high},{spec.low}-{last}`"
+                    "the range `{base}` ({name}) goes backwards: write it low-high, or as "
+                    "two items like `{first}-{high},{low}-{last}`",
+                    base=base,
+                    name=spec.name,
+                    first=first,
+                    high=spec.high,
+                    low=spec.low,
+                    last=last,
                 )
         else:
             low = _value(base, spec, item)
@@ -251,11 +276,20 @@ def _value(token: str, spec: _Field, item: str) -> int:
         return spec.names.index(lowered) + spec.name_base
     if not (token.isascii() and token.isdigit()):
         names = f" or a name like `{spec.names[0]}`" if spec.names else ""
-        raise InvalidInput(f"`{item}` in the {spec.name} field is not a number{names}")
+        raise InvalidInput(
+            "`{item}` in the {name} field is not a number{names}",
+            item=item,
+            name=spec.name,
+            names=names,
+        )
     number = int(token)  # at most MAX_TEXT digits
     if not spec.low <= number <= spec.high:
         raise InvalidInput(
-            f"the {spec.name} field takes {spec.low}-{spec.high}; {number} is out of range"
+            "the {name} field takes {low}-{high}; {number} is out of range",
+            name=spec.name,
+            low=spec.low,
+            high=spec.high,
+            number=number,
         )
     return number
 

@@ -22,7 +22,17 @@ __all__ = [
 
 
 class LanguardError(Exception):
-    """An error with a user-safe message (never a path outside the data dir, never a secret)."""
+    """An error with a user-safe message (never a path outside the data dir, never a secret).
+
+    The message is a template and its fields (`InvalidInput("no server named {name}",
+    name=x)`): `str()` is the English text, and a front end can translate the template
+    and fill in the same fields.
+    """
+
+    def __init__(self, template: str = "", /, **params: object) -> None:
+        self.template = template
+        self.params = params
+        super().__init__(template.format(**params) if params else template)
 
 
 class InvalidInput(LanguardError):
@@ -51,10 +61,21 @@ class ExecutableNotAllowed(StartRefused):
 
 class PortInUse(StartRefused):
     def __init__(self, port: int, protocol: str, holder: str | None = None) -> None:
-        who = f"held by {holder}" if holder else "already in use by another program"
-        super().__init__(
-            f"{protocol.upper()} port {port} is {who}; free it or move this server to another port"
-        )
+        if holder:
+            super().__init__(
+                "{protocol} port {port} is held by {holder}; "
+                "free it or move this server to another port",
+                protocol=protocol.upper(),
+                port=port,
+                holder=holder,
+            )
+        else:
+            super().__init__(
+                "{protocol} port {port} is already in use by another program; "
+                "free it or move this server to another port",
+                protocol=protocol.upper(),
+                port=port,
+            )
         self.port = port
         self.protocol = protocol
         self.holder = holder

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from core.logs.lines import LogLine
 
 __all__ = [
+    "AuditRecorded",
     "BanChanged",
     "Chat",
     "Event",
@@ -168,6 +169,22 @@ class BanChanged(Event):
     reason: str
     expires_at: float | None = None
     actor: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditRecorded(Event):
+    """A row was added to the audit log (`server` is empty: the audit knows ids only).
+
+    Lets a front end mirror the audit somewhere (a Discord channel) without polling it;
+    `arguments` are already masked, as stored."""
+
+    entry_id: int
+    actor_id: int | None
+    actor_name: str
+    action: str
+    arguments: tuple[tuple[str, str], ...]
+    result: str
+    ok: bool
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -43,8 +43,9 @@ def parse_duration(
         raise InvalidInput(_duration_help(allow_permanent, allow_off))
     if not minimum <= total <= maximum:
         raise InvalidInput(
-            f"the duration must be between {format_duration(minimum)} and "
-            f"{format_duration(maximum)}"
+            "the duration must be between {format_duration} and {format_duration2}",
+            format_duration=format_duration(minimum),
+            format_duration2=format_duration(maximum),
         )
     return float(total)
 
@@ -81,10 +82,14 @@ def parse_minutes_list(text: str, *, maximum: int = 1440, most: int = 10) -> lis
     """`15,5,1` -> [15, 5, 1] (distinct, descending); minutes before an event."""
     items = [part.strip() for part in text.split(",") if part.strip()]
     if not items or len(items) > most:
-        raise InvalidInput(f"write up to {most} minutes separated by commas, like `15,5,1`")
+        raise InvalidInput(
+            "write up to {most} minutes separated by commas, like `15,5,1`", most=most
+        )
     minutes: set[int] = set()
     for item in items:
         if not (item.isascii() and item.isdigit()) or not 1 <= int(item) <= maximum:
-            raise InvalidInput(f"each warning must be a whole number of minutes, 1 to {maximum}")
+            raise InvalidInput(
+                "each warning must be a whole number of minutes, 1 to {maximum}", maximum=maximum
+            )
         minutes.add(int(item))
     return sorted(minutes, reverse=True)

@@ -21,7 +21,9 @@ from core.metrics import Metrics
 from core.secrets import SecretBox, load_or_create_key
 from core.services.audit import AuditLog
 from core.services.bans import BanService
+from core.services.bot_state import BotStateService
 from core.services.channels import ChannelService
+from core.services.console import ConsoleService
 from core.services.host import HostService
 from core.services.missions import MissionService
 from core.services.permissions import PermissionService
@@ -72,6 +74,8 @@ class Runtime:
     channels: ChannelService
     metrics: Metrics
     webhooks: WebhookService
+    bot_state: BotStateService
+    console: ConsoleService
 
     @classmethod
     async def open(
@@ -112,7 +116,7 @@ class Runtime:
             metrics = Metrics(bus, supervisor, database=db.path)
             webhooks = WebhookService(bus, settings.webhook_urls, settings.webhook_secret)
             metrics.add_collector(webhooks.families)
-            audit = AuditLog(AuditRepository(db))
+            audit = AuditLog(AuditRepository(db), bus)
             servers = ServerService(supervisor, audit, box, public_host=settings.public_host)
             schedule = ScheduleService(supervisor, db, audit, on_maintenance=bus.publish)
             bans = BanService(supervisor, db, bus, audit)
@@ -135,6 +139,8 @@ class Runtime:
                 channels=ChannelService(BindingRepository(db), audit, supervisor),
                 metrics=metrics,
                 webhooks=webhooks,
+                bot_state=BotStateService.of(db),
+                console=ConsoleService(supervisor, audit),
             )
             servers.on_manual_start.append(schedule.end_maintenance)
             servers.on_deleted.append(schedule.forget_server)

@@ -182,7 +182,9 @@ def load_arma3_settings(ctx: ServerContext) -> Arma3Settings:
         key = ".".join(str(part) for part in first.get("loc", ()))
         what = f"the setting {key} of {ctx.name} is" if key else f"the settings of {ctx.name} are"
         reason = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
-        raise ConfigWriteError(f"{what} invalid: {reason}; fix it with /server set") from None
+        raise ConfigWriteError(
+            "{what} invalid: {reason}; fix it with /server set", what=what, reason=reason
+        ) from None
 
 
 class Arma3Profile:
@@ -227,16 +229,20 @@ class Arma3Profile:
         if exe.name not in ARMA3_EXECUTABLE_NAMES:
             allowed = ", ".join(sorted(ARMA3_EXECUTABLE_NAMES))
             raise ExecutableNotAllowed(
-                f"{exe.name} is not an Arma 3 server executable (allowed: {allowed}); "
-                "fix LANGUARD_ARMA3_EXECUTABLE"
+                "{name} is not an Arma 3 server executable (allowed: {allowed}); fix "
+                "LANGUARD_ARMA3_EXECUTABLE",
+                name=exe.name,
+                allowed=allowed,
             )
         if not exe.is_file():
             raise ExecutableNotFound(
-                f"the Arma 3 executable {exe.name} does not exist; check LANGUARD_ARMA3_EXECUTABLE"
+                "the Arma 3 executable {name} does not exist; check LANGUARD_ARMA3_EXECUTABLE",
+                name=exe.name,
             )
         if not os.access(exe, os.X_OK):
             raise ExecutableNotFound(
-                f"the Arma 3 executable {exe.name} is not executable; the operator must chmod +x it"
+                "the Arma 3 executable {name} is not executable; the operator must chmod +x it",
+                name=exe.name,
             )
 
     def ports(self, ctx: ServerContext) -> Sequence[PortNeed]:
@@ -251,13 +257,16 @@ class Arma3Profile:
     def _rcon_password(self, ctx: ServerContext, settings: Arma3Settings) -> str:
         if not settings.battleye:
             raise ConfigWriteError(
-                f"battleye is off for {ctx.name}, but Languard manages Arma 3 through BattlEye "
-                "RCon (readiness, players, bans, stop); turn it on with /server set battleye on"
+                "battleye is off for {name}, but Languard manages Arma 3 through "
+                "BattlEye RCon (readiness, players, bans, stop); turn it on with /server "
+                "set battleye on",
+                name=ctx.name,
             )
         if settings.rcon_password is None:
             raise ConfigWriteError(
-                f"{ctx.name} has no RCon password, and Languard manages Arma 3 through BattlEye "
-                "RCon; set one with /server set rcon_password <password>"
+                "{name} has no RCon password, and Languard manages Arma 3 through "
+                "BattlEye RCon; set one with /server set rcon_password <password>",
+                name=ctx.name,
             )
         return settings.rcon_password.get_secret_value()
 
@@ -354,7 +363,9 @@ class Arma3Profile:
         unanswered = 0
         while True:
             if not control.is_alive():
-                raise NotRunning(f"{ctx.name} exited before BattlEye RCon came up; see its log")
+                raise NotRunning(
+                    "{name} exited before BattlEye RCon came up; see its log", name=ctx.name
+                )
             # A busy host can answer a login later than any fixed wait: an attempt that went
             # unanswered doubles the next one's wait (capped), and the login is resent on the
             # same socket, so a late answer to the first packet still counts.
@@ -367,7 +378,7 @@ class Arma3Profile:
                 refused += 1
                 if refused >= 3:
                     raise ConfigWriteError(
-                        f"BattlEye RCon of {ctx.name} refused the configured password"
+                        "BattlEye RCon of {name} refused the configured password", name=ctx.name
                     ) from None
             except RconTimeout as exc:
                 unanswered += 1
@@ -428,4 +439,6 @@ class Arma3Profile:
             async with client:
                 await client.command("#shutdown")
         except RconError as exc:
-            raise NotRunning(f"{ctx.name} did not take #shutdown over RCon: {exc}") from None
+            raise NotRunning(
+                "{name} did not take #shutdown over RCon: {exc}", name=ctx.name, exc=exc
+            ) from None

@@ -58,7 +58,9 @@ def ban_target_of(ban: GameBan) -> str:
         raise NotSupported("Arma 3 bans a BattlEye GUID or an IPv4 address, not a name")
     target = ban_target(ban.value)
     if target is None:
-        raise InvalidInput(f"{ban.value[:40]!r} is neither a BattlEye GUID nor an IPv4 address")
+        raise InvalidInput(
+            "{value!r} is neither a BattlEye GUID nor an IPv4 address", value=ban.value[:40]
+        )
     return target
 
 

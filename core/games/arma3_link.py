@@ -147,9 +147,11 @@ class Arma3Link:
         try:
             await link._client.connect()
         except RconLoginError:
-            raise NotRunning(f"{server} refused the RCon password") from None
+            raise NotRunning("{server} refused the RCon password", server=server) from None
         except (RconError, OSError) as exc:
-            raise NotRunning(f"{server} does not answer over RCon yet ({exc})") from None
+            raise NotRunning(
+                "{server} does not answer over RCon yet ({exc})", server=server, exc=exc
+            ) from None
         try:
             await link._learn_players()
         except BaseException:  # cancelled (a stop of a frozen game): never leak the socket
@@ -181,21 +183,25 @@ class Arma3Link:
             return await self._client.command(text)
         except RconCommandError:
             raise NotSupported(
-                f"{self.server} refused that command (RestrictRCon is on in BattlEye)"
+                "{server} refused that command (RestrictRCon is on in BattlEye)", server=self.server
             ) from None
         except RconTimeout:
             raise NotRunning(
-                f"{self.server} did not answer over RCon in time; it may be busy or hung"
+                "{server} did not answer over RCon in time; it may be busy or hung",
+                server=self.server,
             ) from None
         except RconError:
-            raise NotRunning(f"the RCon connection to {self.server} is closed") from None
+            raise NotRunning(
+                "the RCon connection to {server} is closed", server=self.server
+            ) from None
 
     async def command(self, text: str) -> str:
         """A raw console command (`/rcon`), refused when it holds a line break."""
         command = text.strip()
         if not command or sanitize_line(command, _COMMAND_LIMIT) != command:
             raise InvalidInput(
-                f"an RCon command is one line of at most {_COMMAND_LIMIT} characters"
+                "an RCon command is one line of at most {COMMAND_LIMIT} characters",
+                COMMAND_LIMIT=_COMMAND_LIMIT,
             )
         return await self._run(command)
 
@@ -374,5 +380,7 @@ def _join(*parts: str) -> str:
 
 def _slot(player: OnlinePlayer) -> str:
     if not _SLOT.fullmatch(player.key):
-        raise InvalidInput(f"{player.name!r} has no BattlEye slot number; refresh the player list")
+        raise InvalidInput(
+            "{name!r} has no BattlEye slot number; refresh the player list", name=player.name
+        )
     return player.key

@@ -134,8 +134,10 @@ class MinecraftProfile:
         if name not in self._allowed:
             allowed = ", ".join(sorted(self._allowed))
             raise ExecutableNotAllowed(
-                f"the Minecraft command must start with {allowed}, not {name[:40]!r}; "
-                "the operator must fix LANGUARD_MINECRAFT_COMMAND"
+                "the Minecraft command must start with {allowed}, not {name!r}; the "
+                "operator must fix LANGUARD_MINECRAFT_COMMAND",
+                allowed=allowed,
+                name=name[:40],
             )
         if "/" in first:
             path = Path(first).expanduser()
@@ -145,8 +147,9 @@ class MinecraftProfile:
             found = Path(which) if which else None
         if found is None:
             raise ExecutableNotFound(
-                f"{name} was not found (or is not executable); the operator must install Java "
-                "or fix LANGUARD_MINECRAFT_COMMAND"
+                "{name} was not found (or is not executable); the operator must install "
+                "Java or fix LANGUARD_MINECRAFT_COMMAND",
+                name=name,
             )
         return found.absolute()
 
@@ -156,7 +159,9 @@ class MinecraftProfile:
         try:
             return settings_from(ctx.settings, ctx.secrets)
         except InvalidInput as exc:
-            raise StartRefused(f"{ctx.name}: {exc}; fix it with /server set") from None
+            raise StartRefused(
+                "{name}: {exc}; fix it with /server set", name=ctx.name, exc=exc
+            ) from None
 
     def ports(self, ctx: ServerContext) -> Sequence[PortNeed]:
         settings = self._settings(ctx)
@@ -198,9 +203,11 @@ class MinecraftProfile:
             values = {}
         if values.get("eula", "").strip().lower() != "true":
             raise StartRefused(
-                f"{ctx.name}: the Minecraft EULA is not accepted. The operator must read "
-                f"https://aka.ms/MinecraftEULA and, to accept it, write eula=true into "
-                f"servers/{ctx.name}/{EULA} in the bot's data folder"
+                "{name}: the Minecraft EULA is not accepted. The operator must read "
+                "https://aka.ms/MinecraftEULA and, to accept it, write eula=true into "
+                "servers/{name}/{EULA} in the bot's data folder",
+                name=ctx.name,
+                EULA=EULA,
             )
 
     def _read_properties(self, ctx: ServerContext) -> dict[str, str]:
@@ -208,7 +215,11 @@ class MinecraftProfile:
         if not path.exists():
             return {}
         if not is_within(path, ctx.folder):
-            raise StartRefused(f"{ctx.name}: {PROPERTIES} points outside the server folder")
+            raise StartRefused(
+                "{name}: {PROPERTIES} points outside the server folder",
+                name=ctx.name,
+                PROPERTIES=PROPERTIES,
+            )
         try:
             data = path.read_bytes()
             if len(data) > MAX_PROPERTIES_BYTES:
@@ -217,7 +228,10 @@ class MinecraftProfile:
         except (OSError, ValueError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             raise StartRefused(
-                f"{ctx.name}: {PROPERTIES} cannot be read ({reason}); fix or delete it"
+                "{name}: {PROPERTIES} cannot be read ({reason}); fix or delete it",
+                name=ctx.name,
+                PROPERTIES=PROPERTIES,
+                reason=reason,
             ) from None
 
     def _ban_files(self, ctx: ServerContext, properties: dict[str, str]) -> list[ConfigFile]:
@@ -241,8 +255,11 @@ class MinecraftProfile:
         if not (jar if jar.is_absolute() else ctx.folder / jar).is_file():
             where = f"servers/{ctx.name}/{jar}" if not jar.is_absolute() else "its path"
             raise StartRefused(
-                f"{ctx.name}: the server jar {jar.name!r} is missing; put it at {where} "
-                "in the bot's data folder"
+                "{name}: the server jar {name2!r} is missing; put it at {where} in the "
+                "bot's data folder",
+                name=ctx.name,
+                name2=jar.name,
+                where=where,
             )
 
     def launch(self, ctx: ServerContext) -> LaunchSpec:

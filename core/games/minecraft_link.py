@@ -241,8 +241,10 @@ class MinecraftLink:
                 except TimeoutError:
                     head = text.split(" ", 1)[0][:32]
                     raise LanguardError(
-                        f"{self.server} did not answer `{head}` on the console "
-                        f"within {self.timeout:g} s"
+                        "{server} did not answer `{head}` on the console within {timeout:g} s",
+                        server=self.server,
+                        head=head,
+                        timeout=self.timeout,
                     ) from None
                 return "\n".join(waiter.lines)
             finally:
@@ -256,7 +258,7 @@ class MinecraftLink:
         console_first: bool = False,
     ) -> str:
         if self._closed:
-            raise NotRunning(f"{self.server} is not running")
+            raise NotRunning("{server} is not running", server=self.server)
         if self._rcon is None:
             return await self._console(text, complete)
         if console_first:
@@ -265,7 +267,7 @@ class MinecraftLink:
         try:
             return await self._rcon.command(text, timeout=self.timeout)
         except RconError as exc:
-            raise LanguardError(f"{self.server}: RCON {exc}") from None
+            raise LanguardError("{server}: RCON {exc}", server=self.server, exc=exc) from None
 
     async def _expect(
         self, command: str, ok: tuple[str, ...], missing: tuple[str, ...] = ()
@@ -276,7 +278,9 @@ class MinecraftLink:
         verb = command.split(" ", 1)[0]
         shown = clean_text(reply, 200) or "no answer"
         if missing and reply.startswith(missing):
-            raise NotFound(f"{self.server}: `{verb}` failed: {shown}")
+            raise NotFound(
+                "{server}: `{verb}` failed: {shown}", server=self.server, verb=verb, shown=shown
+            )
         raise _Refused(f"{self.server} refused `{verb}`: {shown}")
 
     # -- GameLink --------------------------------------------------------------------------
@@ -294,7 +298,11 @@ class MinecraftLink:
         reply = await self._run("list", list_reply_complete)
         names = parse_list(reply)
         if names is None:
-            raise LanguardError(f"{self.server} answered `list` with: {clean_text(reply, 100)}")
+            raise LanguardError(
+                "{server} answered `list` with: {clean_text}",
+                server=self.server,
+                clean_text=clean_text(reply, 100),
+            )
         return [
             OnlinePlayer(
                 key=name, name=name, guid=self.parser.uuid_of(name), ip=self.parser.ip_of(name)
@@ -313,7 +321,7 @@ class MinecraftLink:
         elif ban.kind in (BanKind.NAME, BanKind.UUID):
             await self._ban_name(valid_player_name(player.key), ban)
         else:
-            raise InvalidInput(f"Minecraft cannot ban by {ban.kind.value}")
+            raise InvalidInput("Minecraft cannot ban by {value}", value=ban.kind.value)
 
     async def add_ban(self, ban: GameBan) -> None:
         if ban.kind is BanKind.IP:
@@ -324,12 +332,14 @@ class MinecraftLink:
             name = self.name_for_uuid(ban.value)
             if name is None:
                 raise NotSupported(
-                    f"{self.server} can ban UUID {ban.value} only once that player's name is "
-                    "known; it is applied at the next start"
+                    "{server} can ban UUID {value} only once that player's name is known; it "
+                    "is applied at the next start",
+                    server=self.server,
+                    value=ban.value,
                 )
             await self._ban_name(name, ban)
         else:
-            raise InvalidInput(f"Minecraft cannot ban by {ban.kind.value}")
+            raise InvalidInput("Minecraft cannot ban by {value}", value=ban.kind.value)
 
     async def remove_ban(self, ban: GameBan) -> None:
         if ban.kind is BanKind.IP:
@@ -346,7 +356,7 @@ class MinecraftLink:
         elif ban.kind is BanKind.NAME:
             name = valid_player_name(ban.value)
         else:
-            raise InvalidInput(f"Minecraft cannot ban by {ban.kind.value}")
+            raise InvalidInput("Minecraft cannot ban by {value}", value=ban.kind.value)
         await self._expect(f"pardon {name}", ("Unbanned ", "Nothing changed"))
 
     async def list_bans(self) -> list[GameBan]:
@@ -385,7 +395,7 @@ class MinecraftLink:
             await self._run("banlist ips", banlist_reply_complete, console_first=True)
         )
         if players is None or addresses is None:
-            raise LanguardError(f"{self.server} did not answer `banlist` as expected")
+            raise LanguardError("{server} did not answer `banlist` as expected", server=self.server)
         held = {target.lower() for target in players}
         for target in players:
             if target.lower() in gone_names and re.fullmatch(r"[A-Za-z0-9_]{1,16}", target):
@@ -478,5 +488,8 @@ def _ipv4_or_none(value: str) -> str | None:
 def _ipv4(value: str) -> str:
     address = _ipv4_or_none(value)
     if address is None:
-        raise InvalidInput(f"Minecraft bans IPv4 addresses only, not {clean_text(value, 45)!r}")
+        raise InvalidInput(
+            "Minecraft bans IPv4 addresses only, not {clean_text!r}",
+            clean_text=clean_text(value, 45),
+        )
     return address

@@ -67,7 +67,8 @@ def valid_player_name(name: str) -> str:
     if not PLAYER_NAME.fullmatch(name):
         shown = clean_text(name, 20) or "that"
         raise InvalidInput(
-            f"{shown!r} is not a Minecraft player name (1 to 16 letters, digits or underscores)"
+            "{shown!r} is not a Minecraft player name (1 to 16 letters, digits or underscores)",
+            shown=shown,
         )
     return name
 
@@ -163,7 +164,9 @@ def settings_from(settings: Mapping[str, Any], secrets: Mapping[str, str]) -> Mi
         error = exc.errors(include_url=False, include_input=False)[0]
         where = ".".join(str(p) for p in error.get("loc", ()) if not isinstance(p, int))
         message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
-        raise InvalidInput(f"the setting {where or 'value'} is invalid: {message}") from None
+        raise InvalidInput(
+            "the setting {value} is invalid: {message}", value=where or "value", message=message
+        ) from None
 
 
 # -- .properties ---------------------------------------------------------------------------

@@ -118,9 +118,12 @@ def validate_mission_filename(filename: str) -> str:
     no Windows device names, so the name is safe on every file system and in server.cfg.
     """
     if not filename:
-        raise InvalidInput(f"give the mission file name: {_EXAMPLE}")
+        raise InvalidInput("give the mission file name: {EXAMPLE}", EXAMPLE=_EXAMPLE)
     if len(filename) > MAX_MISSION_FILENAME:
-        raise InvalidInput(f"the file name is longer than {MAX_MISSION_FILENAME} characters")
+        raise InvalidInput(
+            "the file name is longer than {MAX_MISSION_FILENAME} characters",
+            MAX_MISSION_FILENAME=MAX_MISSION_FILENAME,
+        )
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in filename):
         raise InvalidInput("the file name contains control characters")
     if "/" in filename or "\\" in filename or ".." in filename or ":" in filename:
@@ -131,14 +134,17 @@ def validate_mission_filename(filename: str) -> str:
             "(no accents, spaces or look-alike characters)"
         )
     if not filename.lower().endswith(".pbo"):
-        raise InvalidInput(f"a mission must be a .pbo file named {_EXAMPLE}")
+        raise InvalidInput("a mission must be a .pbo file named {EXAMPLE}", EXAMPLE=_EXAMPLE)
     name = filename[:-4] + ".pbo"
     if not _MISSION_NAME.fullmatch(name) or os.path.basename(name) != name:
         raise InvalidInput(
-            f"name the file {_EXAMPLE}, using letters, digits, '_' and '-' (no spaces)"
+            "name the file {EXAMPLE}, using letters, digits, '_' and '-' (no spaces)",
+            EXAMPLE=_EXAMPLE,
         )
     if name.split(".", 1)[0].lower() in _RESERVED:
-        raise InvalidInput(f"{name.split('.', 1)[0]} is a reserved device name; rename the file")
+        raise InvalidInput(
+            "{split} is a reserved device name; rename the file", split=name.split(".", 1)[0]
+        )
     return name
 
 
@@ -159,7 +165,9 @@ def read_pbo(path: Path) -> PboSummary:
         with path.open("rb") as stream:
             return read_pbo_stream(stream, os.fstat(stream.fileno()).st_size)
     except OSError as exc:
-        raise PboError(f"the file could not be read ({exc.strerror or 'I/O error'})") from exc
+        raise PboError(
+            "the file could not be read ({value})", value=exc.strerror or "I/O error"
+        ) from exc
 
 
 def read_pbo_bytes(data: bytes) -> PboSummary:
@@ -170,7 +178,7 @@ def read_pbo_bytes(data: bytes) -> PboSummary:
 def read_pbo_stream(stream: BinaryIO, size: int) -> PboSummary:
     """Validate `size` bytes of `stream` from its start: header, layout, then the checksum."""
     if size < TRAILER_SIZE + 2 * (1 + _FIELDS.size):
-        raise PboError(f"this is not a PBO: {size} bytes is too small to be one")
+        raise PboError("this is not a PBO: {size} bytes is too small to be one", size=size)
     stream.seek(0)
     reader = _HeaderReader(stream, min(size - TRAILER_SIZE, MAX_HEADER_BYTES))
     properties = _read_product_entry(reader)
@@ -180,13 +188,15 @@ def read_pbo_stream(stream: BinaryIO, size: int) -> PboSummary:
     expected = header_end + data_size + TRAILER_SIZE
     if size < expected:
         raise PboError(
-            f"the PBO is truncated: its header announces {expected} bytes, "
-            f"the file has only {size} (an interrupted download?)"
+            "the PBO is truncated: its header announces {expected} bytes, the file "
+            "has only {size} (an interrupted download?)",
+            expected=expected,
+            size=size,
         )
     if size > expected:
         raise PboError(
-            f"the PBO has {size - expected} unexpected bytes after its checksum; "
-            "it is damaged or not a PBO"
+            "the PBO has {value} unexpected bytes after its checksum; it is damaged or not a PBO",
+            value=size - expected,
         )
     sha1, sha256 = _check_trailer(stream, size)
     return PboSummary(
@@ -213,8 +223,9 @@ class _HeaderReader:
         read_so_far = self.consumed + len(self._buf) - self._pos
         if read_so_far >= self._limit:
             raise PboError(
-                "this is not a valid PBO: its header does not end "
-                f"within {self._limit} bytes (truncated, or far too many files)"
+                "this is not a valid PBO: its header does not end within {limit} bytes "
+                "(truncated, or far too many files)",
+                limit=self._limit,
             )
         chunk = self._stream.read(min(_READ_CHUNK, self._limit - read_so_far))
         if not chunk:
@@ -230,7 +241,11 @@ class _HeaderReader:
                 self._advance(end + 1)
                 return value
             if len(self._buf) - self._pos > max_len:
-                raise PboError(f"this is not a PBO: {what} is longer than {max_len} bytes")
+                raise PboError(
+                    "this is not a PBO: {what} is longer than {max_len} bytes",
+                    what=what,
+                    max_len=max_len,
+                )
             self._fill()
 
     def fields(self) -> tuple[int, int, int, int, int]:
@@ -266,7 +281,10 @@ def _read_product_entry(reader: _HeaderReader) -> tuple[tuple[str, str], ...]:
             return tuple(properties)
         value = reader.cstring(MAX_PROPERTY_BYTES, "a header property value")
         if len(properties) >= MAX_PROPERTIES:
-            raise PboError(f"this is not a valid PBO: more than {MAX_PROPERTIES} properties")
+            raise PboError(
+                "this is not a valid PBO: more than {MAX_PROPERTIES} properties",
+                MAX_PROPERTIES=MAX_PROPERTIES,
+            )
         properties.append((_text(key, "a property name"), _text(value, "a property value")))
 
 
@@ -282,22 +300,28 @@ def _read_file_entries(reader: _HeaderReader, size: int) -> tuple[PboEntry, ...]
                 raise PboError("this is not a valid PBO: its header terminator is not empty")
             return tuple(entries)
         if len(entries) >= MAX_ENTRIES:
-            raise PboError(f"this is not a valid PBO: more than {MAX_ENTRIES} files")
+            raise PboError(
+                "this is not a valid PBO: more than {MAX_ENTRIES} files", MAX_ENTRIES=MAX_ENTRIES
+            )
         name = _check_name(raw)
         if method not in _FILE_METHODS:
             raise PboError(
-                f"this is not a valid PBO: {_show(name)} has an unknown packing method "
-                f"0x{method:08x}"
+                "this is not a valid PBO: {show} has an unknown packing method 0x{method:08x}",
+                show=_show(name),
+                method=method,
             )
         folded = name.replace("/", "\\").casefold()
         if folded in seen:
-            raise PboError(f"this is not a valid PBO: {_show(name)} appears twice")
+            raise PboError("this is not a valid PBO: {show} appears twice", show=_show(name))
         seen.add(folded)
         announced += data_size
         if announced > size:
             raise PboError(
-                f"this is not a valid PBO: {_show(name)} claims {data_size} bytes, "
-                f"more than the whole file ({size} bytes)"
+                "this is not a valid PBO: {show} claims {data_size} bytes, more than the "
+                "whole file ({size} bytes)",
+                show=_show(name),
+                data_size=data_size,
+                size=size,
             )
         entries.append(PboEntry(name, method, original, timestamp, data_size))
 
@@ -309,7 +333,7 @@ def _text(raw: bytes, what: str) -> str:
     except UnicodeDecodeError:
         text = raw.decode("latin-1")
     if any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in text):
-        raise PboError(f"this is not a valid PBO: {what} contains control characters")
+        raise PboError("this is not a valid PBO: {what} contains control characters", what=what)
     return text
 
 
@@ -318,9 +342,11 @@ def _check_name(raw: bytes) -> str:
     name = _text(raw, "a file name in the archive")
     parts = name.replace("/", "\\").split("\\")
     if name.startswith(("\\", "/")) or ":" in name:
-        raise PboError(f"refused: the archive holds an absolute path {_show(name)}")
+        raise PboError("refused: the archive holds an absolute path {show}", show=_show(name))
     if any(part in ("", ".", "..") for part in parts):
-        raise PboError(f"refused: the archive holds a path that leaves its folder {_show(name)}")
+        raise PboError(
+            "refused: the archive holds a path that leaves its folder {show}", show=_show(name)
+        )
     return name
 
 

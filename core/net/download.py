@@ -62,7 +62,9 @@ def parse_download_url(url: str, *, allow_http: bool = False) -> URL:
     if not url:
         raise InvalidInput("the link is empty")
     if len(url) > MAX_URL_LENGTH:
-        raise InvalidInput(f"the link is longer than {MAX_URL_LENGTH} characters")
+        raise InvalidInput(
+            "the link is longer than {MAX_URL_LENGTH} characters", MAX_URL_LENGTH=MAX_URL_LENGTH
+        )
     if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
         raise InvalidInput("the link contains spaces or control characters")
     try:
@@ -223,7 +225,10 @@ async def download_https(
                         await asyncio.to_thread(sink.finish)
                         return sink.path
                     current = parse_download_url(str(target), allow_http=allow_http)
-                raise InvalidInput(f"the link redirects more than {max_redirects} times")
+                raise InvalidInput(
+                    "the link redirects more than {max_redirects} times",
+                    max_redirects=max_redirects,
+                )
     except BaseException as exc:
         sink.discard()
         explained = _explain(exc, host, timeout)
@@ -247,7 +252,7 @@ async def _vet(
         try:
             answers = await (resolve or _system_resolve)(host, port)
         except OSError:
-            raise InvalidInput(f"could not find the host {url.host}") from None
+            raise InvalidInput("could not find the host {host}", host=url.host) from None
         addresses = []
         for answer in answers:
             with contextlib.suppress(ValueError):
@@ -255,12 +260,16 @@ async def _vet(
                 if ip not in addresses:
                     addresses.append(ip)
         if not addresses:
-            raise InvalidInput(f"could not find the host {url.host}") from None
+            raise InvalidInput("could not find the host {host}", host=url.host) from None
     for ip in addresses:
         reason = address_refusal(ip, allow_private=allow_private, allowed=allowed)
         if reason is not None:
             _log.info("refused a download from %s: %s is %s", url.host, ip, reason)
-            raise InvalidInput(f"{url.host} points to {reason}; links must lead to a public server")
+            raise InvalidInput(
+                "{host} points to {reason}; links must lead to a public server",
+                host=url.host,
+                reason=reason,
+            )
     return addresses
 
 
@@ -280,18 +289,24 @@ async def _fetch(
         if resp.status in _REDIRECTS:
             location = resp.headers.get("Location")
             if not location:
-                raise InvalidInput(f"{url.host} redirected without saying where to")
+                raise InvalidInput("{host} redirected without saying where to", host=url.host)
             try:
                 return url.join(URL(location))
             except (ValueError, TypeError):
-                raise InvalidInput(f"{url.host} redirected to an invalid link") from None
+                raise InvalidInput("{host} redirected to an invalid link", host=url.host) from None
         if resp.status != 200:
-            raise InvalidInput(f"{url.host} answered HTTP {resp.status} instead of the file")
+            raise InvalidInput(
+                "{host} answered HTTP {status} instead of the file",
+                host=url.host,
+                status=resp.status,
+            )
         if resp.headers.get("Content-Encoding", "identity").lower() not in ("identity", ""):
-            raise InvalidInput(f"{url.host} sent the file compressed; use a direct link")
+            raise InvalidInput("{host} sent the file compressed; use a direct link", host=url.host)
         total = resp.content_length
         if total is not None and total > max_bytes:
-            raise InvalidInput(f"the file is {_mib(total)}, over the {_mib(max_bytes)} limit")
+            raise InvalidInput(
+                "the file is {mib}, over the {mib2} limit", mib=_mib(total), mib2=_mib(max_bytes)
+            )
         await _stream(resp, sink, max_bytes, total, progress, interval)
         return None
 
@@ -310,13 +325,15 @@ async def _stream(
     async for chunk in resp.content.iter_chunked(_CHUNK):
         received += len(chunk)
         if received > max_bytes:
-            raise InvalidInput(f"the download passed the {_mib(max_bytes)} limit and was stopped")
+            raise InvalidInput(
+                "the download passed the {mib} limit and was stopped", mib=_mib(max_bytes)
+            )
         await asyncio.to_thread(sink.write, chunk)
         if time.monotonic() - last_report >= interval:
             last_report = time.monotonic()
             await _report(progress, received, total)
     if total is not None and received != total:
-        raise InvalidInput(f"the download from {resp.url.host} was cut short")
+        raise InvalidInput("the download from {host} was cut short", host=resp.url.host)
     await _report(progress, received, total)
 
 

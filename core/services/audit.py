@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.errors import LanguardError
+from core.events import AuditRecorded, EventBus
+from core.paging import Page, window
 from data.repositories.history import AuditEntry, AuditRepository
 
 __all__ = ["SYSTEM", "Actor", "AuditLog", "AuditScope", "mask_secrets"]
@@ -55,8 +57,10 @@ def mask_secrets(arguments: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class AuditLog:
-    def __init__(self, repository: AuditRepository) -> None:
+    def __init__(self, repository: AuditRepository, bus: EventBus | None = None) -> None:
         self._repo = repository
+        self._bus = bus
+        """Hears an `AuditRecorded` per row, so a front end can mirror the audit live."""
 
     async def record(
         self,
@@ -68,15 +72,31 @@ class AuditLog:
         result: str = "ok",
         ok: bool = True,
     ) -> int:
-        return await self._repo.add(
+        masked = mask_secrets(arguments or {})
+        entry_id = await self._repo.add(
             actor_id=actor.id,
             actor_name=actor.name,
             action=action,
             server_id=server_id,
-            arguments=mask_secrets(arguments or {}),
+            arguments=masked,
             result=result[:1000],
             ok=ok,
         )
+        if self._bus is not None:
+            self._bus.publish(
+                AuditRecorded(
+                    server_id=server_id or 0,
+                    server="",
+                    entry_id=entry_id,
+                    actor_id=actor.id,
+                    actor_name=actor.name,
+                    action=action,
+                    arguments=tuple((str(k), str(v)) for k, v in masked.items()),
+                    result=result[:1000],
+                    ok=ok,
+                )
+            )
+        return entry_id
 
     @asynccontextmanager
     async def scope(
@@ -110,3 +130,9 @@ class AuditLog:
 
     async def recent(self, limit: int = 20, server_id: int | None = None) -> list[AuditEntry]:
         return await self._repo.recent(max(1, min(limit, 100)), server_id)
+
+    async def page(self, offset: int, limit: int, server_id: int | None = None) -> Page[AuditEntry]:
+        """One page of the trail, newest first, and how many entries there are in all."""
+        offset, limit = window(offset, limit)
+        total = await self._repo.count(server_id)
+        return Page(total, offset, await self._repo.recent(limit, server_id, offset))

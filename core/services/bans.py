@@ -32,6 +32,7 @@ from core.events import (
     Subscription,
 )
 from core.games.base import BanFiles, BanKind, GameBan, GameLink, OnlinePlayer
+from core.paging import Page, window
 from core.parsing import format_duration, parse_duration
 from core.services.audit import SYSTEM, Actor, AuditLog
 from core.services.ban_import import import_found
@@ -127,7 +128,7 @@ class BanService:
     async def get(self, ban_id: int) -> Ban:
         ban = await self._repo.get(ban_id)
         if ban is None:
-            raise NotFound(f"there is no ban #{ban_id}; `/bans list` shows them")
+            raise NotFound("there is no ban #{ban_id}; `/bans list` shows them", ban_id=ban_id)
         return ban
 
     async def active_for(self, server_id: int) -> list[GameBan]:
@@ -199,7 +200,9 @@ class BanService:
         if server is not None:
             self._check_kind(server, target.kind)
             if target.kind is BanKind.IP and server.game == "minecraft" and ":" in target.value:
-                raise NotSupported(f"{server.name} is a Minecraft server: it bans IPv4 only")
+                raise NotSupported(
+                    "{name} is a Minecraft server: it bans IPv4 only", name=server.name
+                )
         reason = clean_text(reason)
         now = self._clock()
         async with self._db.transaction():
@@ -250,7 +253,7 @@ class BanService:
             if lifted:
                 await self._repo.add_lifts(ban.id, self._lift_servers(ban))
         if not lifted:
-            raise InvalidInput(f"ban #{ban.id} is already {ban.status(now)}")
+            raise InvalidInput("ban #{id} is already {status}", id=ban.id, status=ban.status(now))
         ban = await self.get(ban_id)
         self._announce("removed", ban, actor)
         applied, missed = await self._withdraw(ban)
@@ -305,12 +308,17 @@ class BanService:
     def _check_kind(self, server: ManagedServer, kind: BanKind) -> None:
         kinds = self.kinds_for(server.game)
         if not kinds:
-            raise NotSupported(f"{server.name} ({server.game}) has no ban list")
+            raise NotSupported(
+                "{name} ({game}) has no ban list", name=server.name, game=server.game
+            )
         if kind not in kinds:
             takes = " or ".join(sorted(KIND_TITLES[k] for k in kinds))
             raise NotSupported(
-                f"{server.name} is a {server.game} server: it bans by {takes}, "
-                f"not by {KIND_TITLES[kind]}"
+                "{name} is a {game} server: it bans by {takes}, not by {KIND_TITLES}",
+                name=server.name,
+                game=server.game,
+                takes=takes,
+                KIND_TITLES=KIND_TITLES[kind],
             )
 
     def _scope(self, ban: Ban) -> list[ManagedServer]:
@@ -402,7 +410,7 @@ class BanService:
         """A full import and sync of one running game, finished on return (raises on failure)."""
         server = self._supervisor.get(server_id)
         if server.state is not ServerState.RUNNING or server.link is None:
-            raise NotRunning(f"{server.name} is not running")
+            raise NotRunning("{name} is not running", name=server.name)
         await self._sync_one(server_id, server.link)
         self._syncer.pending.discard(server_id)
 
@@ -432,6 +440,24 @@ class BanService:
             now=self._clock(),
             limit=max(1, min(limit, 500)),
         )
+
+    async def page(
+        self,
+        server_name: str | None,
+        offset: int,
+        limit: int,
+        include_expired: bool = False,
+    ) -> Page[Ban]:
+        """One page of what `list` lists (newest first) and how many there are in all, so
+        `/bans list` pages through every ban without loading them all."""
+        server_id = None if server_name is None else self._supervisor.by_name(server_name).id
+        offset, limit = window(offset, limit)
+        now = self._clock()
+        total = await self._repo.count_bans(server_id, include_expired=include_expired, now=now)
+        items = await self._repo.list_bans(
+            server_id, include_expired=include_expired, now=now, limit=limit, offset=offset
+        )
+        return Page(total, offset, items)
 
 
 def _outlasts(ban: Ban, other: Ban) -> bool:

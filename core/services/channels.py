@@ -1,4 +1,5 @@
-"""Which Discord channel gets what of a server: logs, alerts, a status embed, in-game chat.
+"""Which Discord channel gets what of a server: logs, alerts, a status embed, in-game chat;
+and, per guild, which channel mirrors the audit log.
 
 The service only stores and validates (core knows nothing of Discord); the bot's channel
 hub listens for changes and re-wires its streams. Every change is audited.
@@ -16,7 +17,7 @@ from typing import Any
 from core.errors import InvalidInput
 from core.services.audit import Actor, AuditLog
 from core.supervisor.supervisor import Supervisor
-from data.repositories.bindings import BindingRepository, StoredBinding
+from data.repositories.bindings import BindingRepository, StatusMessage, StoredBinding
 
 __all__ = [
     "Binding",
@@ -91,7 +92,7 @@ def _snowflake(value: int | None, what: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_SNOWFLAKE:
-        raise InvalidInput(f"{what} is not a valid Discord id")
+        raise InvalidInput("{what} is not a valid Discord id", what=what)
     return value
 
 
@@ -111,7 +112,7 @@ def _parse_kinds(kinds: Iterable[str | ChannelKind]) -> set[ChannelKind]:
             parsed.add(ChannelKind(str(kind).strip().lower()))
         except ValueError:
             raise InvalidInput(
-                f"`{kind}` is not a channel kind (logs, alerts, status, chat)"
+                "`{kind}` is not a channel kind (logs, alerts, status, chat)", kind=kind
             ) from None
     return parsed
 
@@ -131,6 +132,33 @@ class ChannelService:
     async def list(self, server_id: int | None = None) -> builtins.list[Binding]:
         stored = await self.repository.bindings(server_id)
         return [b for b in map(Binding.from_stored, stored) if b is not None]
+
+    # -- what the bot's channel hub reads and saves --------------------------------------
+
+    async def channel_cursors(self, server_id: int, channel_id: int) -> dict[str, tuple[str, int]]:
+        """Per log source: (file id, offset) of the last line the channel has on Discord."""
+        consumer = channel_consumer(channel_id)
+        stored = await self._sup.offsets.load(server_id)
+        return {o.source: (o.file_id, o.offset) for o in stored if o.consumer == consumer}
+
+    async def save_channel_cursor(
+        self, server_id: int, channel_id: int, source: str, file_id: str, offset: int
+    ) -> None:
+        """Discord accepted the lines up to `offset`: a restart resumes the channel there."""
+        await self._sup.offsets.save(
+            server_id, source, channel_consumer(channel_id), file_id, offset
+        )
+
+    async def forget_channel_cursors(self, server_id: int, channel_id: int) -> None:
+        """The channel no longer takes this server's logs: stop holding its place in them."""
+        await self.repository.forget_cursors(server_id, channel_consumer(channel_id))
+
+    async def status_messages(self) -> builtins.list[StatusMessage]:
+        """The live status messages (server, channel, message id) the bot edits."""
+        return await self.repository.status_messages()
+
+    async def set_status_message(self, server_id: int, channel_id: int, message_id: int) -> None:
+        await self.repository.set_status_message(server_id, channel_id, message_id)
 
     async def bind(
         self,
@@ -199,7 +227,9 @@ class ChannelService:
         removing = _parse_kinds(unbind)
         clash = [k.value for k in removing if wanted[k] is not None]
         if clash:
-            raise InvalidInput(f"cannot both set and remove the {', '.join(sorted(clash))} channel")
+            raise InvalidInput(
+                "cannot both set and remove the {join} channel", join=", ".join(sorted(clash))
+            )
         current = {b.kind: b for b in await self.list(server.id)}
         for kind, option, value in (
             (ChannelKind.LOGS, "log filter", parsed_filter),
@@ -208,7 +238,9 @@ class ChannelService:
             if value is not None and (
                 kind in removing or (wanted[kind] is None and kind not in current)
             ):
-                raise InvalidInput(f"set a {kind.value} channel to use the {option}")
+                raise InvalidInput(
+                    "set a {value} channel to use the {option}", value=kind.value, option=option
+                )
         if not removing and parsed_filter is None and role is None and not any(wanted.values()):
             raise InvalidInput("name at least one channel (logs, alerts, status or chat)")
         changes: dict[str, Any] = {}
@@ -242,6 +274,36 @@ class ChannelService:
         await self._audit.record(actor, "server.channels", server_id=server.id, arguments=changes)
         await self._notify()
         return await self.list(server.id)
+
+    # -- the audit channel ---------------------------------------------------------------
+
+    async def audit_channels(self) -> dict[int, int]:
+        """guild id → the channel that mirrors every audit row (guild-wide, not per server:
+        actions such as `/perms grant` concern no server)."""
+        return await self.repository.audit_channels()
+
+    async def set_audit_channel(self, actor: Actor, guild_id: int, channel_id: int | None) -> bool:
+        """Mirror the audit log into `channel_id` (None: stop). False when nothing changed.
+
+        The row of a change is written while the old channel still mirrors an `off`, and
+        after the new one does a set: a channel shows who bound it, and who unbound it."""
+        guild = _snowflake(guild_id, "the guild")
+        channel = _snowflake(channel_id, "the audit channel")
+        assert guild is not None
+        changed = (await self.audit_channels()).get(guild) != channel
+        arguments = {"channel_id": channel or "off"}
+        result = "ok" if changed else "unchanged"
+        if channel is None:
+            await self._audit.record(actor, "audit.channel", arguments=arguments, result=result)
+            if changed:
+                await self.repository.delete_audit_channel(guild)
+                await self._notify()
+            return changed
+        if changed:
+            await self.repository.set_audit_channel(guild, channel)
+            await self._notify()
+        await self._audit.record(actor, "audit.channel", arguments=arguments, result=result)
+        return changed
 
     # -- internals -----------------------------------------------------------------------
 

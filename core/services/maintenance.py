@@ -103,7 +103,10 @@ class MaintenanceWindows:
         if isinstance(minutes, bool) or not isinstance(minutes, int):
             raise InvalidInput("give the maintenance length as a whole number of minutes")
         if not 1 <= minutes <= MAX_MAINTENANCE_MINUTES:
-            raise InvalidInput(f"maintenance lasts 1 to {MAX_MAINTENANCE_MINUTES} minutes (a week)")
+            raise InvalidInput(
+                "maintenance lasts 1 to {MAX_MAINTENANCE_MINUTES} minutes (a week)",
+                MAX_MAINTENANCE_MINUTES=MAX_MAINTENANCE_MINUTES,
+            )
         now = self._now()
         until = now + minutes * 60
         await self._repo.put(MaintenanceRecord(server.id, now, until, actor.name[:100]))

@@ -124,7 +124,7 @@ class DuplicateMission(InvalidInput):
     """The same content is already on the server (under `existing`)."""
 
     def __init__(self, existing: str) -> None:
-        super().__init__(f"this mission is already on the server as {existing}")
+        super().__init__("this mission is already on the server as {existing}", existing=existing)
         self.existing = existing
 
 
@@ -134,7 +134,7 @@ def validate_difficulty(value: str | None) -> str | None:
     for known in DIFFICULTIES:
         if value.strip().lower() == known.lower():
             return known
-    raise InvalidInput(f"difficulty must be one of {', '.join(DIFFICULTIES)}")
+    raise InvalidInput("difficulty must be one of {join}", join=", ".join(DIFFICULTIES))
 
 
 class MissionService:
@@ -214,7 +214,9 @@ class MissionService:
             try:
                 name = validate_mission_filename(parsed.name)
             except InvalidInput as exc:
-                raise InvalidInput(f"the link must end with the mission file name: {exc}") from None
+                raise InvalidInput(
+                    "the link must end with the mission file name: {exc}", exc=exc
+                ) from None
             files = self._files(server)
             await asyncio.to_thread(files.create)
 
@@ -267,13 +269,15 @@ class MissionService:
                 )
                 if existing is not None and existing.filename != name:
                     raise InvalidInput(
-                        f"{existing.filename} differs only in letter case; "
-                        "use exactly that name to replace it"
+                        "{filename} differs only in letter case; use exactly that name to "
+                        "replace it",
+                        filename=existing.filename,
                     )
                 if existing is not None and not replace:
                     raise InvalidInput(
-                        f"{name} already exists with different content; "
-                        "upload it again and choose to replace it"
+                        "{name} already exists with different content; upload it again and "
+                        "choose to replace it",
+                        name=name,
                     )
                 mtime_ns = await asyncio.to_thread(files.commit, tmp, name)
                 await self._repo.put(
@@ -339,8 +343,9 @@ class MissionService:
                     e.template.casefold() for e in await self._rotation(server)
                 }:
                     raise InvalidInput(
-                        f"{record.filename} is in the mission rotation; "
-                        "take it out with /missions rotation first"
+                        "{filename} is in the mission rotation; take it out with /missions "
+                        "rotation first",
+                        filename=record.filename,
                     )
                 await asyncio.to_thread(self._files(server).remove, record.filename)
                 await self._repo.delete(server.id, record.filename)
@@ -368,7 +373,9 @@ class MissionService:
             scope.server_id = server.id
             level = validate_difficulty(difficulty)
             if len(names) > MAX_ROTATION:
-                raise InvalidInput(f"a rotation holds at most {MAX_ROTATION} missions")
+                raise InvalidInput(
+                    "a rotation holds at most {MAX_ROTATION} missions", MAX_ROTATION=MAX_ROTATION
+                )
             async with self._lock(server.id):
                 records = await self._reconcile(server)
                 entries: list[RotationEntry] = []
@@ -384,7 +391,9 @@ class MissionService:
                         unknown.append(name)
                 if unknown:
                     shown = ", ".join(_short(n) for n in unknown[:5])
-                    raise NotFound(f"not on {server.name}: {shown}; see /missions list")
+                    raise NotFound(
+                        "not on {name}: {shown}; see /missions list", name=server.name, shown=shown
+                    )
                 await self._sup.settings_repo.set(
                     server.id,
                     ROTATION_KEY,
@@ -409,12 +418,14 @@ class MissionService:
             async with self._lock(server.id):
                 record = _find(await self._reconcile(server), mission, server.name)
             if server.state is not ServerState.RUNNING:
-                raise NotRunning(f"{server.name} is {server.state}; start it first")
+                raise NotRunning(
+                    "{name} is {state}; start it first", name=server.name, state=server.state
+                )
             link = server.link
             if link is None or not link.connected:
                 raise NotRunning(
-                    f"{server.name} is running but its RCon link is not connected; "
-                    "try again in a moment"
+                    "{name} is running but its RCon link is not connected; try again in a moment",
+                    name=server.name,
                 )
             template = mission_template(record.filename)
             await link.load_mission(template, level)
@@ -427,7 +438,9 @@ class MissionService:
         server = self._sup.by_name(server_name)
         if server.game != ARMA3:
             raise NotSupported(
-                f"{server.name} is a {server.game} server; missions exist only on Arma 3 servers"
+                "{name} is a {game} server; missions exist only on Arma 3 servers",
+                name=server.name,
+                game=server.game,
             )
         return server
 
@@ -437,7 +450,9 @@ class MissionService:
     def _check_size(self, size: int) -> None:
         if size > self.max_bytes:
             raise InvalidInput(
-                f"the file is {_mib(size)}, over the {_mib(self.max_bytes)} limit for missions"
+                "the file is {mib}, over the {mib2} limit for missions",
+                mib=_mib(size),
+                mib2=_mib(self.max_bytes),
             )
 
     async def _rotation(self, server: ManagedServer) -> builtins.list[RotationEntry]:
@@ -472,7 +487,9 @@ def _find(records: Sequence[MissionRecord], wanted: str, server: str) -> Mission
     ]
     if len(matches) == 1:
         return matches[0]
-    raise NotFound(f"no mission {_short(wanted)} on {server}; see /missions list")
+    raise NotFound(
+        "no mission {short} on {server}; see /missions list", short=_short(wanted), server=server
+    )
 
 
 async def _write_temp(files: MissionFiles, data: bytes) -> Path:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from core.errors import InvalidInput, LanguardError, NotFound, NotRunning, NotSupported
 from core.events import EventBus, PlayerJoined, PlayerLeft, ServerStateChanged, Subscription
 from core.games.base import BanKind, GameLink, OnlinePlayer
+from core.paging import Page, window
 from core.parsing import parse_duration
 from core.services.audit import Actor, AuditLog
 from core.services.ban_targets import BanTarget, clean_text, normalise_target
@@ -28,7 +29,7 @@ from core.supervisor.server import ManagedServer
 from core.supervisor.states import ServerState
 from core.supervisor.supervisor import Supervisor
 from data.db import Database
-from data.repositories.players import PlayerHistory, PlayerRepository
+from data.repositories.players import PlayerHistory, PlayerMatch, PlayerRepository
 
 __all__ = ["AmbiguousPlayer", "PlayerService", "UnknownPlayer"]
 
@@ -53,8 +54,11 @@ class AmbiguousPlayer(InvalidInput):
     def __init__(self, query: str, candidates: Sequence[OnlinePlayer]) -> None:
         self.candidates = tuple(candidates)
         super().__init__(
-            f"{len(candidates)} players match {query!r}: {_listing(candidates)}; "
-            "pick one from the list or give their number"
+            "{count} players match {query!r}: {listing}; "
+            "pick one from the list or give their number",
+            count=len(candidates),
+            query=query,
+            listing=_listing(candidates),
         )
 
 
@@ -63,8 +67,17 @@ class UnknownPlayer(NotFound):
 
     def __init__(self, server: str, query: str, candidates: Sequence[OnlinePlayer]) -> None:
         self.candidates = tuple(candidates)
-        online = f"online now: {_listing(candidates)}" if candidates else "nobody is online"
-        super().__init__(f"no player {query!r} on {server}; {online}")
+        if candidates:
+            super().__init__(
+                "no player {query!r} on {server}; online now: {listing}",
+                query=query,
+                server=server,
+                listing=_listing(candidates),
+            )
+        else:
+            super().__init__(
+                "no player {query!r} on {server}; nobody is online", query=query, server=server
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +177,7 @@ class PlayerService:
             raise InvalidInput("name a player: their name, the start of it, or their number")
         server = self._supervisor.by_name(server_name)
         if server.state is not ServerState.RUNNING:
-            raise NotRunning(f"{server.name} is not running, so nobody is online")
+            raise NotRunning("{name} is not running, so nobody is online", name=server.name)
         players = await self.online(server.name)
         folded = wanted.casefold()
         tiers: Iterable[Callable[[OnlinePlayer], bool]] = (
@@ -231,9 +244,10 @@ class PlayerService:
             guid = _norm_id(player.guid, BanKind.GUID)
             if guid is None:
                 raise InvalidInput(
-                    f"the BattlEye GUID of {player.name} is not known yet (BattlEye checks it "
-                    "a few seconds after they join); try again in a moment, or ban their IP "
-                    "with `/bans add`"
+                    "the BattlEye GUID of {name} is not known yet (BattlEye checks it a few "
+                    "seconds after they join); try again in a moment, or ban their IP with "
+                    "`/bans add`",
+                    name=player.name,
                 )
             return BanTarget(BanKind.GUID, guid)
         uuid_value = _norm_id(player.guid, BanKind.UUID) if BanKind.UUID in kinds else None
@@ -241,7 +255,9 @@ class PlayerService:
             return BanTarget(BanKind.UUID, uuid_value)
         if BanKind.NAME in kinds:
             return BanTarget(BanKind.NAME, normalise_target(BanKind.NAME, player.name))
-        raise NotSupported(f"{server.name} ({server.game}) cannot ban a player")
+        raise NotSupported(
+            "{name} ({game}) cannot ban a player", name=server.name, game=server.game
+        )
 
     async def say(self, actor: Actor, server_name: str, message: str) -> str:
         """A message to everyone in game; returns the text as it was sent."""
@@ -255,9 +271,13 @@ class PlayerService:
     def _linked(self, server_name: str) -> tuple[ManagedServer, GameLink]:
         server = self._supervisor.by_name(server_name)
         if server.state is not ServerState.RUNNING:
-            raise NotRunning(f"{server.name} is not running; start it with `/server start`")
+            raise NotRunning(
+                "{name} is not running; start it with `/server start`", name=server.name
+            )
         if server.link is None:
-            raise NotRunning(f"{server.name} is running but not connected yet; try in a moment")
+            raise NotRunning(
+                "{name} is running but not connected yet; try in a moment", name=server.name
+            )
         return server, server.link
 
     async def _tell_game(
@@ -276,7 +296,7 @@ class PlayerService:
             error = (
                 exc
                 if isinstance(exc, LanguardError)
-                else NotRunning(f"{server.name} did not answer in time; try again")
+                else NotRunning("{name} did not answer in time; try again", name=server.name)
             )
             await self._audit.record(
                 actor, action, server_id=server.id, arguments=arguments, result=str(error), ok=False
@@ -288,18 +308,15 @@ class PlayerService:
 
     async def history(self, query: str, limit: int = 10) -> list[PlayerHistory]:
         """Players by (part of) a name they used, their GUID/UUID, or an IP they came from."""
-        text = query.strip()
-        if not text or len(text) > 64:
-            raise InvalidInput("search by a name (or part of one), a GUID, a UUID or an IP address")
-        limit = max(1, min(limit, 25))
-        if _HEX32.fullmatch(text):
-            return await self._repo.by_guids([text.lower(), str(uuid.UUID(text))], limit)
-        if _UUID_DASHED.fullmatch(text):
-            return await self._repo.by_guids([str(uuid.UUID(text))], limit)
-        address = _norm_ip(text)
-        if address is not None:
-            return await self._repo.by_ip(address, limit)
-        return await self._repo.by_name(text, limit)
+        return await self._repo.search(_history_match(query), max(1, min(limit, 25)))
+
+    async def history_page(self, query: str, offset: int, limit: int) -> Page[PlayerHistory]:
+        """One page of `history`'s matches and how many there are in all, so `/players
+        history` pages through every match without loading them all."""
+        match = _history_match(query)
+        offset, limit = window(offset, limit, 25)
+        total = await self._repo.count(match)
+        return Page(total, offset, await self._repo.search(match, limit, offset))
 
     # -- following the games -------------------------------------------------------------
 
@@ -399,6 +416,21 @@ class PlayerService:
                 )
             await self._repo.seen(player_id, player.name, player.ip, now)
         live[player.key] = _Live(player, player_id, session_id)
+
+
+def _history_match(query: str) -> PlayerMatch:
+    """What a history query means: a GUID/UUID, an IP address, or (part of) a name."""
+    text = query.strip()
+    if not text or len(text) > 64:
+        raise InvalidInput("search by a name (or part of one), a GUID, a UUID or an IP address")
+    if _HEX32.fullmatch(text):
+        return PlayerMatch.guids([text.lower(), str(uuid.UUID(text))])
+    if _UUID_DASHED.fullmatch(text):
+        return PlayerMatch.guids([str(uuid.UUID(text))])
+    address = _norm_ip(text)
+    if address is not None:
+        return PlayerMatch.ip(address)
+    return PlayerMatch.name(text)
 
 
 def _norm_id(value: str | None, kind: BanKind) -> str | None:

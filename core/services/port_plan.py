@@ -96,17 +96,24 @@ def check_new_port(
     stride = max(1, profile.port_stride)
     highest = HIGHEST_PORT - stride + 1
     if _as_int(port) is None or not LOWEST_PORT <= port <= highest:
-        raise InvalidInput(f"the port must be a whole number from {LOWEST_PORT} to {highest}")
+        raise InvalidInput(
+            "the port must be a whole number from {LOWEST_PORT} to {highest}",
+            LOWEST_PORT=LOWEST_PORT,
+            highest=highest,
+        )
     mine = occupied_ports(profile, name, folder, {"port": port})
     other = overlapping_server(mine, taken)
     if other is not None:
         raise InvalidInput(
-            f"ports {min(mine)}-{max(mine)} overlap those of server `{other}`; choose "
-            "another port, or leave it out to get a free one"
+            "ports {mine}-{mine2} overlap those of server `{other}`; choose another "
+            "port, or leave it out to get a free one",
+            mine=min(mine),
+            mine2=max(mine),
+            other=other,
         )
     busy = busy_on_host(profile, name, folder, {"port": port})
     if busy:
-        raise InvalidInput(f"{busy} is already in use on this host; choose another port")
+        raise InvalidInput("{busy} is already in use on this host; choose another port", busy=busy)
 
 
 def free_block(profile: GameProfile, name: str, folder: Path, taken: Mapping[str, set[int]]) -> int:

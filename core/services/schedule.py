@@ -105,7 +105,9 @@ def sanitize_message(text: str) -> str:
         raise InvalidInput("the message is empty; write the text players should see")
     if len(cleaned) > MAX_MESSAGE_CHARS:
         raise InvalidInput(
-            f"the message is {len(cleaned)} characters; keep it to {MAX_MESSAGE_CHARS}"
+            "the message is {n_cleaned} characters; keep it to {MAX_MESSAGE_CHARS}",
+            n_cleaned=len(cleaned),
+            MAX_MESSAGE_CHARS=MAX_MESSAGE_CHARS,
         )
     return cleaned
 
@@ -253,7 +255,10 @@ class ScheduleService:
         record = await self._schedules.get(schedule_id)
         server = None if record is None else self._find(record.server_id)
         if record is None or server is None:
-            raise NotFound(f"there is no schedule #{schedule_id}; `/schedule list` shows them")
+            raise NotFound(
+                "there is no schedule #{schedule_id}; `/schedule list` shows them",
+                schedule_id=schedule_id,
+            )
         entry = self._entry(record, server)
         task = self._loops.pop(record.id, None)
         if task is not None:
@@ -488,8 +493,10 @@ class ScheduleService:
     async def _check_room(self, server: ManagedServer) -> None:
         if await self._schedules.count(server.id) >= MAX_SCHEDULES_PER_SERVER:
             raise InvalidInput(
-                f"{server.name} already has {MAX_SCHEDULES_PER_SERVER} schedules; "
-                "remove one with `/schedule remove` first"
+                "{name} already has {MAX_SCHEDULES_PER_SERVER} schedules; remove one "
+                "with `/schedule remove` first",
+                name=server.name,
+                MAX_SCHEDULES_PER_SERVER=MAX_SCHEDULES_PER_SERVER,
             )
 
     def _server_named(self, name: str) -> ManagedServer:
@@ -531,8 +538,11 @@ def _check_gap(schedule: CronSchedule, warn: tuple[int, ...]) -> None:
         if previous is not None and run - previous < timedelta(minutes=need):
             gap = int((run - previous).total_seconds() // 60)
             raise InvalidInput(
-                f"restarts would come {gap} minute{'s' * (gap != 1)} apart; leave at least "
-                f"{need} minutes between them (more than the earliest warning)"
+                "restarts would come {gap} minute{value} apart; leave at least {need} "
+                "minutes between them (more than the earliest warning)",
+                gap=gap,
+                value="s" * (gap != 1),
+                need=need,
             )
         previous = run
 

@@ -54,6 +54,7 @@ __all__ = [
     "CreatedServer",
     "DeletedServer",
     "ServerHook",
+    "ServerRef",
     "ServerService",
     "ServerStatus",
     "ServerSummary",
@@ -130,6 +131,14 @@ class SetResult:
 
 
 @dataclass(frozen=True, slots=True)
+class ServerRef:
+    """Which server a command is about, without handing the front end the server itself."""
+
+    id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class ServerSummary:
     name: str
     game: str
@@ -166,7 +175,7 @@ def _valid_name(name: str) -> str:
             "not starting or ending with a hyphen (like `main-1`)"
         )
     if name in RESERVED_NAMES:
-        raise InvalidInput(f"`{name}` is a reserved word; choose another name")
+        raise InvalidInput("`{name}` is a reserved word; choose another name", name=name)
     return name
 
 
@@ -226,8 +235,13 @@ class ServerService:
                 if server.name == wanted:
                     return server
         if NAME_PATTERN.fullmatch(wanted):
-            raise NotFound(f"there is no server named `{wanted}`")
+            raise NotFound("there is no server named `{wanted}`", wanted=wanted)
         raise NotFound("there is no server by that name")
+
+    def ref(self, name: str) -> ServerRef:
+        """The id and stored name of the server named `name` (NotFound with a hint)."""
+        server = self._server(name)
+        return ServerRef(server.id, server.name)
 
     def names(self, prefix: str = "") -> builtins.list[str]:
         """Server names for autocomplete: prefix matches first, then the rest that contain it."""
@@ -275,7 +289,7 @@ class ServerService:
         profile = self._sup.profiles.get(game)
         repo = self._sup.servers_repo
         if any(s.name == name for s in self._sup.all()) or await repo.get_by_name(name):
-            raise InvalidInput(f"a server named `{name}` already exists")
+            raise InvalidInput("a server named `{name}` already exists", name=name)
         taken = await self._taken_ports(exclude=None)
         folder = self._sup.folder_for(name)
         if port is None:
@@ -294,14 +308,16 @@ class ServerService:
                 for key, value in plain.items():
                     await self._sup.secrets_repo.put(record.id, key, self._box.encrypt(value))
         except sqlite3.IntegrityError:
-            raise InvalidInput(f"a server named `{name}` already exists") from None
+            raise InvalidInput("a server named `{name}` already exists", name=name) from None
         try:
             if folder.exists():
                 _log.warning("server %s reuses the existing folder %s", name, folder)
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             await repo.archive(record.id)
-            raise LanguardError(f"cannot create the server folder: {exc.strerror}") from None
+            raise LanguardError(
+                "cannot create the server folder: {strerror}", strerror=exc.strerror
+            ) from None
         await self._sup.add(record)
         return CreatedServer(record.id, name, profile.name, port, tuple(plain))
 
@@ -321,9 +337,11 @@ class ServerService:
         if server.state in (S.CRASHED, S.FAILED):
             await server.stop(reason="deleted")  # also cancels a pending automatic restart
         if server.state is not S.STOPPED or server.handle is not None:
-            raise InvalidInput(f"`{server.name}` is {server.state.value}; stop it first")
+            raise InvalidInput(
+                "`{name}` is {value}; stop it first", name=server.name, value=server.state.value
+            )
         if self._commands.get(server.id):
-            raise InvalidInput(f"`{server.name}` is busy with another command; try again")
+            raise InvalidInput("`{name}` is busy with another command; try again", name=server.name)
         await self._sup.remove(server.id)  # no await between the checks and the removal
         try:
             archived = await asyncio.to_thread(self._archive_folder, server.name)
@@ -332,7 +350,9 @@ class ServerService:
             if record is not None:
                 await self._sup.add(record)
             raise LanguardError(
-                f"could not archive the folder of `{server.name}`: {exc.strerror}"
+                "could not archive the folder of `{name}`: {strerror}",
+                name=server.name,
+                strerror=exc.strerror,
             ) from None
         await self._sup.servers_repo.archive(server.id)
         return DeletedServer(server.name, archived)
@@ -400,7 +420,7 @@ class ServerService:
             except NotFound:
                 supervised = False
             if not supervised:
-                raise NotFound(f"`{server.name}` was just deleted")
+                raise NotFound("`{name}` was just deleted", name=server.name)
             self._commands[server.id] = self._commands.get(server.id, 0) + 1
             try:
                 state = await run()
@@ -492,11 +512,11 @@ class ServerService:
             return
         other = overlapping_server(mine, await self._taken_ports(exclude=server.id))
         if other is not None:
-            raise InvalidInput(f"that would overlap the ports of server `{other}`")
+            raise InvalidInput("that would overlap the ports of server `{other}`", other=other)
         if server.state not in ACTIVE_STATES:
             busy = busy_on_host(server.profile, server.name, folder, after)
             if busy:
-                raise InvalidInput(f"{busy} is already in use on this host")
+                raise InvalidInput("{busy} is already in use on this host", busy=busy)
 
     async def _taken_ports(self, exclude: int | None) -> dict[str, set[int]]:
         """The ports of every server but the one with id `exclude`, by server name."""

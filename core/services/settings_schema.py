@@ -94,6 +94,10 @@ class SettingKey:
     separator: str = field(repr=False, default=";")
     model_splits: bool = field(repr=False, default=False)
     """True when the game's model turns the raw `a;b` string into a list itself."""
+    multiline: bool = field(repr=False, default=False)
+    """True for a list of free-text lines (`motd`): a front end may offer one line per entry
+    (a form's paragraph box) and join them with `separator`. A field sets it with
+    `json_schema_extra={"multiline": True}`; a text list split on `|` is lines by default."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +234,12 @@ def _game_key(
             separator=separator, model_splits=detected is not None, choices=_choices(item)
         )
         hint = f"a list separated by `{separator}`"
+        multiline = extra.get("multiline")
+        common["multiline"] = (
+            multiline
+            if isinstance(multiline, bool)
+            else separator == "|" and not common["choices"] and item is str
+        )
         if common["choices"]:
             hint += " from " + ", ".join(common["choices"])
     else:
@@ -323,7 +333,12 @@ class SettingsSchema:
             if close
             else "pick one from the key list"
         )
-        raise InvalidInput(f"{shown} is not a setting of {self.game} servers; {hint}")
+        raise InvalidInput(
+            "{shown} is not a setting of {game} servers; {hint}",
+            shown=shown,
+            game=self.game,
+            hint=hint,
+        )
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name in self._keys
@@ -355,7 +370,11 @@ class SettingsSchema:
         else:
             value = self._validate_model(key, _candidate(key, raw), current)
             if isinstance(value, list) and len(value) > MAX_LIST_ITEMS:
-                raise InvalidInput(f"{key.name} takes at most {MAX_LIST_ITEMS} entries")
+                raise InvalidInput(
+                    "{name} takes at most {MAX_LIST_ITEMS} entries",
+                    name=key.name,
+                    MAX_LIST_ITEMS=MAX_LIST_ITEMS,
+                )
         return ParsedSetting(key, value, MASK if key.secret else self.display(key.name, value))
 
     def check(self, values: Mapping[str, Any]) -> None:
@@ -436,17 +455,21 @@ def schema_for(profile: GameProfile) -> SettingsSchema:
 def _clean(key: SettingKey, text: str) -> str:
     if len(text) > MAX_VALUE_CHARS:
         raise InvalidInput(
-            f"the value for {key.name} is too long (at most {MAX_VALUE_CHARS} characters)"
+            "the value for {name} is too long (at most {MAX_VALUE_CHARS} characters)",
+            name=key.name,
+            MAX_VALUE_CHARS=MAX_VALUE_CHARS,
         )
     if _CONTROL.search(text):
         raise InvalidInput(
-            f"the value for {key.name} cannot contain line breaks or control characters"
+            "the value for {name} cannot contain line breaks or control characters", name=key.name
         )
     if _SURROGATE.search(text):  # not encodable: it would fail later, at encryption
-        raise InvalidInput(f"the value for {key.name} holds characters that are not valid text")
+        raise InvalidInput(
+            "the value for {name} holds characters that are not valid text", name=key.name
+        )
     raw = text.strip()
     if not raw:
-        raise InvalidInput(f"give a value for {key.name}")
+        raise InvalidInput("give a value for {name}", name=key.name)
     return raw
 
 
@@ -461,7 +484,11 @@ def _candidate(key: SettingKey, raw: str) -> Any:
             return raw
         items = [part.strip() for part in raw.split(key.separator) if part.strip()]
         if len(items) > MAX_LIST_ITEMS:
-            raise InvalidInput(f"{key.name} takes at most {MAX_LIST_ITEMS} entries")
+            raise InvalidInput(
+                "{name} takes at most {MAX_LIST_ITEMS} entries",
+                name=key.name,
+                MAX_LIST_ITEMS=MAX_LIST_ITEMS,
+            )
         if key.choices:
             items = [_choice(key, item) for item in items]
         return items
@@ -473,7 +500,7 @@ def _parse_scalar(key: SettingKey, raw: str) -> Any:
         try:
             return parse_switch(raw)
         except InvalidInput:
-            raise InvalidInput(f"{key.name}: write `on` or `off`") from None
+            raise InvalidInput("{name}: write `on` or `off`", name=key.name) from None
     if key.kind is Kind.DURATION:
         return _parse_duration(key, raw)
     if key.kind in (Kind.INTEGER, Kind.NUMBER):
@@ -481,7 +508,11 @@ def _parse_scalar(key: SettingKey, raw: str) -> Any:
     if key.kind is Kind.CHOICE:
         return _choice(key, raw)
     if key.max_length is not None and len(raw) > key.max_length:
-        raise InvalidInput(f"{key.name} is at most {key.max_length} characters long")
+        raise InvalidInput(
+            "{name} is at most {max_length} characters long",
+            name=key.name,
+            max_length=key.max_length,
+        )
     return raw
 
 
@@ -508,14 +539,16 @@ def _parse_duration(key: SettingKey, raw: str) -> int | float | None:
         seconds = float(int(raw))
         if not shortest <= seconds <= longest:
             raise InvalidInput(
-                f"{key.name} must be between {format_duration(shortest)} and "
-                f"{format_duration(longest)}"
+                "{name} must be between {format_duration} and {format_duration2}",
+                name=key.name,
+                format_duration=format_duration(shortest),
+                format_duration2=format_duration(longest),
             )
     else:
         try:
             parsed = parse_duration(raw, allow_off=key.allow_off, minimum=shortest, maximum=longest)
         except InvalidInput as exc:
-            raise InvalidInput(f"{key.name}: {exc}") from None
+            raise InvalidInput("{name}: {exc}", name=key.name, exc=exc) from None
         seconds = 0.0 if parsed is None else parsed
     return int(seconds) if key.integer else seconds
 
@@ -524,7 +557,7 @@ def _choice(key: SettingKey, raw: str) -> str:
     for choice in key.choices:
         if choice.lower() == raw.lower():
             return choice
-    raise InvalidInput(f"{key.name} must be one of: {', '.join(key.choices)}")
+    raise InvalidInput("{name} must be one of: {join}", name=key.name, join=", ".join(key.choices))
 
 
 def _explain(name: str | None, exc: ValidationError, hide: Iterable[str]) -> str:

@@ -141,7 +141,9 @@ class ManagedServer:
                 await self.keeper.strict_transition(old, new, reason)
             except StorageErrors as exc:
                 raise StartRefused(
-                    f"{self.name} was not started: the database cannot be written ({exc})"
+                    "{name} was not started: the database cannot be written ({exc})",
+                    name=self.name,
+                    exc=exc,
                 ) from None
         self.state = new
         self.state_reason = reason
@@ -187,7 +189,9 @@ class ManagedServer:
         """Start the server; refuses with StartRefused (state unchanged) when it cannot."""
         async with self._lock:
             if self.state in ACTIVE_STATES:
-                raise AlreadyRunning(f"{self.name} is already {self.state.value}")
+                raise AlreadyRunning(
+                    "{name} is already {value}", name=self.name, value=self.state.value
+                )
             self._last_manual_start = time.time()
             await self.keeper.event("manual_start", {})
             self._cancel_restart()
@@ -213,12 +217,14 @@ class ManagedServer:
         ctx.folder.mkdir(parents=True, exist_ok=True)
         for config in profile.files(ctx):
             if not is_within(config.path, ctx.folder):
-                raise ConfigWriteError(f"refusing to write {config.path.name} outside the server")
+                raise ConfigWriteError(
+                    "refusing to write {name} outside the server", name=config.path.name
+                )
             try:
                 atomic_write(config.path, config.content, mode=0o600 if config.secret else 0o644)
             except OSError as exc:
                 raise ConfigWriteError(
-                    f"cannot write {config.path.name}: {exc.strerror or exc}"
+                    "cannot write {name}: {value}", name=config.path.name, value=exc.strerror or exc
                 ) from None
         profile.prepare(ctx)
         spec = profile.launch(ctx)
@@ -239,7 +245,9 @@ class ManagedServer:
         except OSError as exc:
             lines.close()
             await self._transition(S.FAILED, f"could not start the process: {exc.strerror}")
-            raise StartRefused(f"{self.name} could not be started: {exc.strerror}") from None
+            raise StartRefused(
+                "{name} could not be started: {strerror}", name=self.name, strerror=exc.strerror
+            ) from None
         await self._attach(handle)
         self._await_ready_later(handle, ctx, lines)
 
@@ -343,9 +351,9 @@ class ManagedServer:
                     await self._transition(S.STOPPED, "no process was running")
                     return self.state
                 else:
-                    raise NotRunning(f"{self.name} is not running")
+                    raise NotRunning("{name} is not running", name=self.name)
             if self.state is S.STOPPING:
-                raise NotRunning(f"{self.name} is already stopping")
+                raise NotRunning("{name} is already stopping", name=self.name)
             await self._stop_locked(kill=kill, reason=reason or ("killed" if kill else "stopped"))
         return self.state
 

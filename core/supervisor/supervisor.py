@@ -169,13 +169,13 @@ class Supervisor:
         try:
             return self._servers[server_id]
         except KeyError:
-            raise NotFound(f"no server with id {server_id}") from None
+            raise NotFound("no server with id {server_id}", server_id=server_id) from None
 
     def by_name(self, name: str) -> ManagedServer:
         for server in self._servers.values():
             if server.name == name:
                 return server
-        raise NotFound(f"no server named {name!r}")
+        raise NotFound("no server named {name!r}", name=name)
 
     def all(self) -> list[ManagedServer]:
         return sorted(self._servers.values(), key=lambda s: s.name)

@@ -94,6 +94,19 @@ def _ban(row: Any) -> Ban:
     )
 
 
+def _list_filter(server_id: int | None, include_expired: bool, now: float) -> tuple[str, list[Any]]:
+    """The WHERE clause (and its parameters) shared by listing and counting bans."""
+    where: list[str] = []
+    params: list[Any] = []
+    if server_id is not None:
+        where.append("(b.server_id = ? OR b.server_id IS NULL)")
+        params.append(server_id)
+    if not include_expired:
+        where.append(_ACTIVE)
+        params.append(now)
+    return (f" WHERE {' AND '.join(where)}" if where else ""), params
+
+
 @dataclass(frozen=True, slots=True)
 class FoundBan:
     """A ban found in a game, to import: stored form, scoped to the server it was found on."""
@@ -197,22 +210,26 @@ class BanRepository:
         return [_ban(row) for row in rows]
 
     async def list_bans(
-        self, server_id: int | None, *, include_expired: bool, now: float, limit: int
+        self,
+        server_id: int | None,
+        *,
+        include_expired: bool,
+        now: float,
+        limit: int,
+        offset: int = 0,
     ) -> list[Ban]:
         """Newest first; with a server, its own bans and the ones for every server."""
-        where: list[str] = []
-        params: list[Any] = []
-        if server_id is not None:
-            where.append("(b.server_id = ? OR b.server_id IS NULL)")
-            params.append(server_id)
-        if not include_expired:
-            where.append(_ACTIVE)
-            params.append(now)
-        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        clause, params = _list_filter(server_id, include_expired, now)
         rows = await self._db.fetchall(
-            f"{_SELECT}{clause} ORDER BY b.id DESC LIMIT ?", (*params, limit)
+            f"{_SELECT}{clause} ORDER BY b.id DESC LIMIT ? OFFSET ?", (*params, limit, offset)
         )
         return [_ban(row) for row in rows]
+
+    async def count_bans(self, server_id: int | None, *, include_expired: bool, now: float) -> int:
+        """How many bans `list_bans` would page through (for "45 bans · page 1 of 2")."""
+        clause, params = _list_filter(server_id, include_expired, now)
+        value = await self._db.fetchval(f"SELECT COUNT(*) FROM bans b{clause}", tuple(params))
+        return int(value or 0)
 
     async def active_for(self, server_id: int, kinds: frozenset[BanKind], now: float) -> list[Ban]:
         """Bans in force on one server, of the kinds its game understands, oldest first."""

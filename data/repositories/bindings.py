@@ -1,4 +1,5 @@
-"""Channel bindings (which Discord channel gets what of a server) and the live status messages.
+"""Channel bindings (which Discord channel gets what of a server), the audit channel of each
+guild, and the live status messages.
 
 Options are stored as JSON so a kind can grow a knob without a migration. Channel cursors
 (log offsets saved under the consumer `channel:<id>`) belong to a binding: when the binding
@@ -101,6 +102,28 @@ class BindingRepository:
         return await self._db.execute_rowcount(
             "DELETE FROM log_offsets WHERE server_id = ? AND consumer = ?", (server_id, consumer)
         )
+
+    # -- the audit channel (one per guild, not per server) ------------------------------
+
+    async def audit_channels(self) -> dict[int, int]:
+        """guild id → the channel that mirrors the audit log there."""
+        rows = await self._db.fetchall(
+            "SELECT guild_id, channel_id FROM audit_channels ORDER BY guild_id"
+        )
+        return {int(r["guild_id"]): int(r["channel_id"]) for r in rows}
+
+    async def set_audit_channel(self, guild_id: int, channel_id: int) -> None:
+        await self._db.execute(
+            "INSERT INTO audit_channels(guild_id, channel_id) VALUES (?, ?)"
+            " ON CONFLICT(guild_id) DO UPDATE SET channel_id = excluded.channel_id",
+            (guild_id, channel_id),
+        )
+
+    async def delete_audit_channel(self, guild_id: int) -> bool:
+        count = await self._db.execute_rowcount(
+            "DELETE FROM audit_channels WHERE guild_id = ?", (guild_id,)
+        )
+        return count > 0
 
     # -- status messages ---------------------------------------------------------------
 

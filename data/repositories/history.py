@@ -109,15 +109,28 @@ class AuditRepository:
             ),
         )
 
-    async def recent(self, limit: int = 20, server_id: int | None = None) -> list[AuditEntry]:
+    async def count(self, server_id: int | None = None) -> int:
+        """How many entries `recent` pages through (all, or one server's)."""
+        if server_id is None:
+            value = await self._db.fetchval("SELECT COUNT(*) FROM audit_log")
+        else:
+            value = await self._db.fetchval(
+                "SELECT COUNT(*) FROM audit_log WHERE server_id = ?", (server_id,)
+            )
+        return int(value or 0)
+
+    async def recent(
+        self, limit: int = 20, server_id: int | None = None, offset: int = 0
+    ) -> list[AuditEntry]:
+        """Newest first, skipping the `offset` newest."""
         if server_id is None:
             rows = await self._db.fetchall(
-                "SELECT * FROM audit_log ORDER BY id DESC LIMIT ?", (limit,)
+                "SELECT * FROM audit_log ORDER BY id DESC LIMIT ? OFFSET ?", (limit, offset)
             )
         else:
             rows = await self._db.fetchall(
-                "SELECT * FROM audit_log WHERE server_id = ? ORDER BY id DESC LIMIT ?",
-                (server_id, limit),
+                "SELECT * FROM audit_log WHERE server_id = ? ORDER BY id DESC LIMIT ? OFFSET ?",
+                (server_id, limit, offset),
             )
         return [
             AuditEntry(

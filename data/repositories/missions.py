@@ -215,7 +215,7 @@ class MissionFiles:
         if final.parent != self.folder or tmp.parent != self.folder:
             raise ValueError(f"{name!r} is not a plain name in {self.folder}")
         if final.is_dir():
-            raise InvalidInput(f"a folder named {name} is in the way; ask the operator")
+            raise InvalidInput("a folder named {name} is in the way; ask the operator", name=name)
         os.chmod(tmp, 0o644)
         os.replace(tmp, final)
         dir_fd = os.open(self.folder, os.O_RDONLY)

@@ -11,6 +11,7 @@ from data.db import Database
 
 __all__ = [
     "PlayerHistory",
+    "PlayerMatch",
     "PlayerRecord",
     "PlayerRepository",
     "SeenValue",
@@ -65,6 +66,33 @@ class PlayerHistory:
     ips: tuple[SeenValue, ...]
     sessions: tuple[SessionRecord, ...]
     """The most recent first."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlayerMatch:
+    """Which players a history search means: a WHERE clause on `players` and its
+    parameters (values are always parameters, never part of the SQL text)."""
+
+    where: str
+    params: tuple[Any, ...]
+
+    @classmethod
+    def guids(cls, guids: Sequence[str]) -> PlayerMatch:
+        marks = ", ".join("?" for _ in guids)
+        return cls(f"guid IN ({marks})", tuple(guids))
+
+    @classmethod
+    def ip(cls, ip: str) -> PlayerMatch:
+        return cls("id IN (SELECT player_id FROM player_ips WHERE ip = ?)", (ip,))
+
+    @classmethod
+    def name(cls, fragment: str) -> PlayerMatch:
+        """A name containing `fragment` (case-insensitive, taken literally)."""
+        pattern = f"%{like_escape(fragment.casefold())}%"
+        return cls(
+            "id IN (SELECT player_id FROM player_names WHERE name_fold LIKE ? ESCAPE '\\')",
+            (pattern,),
+        )
 
 
 def _player(row: Any) -> PlayerRecord:
@@ -202,31 +230,30 @@ class PlayerRepository:
     # -- search --------------------------------------------------------------------------
 
     async def by_guids(self, guids: Sequence[str], limit: int) -> list[PlayerHistory]:
-        marks = ", ".join("?" for _ in guids)
-        return await self._histories(f"guid IN ({marks})", tuple(guids), limit)
+        return await self.search(PlayerMatch.guids(guids), limit)
 
     async def by_ip(self, ip: str, limit: int) -> list[PlayerHistory]:
-        return await self._histories(
-            "id IN (SELECT player_id FROM player_ips WHERE ip = ?)", (ip,), limit
-        )
+        return await self.search(PlayerMatch.ip(ip), limit)
 
     async def by_name(self, fragment: str, limit: int) -> list[PlayerHistory]:
         """Players who ever used a name containing `fragment` (case-insensitive, literal)."""
-        pattern = f"%{like_escape(fragment.casefold())}%"
-        return await self._histories(
-            "id IN (SELECT player_id FROM player_names WHERE name_fold LIKE ? ESCAPE '\\')",
-            (pattern,),
-            limit,
-        )
+        return await self.search(PlayerMatch.name(fragment), limit)
 
-    async def _histories(
-        self, where: str, params: tuple[Any, ...], limit: int
-    ) -> list[PlayerHistory]:
+    async def search(self, match: PlayerMatch, limit: int, offset: int = 0) -> list[PlayerHistory]:
+        """The matching players, most recently seen first, skipping the first `offset`."""
         rows = await self._db.fetchall(
-            f"SELECT * FROM players WHERE {where} ORDER BY last_seen DESC, id DESC LIMIT ?",
-            (*params, limit),
+            f"SELECT * FROM players WHERE {match.where}"
+            " ORDER BY last_seen DESC, id DESC LIMIT ? OFFSET ?",
+            (*match.params, limit, offset),
         )
         return [await self.history(_player(row)) for row in rows]
+
+    async def count(self, match: PlayerMatch) -> int:
+        """How many players `search` pages through."""
+        value = await self._db.fetchval(
+            f"SELECT COUNT(*) FROM players WHERE {match.where}", match.params
+        )
+        return int(value or 0)
 
     async def get(self, player_id: int) -> PlayerRecord | None:
         row = await self._db.fetchone("SELECT * FROM players WHERE id = ?", (player_id,))

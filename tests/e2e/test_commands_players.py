@@ -58,9 +58,15 @@ async def test_list_and_player_autocomplete(product: Product) -> None:
         await product.join(SERVER, f"Crowd{n:02d}", guid(f"crowd{n}"), f"203.0.113.{n + 1}")
     await product.join(SERVER, "*Evil*_@everyone", guid("evil"), "203.0.113.99")
 
-    listed = await product.reply("players list", {"server": SERVER}, user=product.cast.viewer)
+    handle = await product.run("players list", {"server": SERVER}, user=product.cast.viewer)
+    listed = await handle.message()
     text = text_of(listed)
-    assert "bravo: 31 online" in text and "**Crowd00**" in text and "**Crowd29**" in text
+    assert "bravo: 31 online" in text and "**Crowd00**" in text and "**Crowd24**" in text
+    assert "31 players · page 1 of 2" in text
+    await (await product.press(handle, "Next")).response()
+    listed = await handle.message(until=lambda m: "page 2 of 2" in text_of(m))
+    text = text_of(listed)
+    assert "**Crowd29**" in text
     assert "\\*Evil\\*\\_@\u200beveryone" in text  # escaped: no markdown, no ping
     assert not listed.pinged_everyone
 

@@ -271,6 +271,12 @@ def _submitted(
             value = values.get(cid, "")
             if not value and item.get("required", True):
                 raise ValueError(f"modal input {cid!r} is required")
+            # Discord's client will not submit more or less than the input allows
+            high, low = item.get("max_length"), item.get("min_length")
+            if high is not None and len(str(value)) > int(high):
+                raise ValueError(f"modal input {cid!r} takes at most {high} characters")
+            if value and low is not None and len(str(value)) < int(low):
+                raise ValueError(f"modal input {cid!r} takes at least {low} characters")
             return {"type": kind, "id": item.get("id"), "custom_id": cid, "value": str(value)}
         if kind in SELECT_TYPES:
             chosen = values.get(cid, [])

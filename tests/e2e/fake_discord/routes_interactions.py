@@ -35,6 +35,7 @@ DEFERRED_UPDATE_MESSAGE = 6
 UPDATE_MESSAGE = 7
 AUTOCOMPLETE_RESULT = 8
 MODAL = 9
+LABEL, TEXT_INPUT = 18, 4  # component types inside a modal
 
 # Which interaction types may answer with which callback type.
 ALLOWED: dict[int, set[int]] = {
@@ -192,6 +193,43 @@ def _validate_modal(data: dict[str, Any]) -> None:
         raise invalid_form("data.title", "Must be between 1 and 45 in length.")
     if not 1 <= len(data.get("components") or []) <= 5:
         raise invalid_form("data.components", "Must be between 1 and 5 in length.")
+    for i, comp in enumerate(data["components"]):
+        if isinstance(comp, dict) and comp.get("type") == LABEL:
+            _validate_label(f"data.components.{i}", comp)
+
+
+def _too_long(value: Any, limit: int) -> bool:
+    return value is not None and len(str(value)) > limit
+
+
+def _validate_label(where: str, label: dict[str, Any]) -> None:
+    """A Label (type 18) and the text input in it, with the limits of Discord's component
+    reference (docs.discord.com/developers/components/reference, "Label" and "Text Input"):
+    label <= 45, description <= 100; custom_id 1-100, style 1 (short) or 2 (paragraph),
+    min_length 0-4000, max_length 1-4000, value (prefill) <= 4000, placeholder <= 100."""
+    if not 1 <= len(str(label.get("label") or "")) <= 45:
+        raise invalid_form(f"{where}.label", "Must be between 1 and 45 in length.")
+    if _too_long(label.get("description"), 100):
+        raise invalid_form(f"{where}.description", "Must be 100 or fewer in length.")
+    inner = label.get("component")
+    if not isinstance(inner, dict):
+        raise invalid_form(f"{where}.component", "This field is required")
+    if inner.get("type") != TEXT_INPUT:
+        return
+    at = f"{where}.component"
+    if not 1 <= len(str(inner.get("custom_id") or "")) <= 100:
+        raise invalid_form(f"{at}.custom_id", "Must be between 1 and 100 in length.")
+    if inner.get("style") not in (1, 2):
+        raise invalid_form(f"{at}.style", "Value must be one of {1, 2}.")
+    low, high = inner.get("min_length"), inner.get("max_length")
+    if low is not None and not 0 <= int(low) <= 4000:
+        raise invalid_form(f"{at}.min_length", "int value should be between 0 and 4000.")
+    if high is not None and not 1 <= int(high) <= 4000:
+        raise invalid_form(f"{at}.max_length", "int value should be between 1 and 4000.")
+    if _too_long(inner.get("value"), 4000):
+        raise invalid_form(f"{at}.value", "Must be 4000 or fewer in length.")
+    if _too_long(inner.get("placeholder"), 100):
+        raise invalid_form(f"{at}.placeholder", "Must be 100 or fewer in length.")
 
 
 # ----- interaction webhook -----------------------------------------------------------------
