@@ -6,6 +6,10 @@ Quiet on purpose: planned stops and restarts never alert (the supervisor reports
 unexpected exits as crashes), a server in maintenance is muted, and one kind of alert for
 one server fires at most once per `dedup_seconds`; the next one says how many were held
 back. The give-up alert is the only message the bot sends with a mention, of one role.
+
+Everyone in a channel reads an alert, so it is written in the guild's preferred language,
+which the channel's outbox knows; it is worded (bot.alert_embeds) when it fires, and a
+host-wide alert posted to several channels is worded once per channel.
 """
 
 from __future__ import annotations
@@ -13,19 +17,31 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import discord
 
-from bot.embeds import clean_game_text, escape_code, format_bytes, format_uptime
+from bot.alert_embeds import (
+    crash_embed,
+    disk_embed,
+    failed_embed,
+    gave_up_embed,
+    hung_embed,
+    log_block,
+    rcon_lost_embed,
+    rcon_restored_embed,
+    storage_restored_embed,
+    storage_trouble_embed,
+    unwritable_embed,
+    writable_embed,
+)
+from bot.embeds import Lang
 from bot.outbox import Outbox
-from bot.outbox_plan import FENCE, OutMessage
-from bot.relay import clean_lines
-from core.errors import NotFound
+from bot.outbox_plan import OutMessage
 from core.events import (
     Event,
     RconStatus,
@@ -34,18 +50,19 @@ from core.events import (
     ServerHung,
     StorageTrouble,
 )
+from core.services.servers import ServerService
 from core.supervisor.states import ServerState
-from core.supervisor.supervisor import Supervisor
 
+# crash_embed and log_block moved to bot.alert_embeds; re-exported for older imports.
 __all__ = ["AlertConfig", "AlertDesk", "AlertRoute", "crash_embed", "log_block"]
 
 _log = logging.getLogger(__name__)
 
 GIB = 1024**3
-ORANGE = discord.Colour.orange()
-RED = discord.Colour.red()
-GREEN = discord.Colour.green()
-GOLD = discord.Colour.gold()
+Build = Callable[[int, Lang], discord.Embed]
+"""An alert's embed from how many were held back and the channel's language."""
+Wording = Callable[[Lang], discord.Embed]
+"""An embed in a channel's language (an alert that is never held back, or already gated)."""
 
 
 @dataclass(frozen=True)
@@ -68,70 +85,18 @@ class _Seen:
     held: int = 0
 
 
-def log_block(lines: Sequence[str], limit: int = 3800) -> str:
-    """The last lines that fit, in a code block nothing inside can close."""
-    body: list[str] = []
-    size = len(FENCE) * 2 + 2
-    for line in reversed(clean_lines(list(lines))):
-        line = escape_code(line)
-        if size + len(line) + 1 > limit:
-            break
-        body.append(line)
-        size += len(line) + 1
-    if not body:
-        return f"{FENCE}\n(no lines)\n{FENCE}"
-    return f"{FENCE}\n" + "\n".join(reversed(body)) + f"\n{FENCE}"
-
-
-def _exit_text(event: ServerCrashed) -> str:
-    if event.signal is not None:
-        try:
-            name = signal.Signals(event.signal).name
-        except ValueError:
-            name = "unknown"
-        return f"signal {event.signal} ({name})"
-    if event.exit_code is not None:
-        return f"exit code {event.exit_code}"
-    return "exited while the bot was down"
-
-
-def crash_embed(event: ServerCrashed, held: int = 0) -> discord.Embed:
-    name = clean_game_text(event.server, 100)
-    embed = discord.Embed(title=f"💥 {name} crashed", colour=ORANGE)
-    embed.description = f"Last log lines:\n{log_block(event.last_lines)}"
-    embed.add_field(name="Exit", value=_exit_text(event))
-    embed.add_field(name="Uptime", value=format_uptime(event.uptime_s))
-    if event.restart_in_s is not None:
-        at = int(time.time() + event.restart_in_s)
-        restart = (
-            f"attempt {event.attempt} of {event.max_attempts}, "
-            f"in {event.restart_in_s:g} s (<t:{at}:T>)"
-        )
-    else:
-        restart = f"no automatic restart (crash {event.attempt} of {event.max_attempts})"
-    embed.add_field(name="Restart", value=restart, inline=False)
-    _held_footer(embed, held)
-    return embed
-
-
-def _held_footer(embed: discord.Embed, held: int) -> None:
-    if held:
-        plural = "s" if held != 1 else ""
-        embed.set_footer(text=f"{held} more alert{plural} of this kind since the last one")
-
-
 class AlertDesk:
     """Turns events into alert messages on the outbox of each server's alerts channel."""
 
     def __init__(
         self,
-        supervisor: Supervisor,
+        servers: ServerService,
         outbox_for: Callable[[int], Outbox],
         *,
         data_dir: Path,
         config: AlertConfig | None = None,
     ) -> None:
-        self._sup = supervisor
+        self._servers = servers
         self._outbox_for = outbox_for
         self._data_dir = data_dir
         self.config = config or AlertConfig()
@@ -159,22 +124,22 @@ class AlertDesk:
             self._last_crash[event.server_id] = event
             if event.restart_in_s is None and event.attempt >= event.max_attempts:
                 return  # the give-up alert that follows says it all
-            self._fire(route, event.server_id, "crash", lambda held: crash_embed(event, held))
+            self._fire(route, event.server_id, "crash", partial(crash_embed, event))
         elif isinstance(event, ServerFailed):
             if event.crashes > 0:
-                self._give_up(route, event)
+                crash = self._last_crash.pop(event.server_id, None)
+                build = partial(gave_up_embed, event, crash)
+                self._fire(route, event.server_id, "gave-up", build, mention=True)
             else:
-                self._fire(route, event.server_id, "failed", lambda held: self._failed(event, held))
+                self._fire(route, event.server_id, "failed", partial(failed_embed, event))
         elif isinstance(event, ServerHung):
-            self._fire(route, event.server_id, "hung", lambda held: self._hung(event, held))
+            self._fire(route, event.server_id, "hung", partial(hung_embed, event))
         elif isinstance(event, RconStatus):
             self._rcon(route, event)
 
     def _muted(self, server_id: int) -> bool:
-        try:
-            return self._sup.get(server_id).paused
-        except NotFound:
-            return True
+        condition = self._servers.condition(server_id)
+        return condition is None or condition.paused
 
     def _gate(self, server_id: int, kind: str) -> int | None:
         """None to hold the alert back; else how many were held back since the last one."""
@@ -186,90 +151,47 @@ class AlertDesk:
         self._seen[(server_id, kind)] = _Seen(now)
         return 0 if seen is None else seen.held
 
+    def _post(self, channel_id: int, word: Wording) -> None:
+        """One embed, worded in the channel's language."""
+        outbox = self._outbox_for(channel_id)
+        outbox.post(OutMessage(embed=word(outbox.locale))).add_done_callback(_log_failure)
+
     def _fire(
-        self,
-        route: AlertRoute,
-        server_id: int,
-        kind: str,
-        build: Callable[[int], discord.Embed],
-        *,
-        mention: bool = False,
+        self, route: AlertRoute, server_id: int, kind: str, build: Build, *, mention: bool = False
     ) -> bool:
         held = self._gate(server_id, kind)
         if held is None:
             return False
         role = route.role_id if mention else None
         content = f"<@&{role}>" if role else None
-        future = self._outbox_for(route.channel_id).post(
-            OutMessage(content=content, embed=build(held), mention_role=role)
+        outbox = self._outbox_for(route.channel_id)
+        future = outbox.post(
+            OutMessage(content=content, embed=build(held, outbox.locale), mention_role=role)
         )
         future.add_done_callback(_log_failure)
         self.sent.append((server_id, kind))
         return True
 
-    def _give_up(self, route: AlertRoute, event: ServerFailed) -> None:
-        crash = self._last_crash.pop(event.server_id, None)
-
-        def build(held: int) -> discord.Embed:
-            name = clean_game_text(event.server, 100)
-            embed = discord.Embed(title=f"🛑 {name}: crash loop, gave up", colour=RED)
-            text = clean_game_text(event.reason, 500)
-            if crash is not None:
-                text += f"\nLast crash: {_exit_text(crash)}, up {format_uptime(crash.uptime_s)}"
-                text += f"\n{log_block(crash.last_lines, 3000)}"
-            embed.description = text
-            embed.add_field(name="Crashes", value=str(event.crashes))
-            embed.add_field(name="Next step", value="fix the cause, then `/server start`")
-            _held_footer(embed, held)
-            return embed
-
-        self._fire(route, event.server_id, "gave-up", build, mention=True)
-
-    @staticmethod
-    def _failed(event: ServerFailed, held: int) -> discord.Embed:
-        name = clean_game_text(event.server, 100)
-        embed = discord.Embed(title=f"⚠️ {name} failed to start", colour=RED)
-        embed.description = clean_game_text(event.reason, 1000)
-        _held_footer(embed, held)
-        return embed
-
-    @staticmethod
-    def _hung(event: ServerHung, held: int) -> discord.Embed:
-        name = clean_game_text(event.server, 100)
-        embed = discord.Embed(title=f"⏳ {name} hung: restarting it", colour=GOLD)
-        embed.description = clean_game_text(event.reason, 1000)
-        _held_footer(embed, held)
-        return embed
-
     def _rcon(self, route: AlertRoute, event: RconStatus) -> None:
-        name = clean_game_text(event.server, 100)
-        reason = clean_game_text(event.reason, 500) if event.reason else ""
         if event.connected:
             if event.server_id in self._rcon_down:
                 self._rcon_down.discard(event.server_id)
-                embed = discord.Embed(title=f"🔌 {name}: RCon restored", colour=GREEN)
-                self._outbox_for(route.channel_id).post(OutMessage(embed=embed)).add_done_callback(
-                    _log_failure
-                )
+                self._post(route.channel_id, partial(rcon_restored_embed, event.server))
                 self.sent.append((event.server_id, "rcon-restored"))
             return
-        try:
-            running = self._sup.get(event.server_id).state is ServerState.RUNNING
-        except NotFound:
-            return
-        if not running:
+        condition = self._servers.condition(event.server_id)
+        if condition is None or condition.state is not ServerState.RUNNING:
             return  # a stop closes the link: expected
-
-        def build(held: int) -> discord.Embed:
-            embed = discord.Embed(title=f"🔌 {name}: RCon lost", colour=ORANGE)
-            embed.description = reason or "the connection dropped"
-            _held_footer(embed, held)
-            return embed
-
+        build = partial(rcon_lost_embed, event.server, event.reason or "")
         if self._fire(route, event.server_id, "rcon-lost", build):
             self._rcon_down.add(event.server_id)
 
     # -- disk ----------------------------------------------------------------------------
+
+    def _broadcast(self, word: Wording) -> None:
+        """A host-wide alert: once in every alerts channel, each in its own language."""
+        for channel_id in sorted({route.channel_id for route in self.routes.values()}):
+            self._post(channel_id, word)
 
     def check_disk(self) -> bool:
         """Alert every alerts channel once when the data folder's disk runs low."""
@@ -288,17 +210,7 @@ class AlertDesk:
         held = self._gate(0, "disk")
         if held is None:
             return False
-        embed = discord.Embed(title="💾 Disk nearly full", colour=RED)
-        share = usage.free / usage.total if usage.total else 0.0
-        embed.description = (
-            f"{format_bytes(usage.free)} free of {format_bytes(usage.total)} ({share:.1%}) "
-            "where the servers and logs live. Free some space before a server cannot write."
-        )
-        _held_footer(embed, held)
-        for channel_id in sorted({route.channel_id for route in self.routes.values()}):
-            self._outbox_for(channel_id).post(OutMessage(embed=embed)).add_done_callback(
-                _log_failure
-            )
+        self._broadcast(partial(disk_embed, usage.free, usage.total, held))
         self.sent.append((0, "disk"))
         return True
 
@@ -315,61 +227,47 @@ class AlertDesk:
             if self._storage_down or not self._storage_alerted:
                 return  # say "written again" once every server caught up
             self._storage_alerted = False
-            embed = discord.Embed(title="💾 The database is written again", colour=GREEN)
-            embed.description = "Every server's state was saved again; nothing was lost."
-            kind = "storage-restored"
-        else:
-            self._storage_down.add(event.server_id)
-            if self._storage_alerted:
-                return
-            held = self._gate(0, "storage")
-            if held is None:
-                return
-            self._storage_alerted = True
-            title = "💾 Disk full" if event.disk_full else "💾 The database cannot be written"
-            embed = discord.Embed(title=title, colour=RED)
-            embed.description = (
-                f"{clean_game_text(event.reason, 500)}. The servers keep running and what they "
-                "do is still tracked; their records are saved as soon as writes work again. "
-                "Free some space where the bot keeps its data."
-            )
-            _held_footer(embed, held)
-            kind = "storage"
-        for channel_id in sorted({route.channel_id for route in self.routes.values()}):
-            self._outbox_for(channel_id).post(OutMessage(embed=embed)).add_done_callback(
-                _log_failure
-            )
-        self.sent.append((0, kind))
+            self._broadcast(storage_restored_embed)
+            self.sent.append((0, "storage-restored"))
+            return
+        self._storage_down.add(event.server_id)
+        if self._storage_alerted:
+            return
+        held = self._gate(0, "storage")
+        if held is None:
+            return
+        self._storage_alerted = True
+        self._broadcast(partial(storage_trouble_embed, event, held))
+        self.sent.append((0, "storage"))
 
     # -- a bound channel the bot cannot post to --------------------------------------------
 
     def channel_unwritable(
-        self, channel_id: int, uses: Sequence[tuple[int, str, Sequence[str]]], missing: str
+        self,
+        channel_id: int,
+        uses: Sequence[tuple[int, str, Sequence[str]]],
+        missing: Sequence[str],
+        *,
+        gone: bool = False,
+        reason: str = "",
     ) -> None:
-        """Once per episode: tell each server's alerts channel that its `channel_id` (bound for
-        the kinds in `uses`: server id, name, kinds) refuses the bot. Nothing when the alerts
-        channel is that channel or refuses the bot as well: the log line is all there is."""
-        targets: dict[int, list[str]] = {}
+        """Once per episode: tell each server's alerts channel that its `channel_id` (bound
+        for the kinds in `uses`: server id, name, kinds) refuses the bot, lacking the
+        permissions `missing` (as Discord's settings name them), `gone`, or for Discord's
+        `reason`. Nothing when the alerts channel is that channel or refuses the bot as
+        well: the log line is all there is."""
+        targets: dict[int, list[tuple[str, Sequence[str]]]] = {}
         for server_id, server, kinds in uses:
             route = self.routes.get(server_id)
             if route is None or route.channel_id == channel_id:
                 continue
             if not self._outbox_for(route.channel_id).writable:
                 continue
-            name = clean_game_text(server, 100)
-            targets.setdefault(route.channel_id, []).append(f"{'/'.join(kinds)} of **{name}**")
+            targets.setdefault(route.channel_id, []).append((server, kinds))
         self._channel_alerted[channel_id] = sorted(targets)
         for alerts_id, what in sorted(targets.items()):
-            embed = discord.Embed(title="🚫 I cannot post in a bound channel", colour=RED)
-            embed.description = (
-                f"<#{channel_id}> ({', '.join(what)}) refuses my messages: "
-                f"{clean_game_text(missing, 300) or 'missing permissions'}. I stopped posting "
-                "there and keep only the newest lines. Give my role the missing permissions in "
-                "that channel, then bind it again with `/server channels`."
-            )
-            self._outbox_for(alerts_id).post(OutMessage(embed=embed)).add_done_callback(
-                _log_failure
-            )
+            word = partial(unwritable_embed, channel_id, what, missing, gone, reason)
+            self._post(alerts_id, word)
             self.sent.append((0, "channel-unwritable"))
 
     def channel_writable(self, channel_id: int) -> None:
@@ -377,11 +275,7 @@ class AlertDesk:
         for alerts_id in self._channel_alerted.pop(channel_id, []):
             if not self._outbox_for(alerts_id).writable:
                 continue
-            embed = discord.Embed(title="✅ I can post in a bound channel again", colour=GREEN)
-            embed.description = f"<#{channel_id}> takes my messages again; posting resumed."
-            self._outbox_for(alerts_id).post(OutMessage(embed=embed)).add_done_callback(
-                _log_failure
-            )
+            self._post(alerts_id, partial(writable_embed, channel_id))
             self.sent.append((0, "channel-writable"))
 
     async def watch_disk(self) -> None:

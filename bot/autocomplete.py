@@ -80,6 +80,8 @@ async def server_names(
     services = services_of(interaction.client)
     needed = max(Level.VIEWER, command_level(interaction.command))
     visible = [
-        s.name for s in services.supervisor.all() if await member_level(interaction, s.id) >= needed
+        name
+        for server_id, name in services.servers.names_by_id().items()
+        if await member_level(interaction, server_id) >= needed
     ]
     return choices(((name, name) for name in visible), current)

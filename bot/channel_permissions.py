@@ -13,6 +13,9 @@ What each kind really sends (see bot.outbox, bot.outbox_plan, bot.alerts, bot.st
 - chat: plain escaped text, but a chat flood goes out as a `.log` file too: Attach Files.
 Every kind needs View Channel and Send Messages, and Read Message History so the bot keeps
 its own earlier messages in view (the status message above all).
+
+Permission names are kept in English here (logs, the audit trail and the CLI read them);
+what a member reads translates them, as Discord's settings show them in their language.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import discord
+
+from bot.i18n import tr
 
 __all__ = [
     "PERMISSION_NAMES",
@@ -117,16 +122,33 @@ def _ordered(names: Iterable[str]) -> tuple[str, ...]:
     return tuple(name for name in PERMISSION_NAMES.values() if name in present)
 
 
-def refusal_text(problems: list[ChannelProblem], role_name: str | None = None) -> str:
-    """The one reply that refuses a binding: each channel, what is missing, how to fix it."""
-    lines = ["I cannot use these channels, so nothing was changed:"]
+def refusal_text(
+    problems: list[ChannelProblem],
+    role_name: str | None = None,
+    locale: str | discord.Locale | None = None,
+) -> str:
+    """The one reply that refuses a binding: each channel, what is missing, how to fix it,
+    in the member's `locale`."""
+    lines = [tr(locale, "I cannot use these channels, so nothing was changed:")]
     for problem in problems:
-        name = discord.utils.escape_markdown(problem.channel_name)
-        kinds = ", ".join(problem.kinds)
-        lines.append(f"• #{name}: {', '.join(problem.missing)} (for {kinds})")
-    who = f"the **{discord.utils.escape_markdown(role_name)}** role" if role_name else "my role"
+        line = tr(
+            locale,
+            "• #{channel}: {missing} (for {kinds})",
+            channel=discord.utils.escape_markdown(problem.channel_name),
+            missing=", ".join(tr(locale, name) for name in problem.missing),
+            kinds=", ".join(tr(locale, kind) for kind in problem.kinds),
+        )
+        lines.append(line)
+    if role_name:
+        who = tr(locale, "the **{role}** role", role=discord.utils.escape_markdown(role_name))
+    else:
+        who = tr(locale, "my role")
     lines.append(
-        f"To fix it, open each channel's settings → Permissions, give {who} these "
-        "permissions there, then run `/server channels` again."
+        tr(
+            locale,
+            "To fix it, open each channel's settings → Permissions, give {who} these "
+            "permissions there, then run `/server channels` again.",
+            who=who,
+        )
     )
     return "\n".join(lines)

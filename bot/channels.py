@@ -5,6 +5,10 @@ queues events), so after a restart no line re-read from a channel's cursor slips
 `start()` then loads the bindings, the cursors and the status messages and begins.
 `close()` must run while discord.py's HTTP session is still open: it lets each channel's
 request in flight finish (and its cursor be saved) before letting go.
+
+Each outbox asks the hub for its channel's language (the guild's preferred locale, read
+from discord.py's cache when a message is worded), so what the bot writes in a channel
+everyone reads is in that guild's language.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import discord
 
 from bot.alerts import AlertConfig, AlertDesk, AlertRoute
 from bot.channel_permissions import bot_permissions, missing_permissions
+from bot.i18n import guild_locale
 from bot.outbox import (
     ChannelUnavailable,
     FileTooLarge,
@@ -226,18 +231,20 @@ class ChannelHub:
         if self._sub is None:
             _log.warning("channel hub subscribed late: lines read before now are not posted")
             self.listen(runtime.bus)
-        supervisor = runtime.supervisor
         self._service = runtime.channels  # the instance /server channels calls
         self._service.listeners.append(self.rebind)
         self._alerts = AlertDesk(
-            supervisor, self.outbox, data_dir=supervisor.data_dir, config=self.config.alerts
+            runtime.servers,
+            self.outbox,
+            data_dir=runtime.settings.data_dir.resolve(),
+            config=self.config.alerts,
         )
         self._status = StatusBoard(
-            supervisor,
             runtime.servers,
             self._service,
             self.outbox,
             interval=self.config.status_interval,
+            locale_for=lambda channel_id: guild_locale(self.bot, channel_id),
         )
         await self._status.load()
         await self.rebind()
@@ -261,10 +268,17 @@ class ChannelHub:
                 config=self.config.outbox,
                 global_pacer=self._global,
                 on_trouble=self._channel_trouble,
+                locale=lambda: self.locale_of(channel_id),
             )
             self._outboxes[channel_id] = outbox
             outbox.start()
         return outbox
+
+    def locale_of(self, channel_id: int) -> str | None:
+        """The language of posts in a channel: its guild's preferred locale code (None, for
+        English, while the channel is not in discord.py's cache)."""
+        locale = guild_locale(self.bot, channel_id)
+        return None if locale is None else locale.value
 
     def outboxes(self) -> dict[int, Outbox]:
         return dict(self._outboxes)
@@ -285,7 +299,7 @@ class ChannelHub:
     def _channel_trouble(self, outbox: Outbox, trouble: Trouble, unwritable: bool) -> None:
         """A channel stopped (or started again) taking posts: one log line, one alert."""
         channel_id = outbox.channel_id
-        names = {s.id: s.name for s in self._runtime().supervisor.all()}
+        names = self._runtime().servers.names_by_id()
         uses = [(b.server_id, b.kind.value) for b in self._bindings if b.channel_id == channel_id]
         where = ", ".join(f"{kind} of {names.get(sid, sid)}" for sid, kind in uses) or "unbound"
         if not unwritable:
@@ -300,8 +314,7 @@ class ChannelHub:
             self.alerts.channel_writable(channel_id)
             return
         missing = self._missing(channel_id, [kind for _, kind in uses])
-        if missing is None:
-            missing = "the channel no longer exists" if trouble.code == UNKNOWN_CHANNEL else ""
+        gone = missing is None and trouble.code == UNKNOWN_CHANNEL
         cfg = outbox.config
         _log.warning(
             "channel %d (%s) refuses the bot: %s%s; stopped posting there, keeping the newest "
@@ -310,7 +323,7 @@ class ChannelHub:
             channel_id,
             where,
             trouble.reason,
-            f"; missing: {missing}" if missing else "",
+            f"; missing: {', '.join(missing)}" if missing else "; it is gone" if gone else "",
             cfg.unwritable_max_lines,
             cfg.unwritable_max_requests,
             cfg.unwritable_retry,
@@ -319,12 +332,15 @@ class ChannelHub:
         self.alerts.channel_unwritable(
             channel_id,
             [(sid, names.get(sid, str(sid)), [k for s, k in uses if s == sid]) for sid in servers],
-            missing or trouble.reason,
+            missing or [],
+            gone=gone,
+            reason=trouble.reason,
         )
 
-    def _missing(self, channel_id: int, kinds: list[str]) -> str | None:
-        """What the bot lacks there by discord.py's cache ("" when it sees nothing missing),
-        or None when the channel is not in the cache."""
+    def _missing(self, channel_id: int, kinds: list[str]) -> list[str] | None:
+        """What the bot lacks there by discord.py's cache, as Discord's settings name the
+        permissions ([] when it sees nothing missing), or None when the channel is not in
+        the cache."""
         channel = self.bot.get_channel(channel_id)
         if not isinstance(channel, discord.abc.GuildChannel):
             return None
@@ -336,7 +352,7 @@ class ChannelHub:
             missing += [
                 name for name in missing_permissions(permissions, kind) if name not in missing
             ]
-        return ", ".join(missing)
+        return missing
 
     async def rebind(self) -> None:
         """Re-read the bindings and re-wire logs, chat, alerts and status to match."""
@@ -346,7 +362,7 @@ class ChannelHub:
 
     async def _apply(self, bindings: list[Binding]) -> None:
         self._bindings = list(bindings)
-        names = {s.id: s.name for s in self._runtime().supervisor.all()}
+        names = self._runtime().servers.names_by_id()
         old_logs = {(t.server_id, t.channel_id): t for ts in self.relay.logs.values() for t in ts}
         old_chat = {(t.server_id, t.channel_id): t for ts in self.relay.chat.values() for t in ts}
         logs: dict[int, list[LogTarget]] = {}

@@ -138,18 +138,28 @@ def serves(bot: HasServices, guild_id: int | None) -> bool:
     return guild_id is not None and guild_id in bot.settings.guild_ids
 
 
-def refusal_text(bot: HasServices, guild_id: int | None) -> str:
-    """The one line a refused guild (or DM) gets: what is wrong and who can change it."""
+def refusal_text(
+    bot: HasServices, guild_id: int | None, locale: discord.Locale | str | None = None
+) -> str:
+    """The one line a refused guild (or DM) gets, in the reader's language: what is wrong
+    and who can change it."""
     if guild_id is None:
-        return "Languard works only inside the Discord server it serves, not in direct messages."
-    if not bot.settings.guild_ids:
-        return (
-            "This bot is not set up yet: whoever runs it must set LANGUARD_GUILD_ID to this "
-            f"server's id (`{guild_id}`) and restart it."
+        return tr(
+            locale,
+            "Languard works only inside the Discord server it serves, not in direct messages.",
         )
-    return (
+    if not bot.settings.guild_ids:
+        return tr(
+            locale,
+            "This bot is not set up yet: whoever runs it must set LANGUARD_GUILD_ID to this "
+            "server's id (`{guild_id}`) and restart it.",
+            guild_id=guild_id,
+        )
+    return tr(
+        locale,
         "This bot serves another community and does nothing here. Whoever runs it can add "
-        f"this server's id (`{guild_id}`) to LANGUARD_GUILD_ID, or you can remove the bot."
+        "this server's id (`{guild_id}`) to LANGUARD_GUILD_ID, or you can remove the bot.",
+        guild_id=guild_id,
     )
 
 
@@ -169,7 +179,8 @@ async def guard_guild(interaction: discord.Interaction[Any]) -> bool:
             if interaction.type is discord.InteractionType.autocomplete:
                 await interaction.response.autocomplete([])
             else:
-                await interaction.response.send_message(refusal_text(bot, guild_id), ephemeral=True)
+                refusal = refusal_text(bot, guild_id, interaction.locale)
+                await interaction.response.send_message(refusal, ephemeral=True)
         except discord.HTTPException:  # expired or already answered: nothing more to say
             pass
     key = ("guild", interaction.user.id, guild_id)
@@ -208,13 +219,10 @@ def server_id_of(interaction: discord.Interaction[Any], name: str | None) -> int
     """The id of the server `name` (as ServerService matches names), or None."""
     if name is None:
         return None
-    supervisor = _bot(interaction).services.supervisor
-    for candidate in dict.fromkeys((name, name.strip().lower())):
-        try:
-            return supervisor.by_name(candidate).id
-        except NotFound:
-            continue
-    return None
+    try:
+        return _bot(interaction).services.servers.ref(name).id
+    except NotFound:
+        return None
 
 
 def command_level(command: object) -> Level:

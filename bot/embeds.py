@@ -1,4 +1,8 @@
-"""One look for every answer: colours by state, escaped game text, code blocks for logs."""
+"""One look for every answer: colours by state, escaped game text, code blocks for logs.
+
+The few words these helpers add (a state's name, "+3 more", "2 days") go through the
+catalogue: each helper takes the reader's `locale` (None: English).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,14 @@ import re
 
 import discord
 
+from bot.i18n import tr
+from core.services.servers import ActionResult, ServerStatus
 from core.supervisor.states import ServerState
 
 __all__ = [
     "STATE_COLOURS",
+    "STATE_ICONS",
+    "Lang",
     "clean_game_text",
     "code_block",
     "error_embed",
@@ -21,9 +29,15 @@ __all__ = [
     "format_uptime",
     "info_embed",
     "ok_embed",
+    "result_embed",
+    "server_status_embed",
     "sparkline",
+    "state_text",
     "strip_terminal",
 ]
+
+Lang = str | discord.Locale | None
+"""Whose language a text is in: `interaction.locale`, a guild's, or None for English."""
 
 STATE_COLOURS = {
     ServerState.RUNNING: discord.Colour.green(),
@@ -33,6 +47,14 @@ STATE_COLOURS = {
     ServerState.CRASHED: discord.Colour.orange(),
     ServerState.FAILED: discord.Colour.red(),
 }
+STATE_ICONS = {
+    ServerState.RUNNING: "🟢",
+    ServerState.STARTING: "🟡",
+    ServerState.STOPPING: "🟡",
+    ServerState.STOPPED: "⚪",
+    ServerState.CRASHED: "🟠",
+    ServerState.FAILED: "🔴",
+}
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b\n]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _TICKS = re.compile(r"`(?=`)")
@@ -41,9 +63,14 @@ FIELD_LIMIT = 1024
 """Discord's limit for an embed field's value."""
 
 
-def more_text(count: int) -> str:
+def state_text(locale: Lang, state: ServerState) -> str:
+    """A state's name as the reader says it (every state is in the catalogue)."""
+    return tr(locale, state.value)
+
+
+def more_text(count: int, locale: Lang = None) -> str:
     """What stands for the names left out of a folded list."""
-    return f"+{count} more"
+    return tr(locale, "+{count} more", count=count)
 
 
 def strip_terminal(text: str) -> str:
@@ -63,7 +90,7 @@ def clean_game_text(text: str, limit: int = 1000) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def code_block(lines: list[str], limit: int = 1900) -> str:
+def code_block(lines: list[str], limit: int = 1900, *, locale: Lang = None) -> str:
     """Lines in a code block that fits Discord's limit (oldest lines dropped first)."""
     body: list[str] = []
     size = 8
@@ -73,15 +100,17 @@ def code_block(lines: list[str], limit: int = 1900) -> str:
             break
         body.append(line)
         size += len(line) + 1
-    return "```\n" + "\n".join(reversed(body)) + "\n```" if body else "```\n(no lines)\n```"
+    if not body:
+        return "```\n" + tr(locale, "(no lines)") + "\n```"
+    return "```\n" + "\n".join(reversed(body)) + "\n```"
 
 
-def fit_lines(lines: list[str], limit: int = 4000) -> str:
+def fit_lines(lines: list[str], limit: int = 4000, *, locale: Lang = None) -> str:
     """Lines joined to fit an embed description (4,096 characters); the rest are counted."""
     kept: list[str] = []
     size = 0
     for index, line in enumerate(lines):
-        more = f"… and {len(lines) - index} more"
+        more = tr(locale, "… and {count} more", count=len(lines) - index)
         if size + len(line) + 1 + len(more) > limit:
             kept.append(more)
             break
@@ -102,10 +131,17 @@ def error_embed(description: str) -> discord.Embed:
     return discord.Embed(description=f"⚠️ {description}", colour=discord.Colour.red())
 
 
-def format_uptime(seconds: float | None) -> str:
+def format_uptime(seconds: float | None, locale: Lang = None) -> str:
+    """`2 days, 3:04:05` (English as Python writes a timedelta), in the reader's language."""
     if seconds is None:
         return "—"
-    return str(dt.timedelta(seconds=int(seconds)))
+    days, rest = divmod(int(seconds), 86400)
+    clock = str(dt.timedelta(seconds=rest))
+    if days <= 0:
+        return clock
+    if days == 1:
+        return tr(locale, "1 day, {clock}", clock=clock)
+    return tr(locale, "{days} days, {clock}", days=days, clock=clock)
 
 
 def format_bytes(count: float | None) -> str:
@@ -118,7 +154,9 @@ def format_bytes(count: float | None) -> str:
     return f"{count:.1f} TiB"
 
 
-def fold_names(names: list[str] | tuple[str, ...], limit: int = FIELD_LIMIT) -> str:
+def fold_names(
+    names: list[str] | tuple[str, ...], limit: int = FIELD_LIMIT, *, locale: Lang = None
+) -> str:
     """Escaped names, comma-separated, as many as fit in `limit` characters; the rest are
     counted ("+N more"), so a full server never breaks the field limit."""
     cleaned = [clean_game_text(name, 40) for name in names]
@@ -126,10 +164,11 @@ def fold_names(names: list[str] | tuple[str, ...], limit: int = FIELD_LIMIT) -> 
         text = ", ".join(cleaned[:shown])
         left = len(cleaned) - shown
         if left:
-            text = f"{text} {more_text(left)}" if text else more_text(left)
+            more = more_text(left, locale)
+            text = f"{text} {more}" if text else more
         if len(text) <= limit:
             return text
-    return more_text(len(cleaned))[:limit]
+    return more_text(len(cleaned), locale)[:limit]
 
 
 def sparkline(values: list[int] | tuple[int, ...], top: int | None = None) -> str:
@@ -140,3 +179,54 @@ def sparkline(values: list[int] | tuple[int, ...], top: int | None = None) -> st
     high = max(top or 0, *values, 1)
     last = len(SPARK_BLOCKS) - 1
     return "".join(SPARK_BLOCKS[min(last, max(0, round(v * last / high)))] for v in values)
+
+
+# -- servers, as `/server status` and the lifecycle commands and buttons answer -------------
+
+
+def result_embed(result: ActionResult, locale: Lang) -> discord.Embed:
+    """How a start, stop, restart or kill ended (the same for a command and a button)."""
+    icon = "✅" if result.ok else "⚠️"
+    text = (
+        icon
+        + " "
+        + tr(
+            locale,
+            "**{name}** is **{state}**",
+            name=result.name,
+            state=state_text(locale, result.state),
+        )
+    )
+    if result.reason:
+        text += f" — {clean_game_text(result.reason, 300)}"
+    return discord.Embed(description=text, colour=STATE_COLOURS.get(result.state))
+
+
+def server_status_embed(status: ServerStatus, locale: Lang) -> discord.Embed:
+    """`/server status`: state, game, address, uptime, players, mission, CPU and RAM."""
+    reason = f" — {clean_game_text(status.state_reason, 200)}" if status.state_reason else ""
+    embed = discord.Embed(
+        title=f"{STATE_ICONS.get(status.state, '')} {status.name}",
+        description=f"**{state_text(locale, status.state)}**{reason}",
+        colour=STATE_COLOURS.get(status.state, discord.Colour.default()),
+    )
+    embed.add_field(name=tr(locale, "Game"), value=status.game)
+    embed.add_field(name=tr(locale, "Address"), value=f"`{status.address}`")
+    embed.add_field(name=tr(locale, "Uptime"), value=format_uptime(status.uptime, locale))
+    if status.players_online is not None:
+        most = f"/{status.players_max}" if status.players_max else ""
+        names = ", ".join(clean_game_text(n, 32) for n in status.player_names[:20])
+        embed.add_field(
+            name=tr(locale, "Players"),
+            value=f"{status.players_online}{most}" + (f"\n{names}" if names else ""),
+            inline=False,
+        )
+    if status.mission:
+        embed.add_field(name=tr(locale, "Mission"), value=clean_game_text(status.mission, 100))
+    if status.cpu_percent is not None:
+        embed.add_field(name=tr(locale, "CPU"), value=f"{status.cpu_percent:.0f}%")
+    if status.rss_bytes is not None:
+        embed.add_field(name=tr(locale, "RAM"), value=format_bytes(status.rss_bytes))
+    if status.paused:
+        embed.set_footer(text=tr(locale, "Maintenance: alerts muted, auto-restart paused"))
+    return embed

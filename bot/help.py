@@ -1,8 +1,9 @@
 """/help: the commands a member may use at their level, grouped, in one embed.
 
 Read from the bot's own command tree and the level `require` recorded on each command, so a
-new command shows up (at the right level) the day it is added, with the description Discord
-shows for it. Every user-facing string is a constant here, for a later translation.
+new command shows up (at the right level) the day it is added. Names and descriptions are
+looked up in the catalogue the way `LanguardTranslator` looks them up at sync, so a French
+member reads `/serveur démarrer` with its French description, as their client shows it.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 import importlib.metadata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import discord
 from discord import app_commands
 
 from bot.checks import command_level
+from bot.i18n import catalogue, tr
 from core.permissions import Level
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "bot_version",
     "help_embed",
     "help_entries",
+    "shown_name",
     "visible_entries",
 ]
 
@@ -36,21 +39,8 @@ FIELD_LIMIT = 1024
 MAX_FIELDS = 25
 FIELD_NAME_LIMIT = 256
 
-TITLE = "Languard: what you can do here"
-LEVEL_LINE = "Your level: **{level}**."
-SCOPED_LINE = (
-    "On some servers you are **{level}**: the commands that name a server work there at that level."
-)
-NO_LEVEL_LINE = (
-    "You have no level yet, so only this command is open to you. An admin can give one of "
-    "your roles a level with `/perms grant`."
-)
-GENERAL_GROUP = "General"
-CONTINUED = " (continued)"
-MORE_NAME = "More"
-MORE_VALUE = "…and {count} more command(s) that did not fit here."
-FOOTER = "Languard {version}"
-UNKNOWN_VERSION = "(version unknown)"
+Locale: TypeAlias = str | discord.Locale | None
+"""The reader's language (`interaction.locale`); None is English."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,12 +58,12 @@ class HelpEntry:
     """It takes a `server` option, so a level granted on one server is enough there."""
 
 
-def bot_version() -> str:
-    """The installed package's version (what the operator runs)."""
+def bot_version() -> str | None:
+    """The installed package's version (what the operator runs); None when not installed."""
     try:
         return importlib.metadata.version("languard")
     except importlib.metadata.PackageNotFoundError:
-        return UNKNOWN_VERSION
+        return None
 
 
 def help_entries(tree: app_commands.CommandTree[Any]) -> list[HelpEntry]:
@@ -109,14 +99,27 @@ def visible_entries(
     ]
 
 
-def _line(entry: HelpEntry) -> str:
-    return f"`/{entry.name}` — {entry.description}"
+def shown_name(locale: Locale, qualified: str) -> str:
+    """A command's path as the reader's client shows it: each word in its localized name
+    (the `[names]` lookup the Translator made at sync), English where there is none."""
+    return " ".join(catalogue().name(locale, word) or word for word in qualified.split())
 
 
-def _group_title(group: str, description: str) -> str:
-    if not group:
-        return GENERAL_GROUP
-    title = f"/{group}" + (f" — {description}" if description else "")
+def _described(locale: Locale, description: str) -> str:
+    """A command's description as synced for `locale` (the Translator's `[text]` lookup)."""
+    return catalogue().text(locale, description) or description
+
+
+def _line(entry: HelpEntry, locale: Locale) -> str:
+    return f"`/{shown_name(locale, entry.name)}` — {_described(locale, entry.description)}"
+
+
+def _group_title(entry: HelpEntry, locale: Locale) -> str:
+    if not entry.group:
+        return tr(locale, "General")
+    title = f"/{shown_name(locale, entry.group)}"
+    if entry.group_description:
+        title += f" — {_described(locale, entry.group_description)}"
     return title[:FIELD_NAME_LIMIT]
 
 
@@ -135,21 +138,44 @@ def _chunks(lines: Sequence[str]) -> list[list[str]]:
     return chunks
 
 
-def _fields(entries: Sequence[HelpEntry]) -> list[tuple[str, list[str]]]:
+def _fields(entries: Sequence[HelpEntry], locale: Locale) -> list[tuple[str, list[str]]]:
     """(field name, lines) per group, groups in tree order, top-level commands last."""
     groups: dict[str, tuple[str, list[str]]] = {}
     for entry in entries:
         key = entry.group
         if key not in groups:
-            groups[key] = (_group_title(entry.group, entry.group_description), [])
-        groups[key][1].append(_line(entry))
+            groups[key] = (_group_title(entry, locale), [])
+        groups[key][1].append(_line(entry, locale))
     ordered = [groups[k] for k in groups if k] + ([groups[""]] if "" in groups else [])
     fields: list[tuple[str, list[str]]] = []
     for title, lines in ordered:
         for index, chunk in enumerate(_chunks(lines)):
-            name = title if index == 0 else (title + CONTINUED)[:FIELD_NAME_LIMIT]
-            fields.append((name, chunk))
+            name = title if index == 0 else tr(locale, "{title} (continued)", title=title)
+            fields.append((name[:FIELD_NAME_LIMIT], chunk))
     return fields
+
+
+def _intro(locale: Locale, level: Level, best_server_level: Level) -> str:
+    lines = [tr(locale, "Your level: **{level}**.", level=tr(locale, level.label))]
+    if best_server_level > level:
+        scoped = tr(locale, best_server_level.label)
+        lines.append(
+            tr(
+                locale,
+                "On some servers you are **{level}**: the commands that name a server work "
+                "there at that level.",
+                level=scoped,
+            )
+        )
+    if level is Level.NONE and best_server_level is Level.NONE:
+        lines.append(
+            tr(
+                locale,
+                "You have no level yet, so only this command is open to you. An admin can "
+                "give one of your roles a level with `/perms grant`.",
+            )
+        )
+    return "\n".join(lines)
 
 
 def help_embed(
@@ -158,24 +184,24 @@ def help_embed(
     *,
     best_server_level: Level = Level.NONE,
     version: str | None = None,
+    locale: Locale = None,
 ) -> discord.Embed:
-    """The /help answer for a member at `level` (and `best_server_level` on some server):
-    one field per group, one line per command, the version in the footer; within Discord's
-    limits (25 fields, 1024 per field, 6000 in all), with a last line saying what was left
-    out if it ever does not fit."""
+    """The /help answer for a member at `level` (and `best_server_level` on some server),
+    in `locale`: one field per group, one line per command, the version in the footer;
+    within Discord's limits (25 fields, 1024 per field, 6000 in all), with a last line
+    saying what was left out if it ever does not fit."""
     shown = visible_entries(entries, level, best_server_level)
-    intro = [LEVEL_LINE.format(level=level.label)]
-    if best_server_level > level:
-        intro.append(SCOPED_LINE.format(level=best_server_level.label))
-    if level is Level.NONE and best_server_level is Level.NONE:
-        intro.append(NO_LEVEL_LINE)
-    footer = FOOTER.format(version=version or bot_version())
+    version = version or bot_version() or tr(locale, "(version unknown)")
     embed = discord.Embed(
-        title=TITLE, description="\n".join(intro), colour=discord.Colour.blurple()
+        title=tr(locale, "Languard: what you can do here"),
+        description=_intro(locale, level, best_server_level),
+        colour=discord.Colour.blurple(),
     )
-    embed.set_footer(text=footer)
-    fields = _fields(shown)
-    reserve = len(MORE_NAME) + len(MORE_VALUE) + 8  # room for the "and N more" field
+    embed.set_footer(text=tr(locale, "Languard {version}", version=version))
+    fields = _fields(shown, locale)
+    more_name = tr(locale, "More")
+    # room for the "and N more" field, sized for any count that fits in an embed
+    reserve = len(more_name) + len(_more_value(locale, EMBED_LIMIT))
     used = len(embed)
     for index, (name, lines) in enumerate(fields):
         value = "\n".join(lines)
@@ -184,8 +210,12 @@ def help_embed(
         chars_left = EMBED_LIMIT - used - len(name) - len(value) - (0 if last else reserve)
         if fields_left < 1 or chars_left < 0:
             left = sum(len(more) for _, more in fields[index:])
-            embed.add_field(name=MORE_NAME, value=MORE_VALUE.format(count=left), inline=False)
+            embed.add_field(name=more_name, value=_more_value(locale, left), inline=False)
             break
         embed.add_field(name=name, value=value, inline=False)
         used += len(name) + len(value)
     return embed
+
+
+def _more_value(locale: Locale, count: int) -> str:
+    return tr(locale, "…and {count} more command(s) that did not fit here.", count=count)

@@ -125,10 +125,15 @@ def tr(locale: str | discord.Locale | None, message: str, /, **params: object) -
 
 
 def error_text(locale: str | discord.Locale | None, error: LanguardError) -> str:
-    """A core error's message in the reader's language: its template, translated."""
+    """A core error's message in the reader's language: its template, translated, and any
+    core error it wraps as a field (`"{name}: {exc}"`) translated the same way."""
     if not error.template:
         return str(error)
-    return tr(locale, error.template, **error.params)
+    params = {
+        key: error_text(locale, value) if isinstance(value, LanguardError) else value
+        for key, value in error.params.items()
+    }
+    return tr(locale, error.template, **params)
 
 
 def guild_locale(client: discord.Client, channel_id: int | None) -> discord.Locale | None:

@@ -14,11 +14,12 @@ import discord
 from discord import app_commands
 
 from bot.checks import LevelTooLow, actor_of, guard_guild, member_level, server_id_of
-from bot.embeds import clean_game_text, ok_embed
+from bot.embeds import Lang, clean_game_text, ok_embed
+from bot.i18n import tr
 from core.errors import InvalidInput
 from core.permissions import Level
 from core.services.servers import SetResult
-from core.services.settings_schema import MAX_VALUE_CHARS, NOT_SET, Kind, SettingKey
+from core.services.settings_schema import MAX_VALUE_CHARS, NOT_SET, Effect, Kind, SettingKey
 
 __all__ = [
     "SettingForm",
@@ -38,43 +39,66 @@ TITLE_LIMIT, LABEL_LIMIT, DESCRIPTION_LIMIT = 45, 45, 100
 VALUE_ID = "languard:setting:value"
 EMPTY_SHOWN = "(none)"
 
-# -- what users read (one place, for a later translation catalogue) --------------------------
-CHANGED_TITLE = "Setting changed"
-NOT_YOURS = "Only the person who opened this form can submit it."
-LINES_HINT = "one entry per line; leave empty to clear"
+# -- what users read --------------------------------------------------------------------------
 
 
-def form_title(server: str, key: str) -> str:
-    title = f"{key} on {server}"
+def form_title(locale: Lang, server: str, key: str) -> str:
+    title = tr(locale, "{key} on {server}", key=key, server=server)
     return title if len(title) <= TITLE_LIMIT else title[: TITLE_LIMIT - 1] + "…"
 
 
-def secret_text(key: str) -> str:
-    return (
-        f"`{key}` is a secret: set it with the `value` option of `/server set`. Discord forms "
+def secret_error(key: str) -> InvalidInput:
+    return InvalidInput(
+        "`{key}` is a secret: set it with the `value` option of `/server set`. Discord forms "
         "have no password field (a form would show it as you type), and a secret is never "
-        "shown back."
+        "shown back.",
+        key=key,
     )
 
 
-def needs_value_text(key: SettingKey, shown: str) -> str:
-    return (
-        f"give the new value of `{key.name}` in the `value` option ({key.description}); "
-        f"now: {clean_game_text(shown, 200)}"
+def shown_value(locale: Lang, shown: str) -> str:
+    """A value as `/server config` shows it; the two placeholders for no value are words,
+    the values themselves stay as they are typed (`on`, `off`, names...)."""
+    if shown == EMPTY_SHOWN:
+        return tr(locale, "(none)")
+    if shown == NOT_SET:
+        return tr(locale, "(not set)")
+    return shown
+
+
+def needs_value_error(locale: Lang, key: SettingKey, shown: str) -> InvalidInput:
+    return InvalidInput(
+        "give the new value of `{key}` in the `value` option ({description}); now: {shown}",
+        key=key.name,
+        description=tr(locale, key.description),
+        shown=shown_value(locale, clean_game_text(shown, 200)),
     )
 
 
-def unknown_key_text(wanted: str) -> str:
-    shown = f"`{wanted}`" if wanted.replace("_", "").isalnum() and len(wanted) <= 40 else "that"
-    return f"{shown} is not a setting of this server; pick one from the `key` list"
+def unknown_key_error(wanted: str) -> InvalidInput:
+    if wanted.replace("_", "").isalnum() and len(wanted) <= 40:
+        return InvalidInput(
+            "`{wanted}` is not a setting of this server; pick one from the `key` list",
+            wanted=wanted,
+        )
+    return InvalidInput("that is not a setting of this server; pick one from the `key` list")
+
+
+def effect_text(locale: Lang, result: SetResult) -> str:
+    """When the saved value is used (the service's `message`, in the reader's language)."""
+    if result.next_start:
+        return tr(locale, "saved; takes effect at the next start (restart the server to apply it)")
+    if result.effect is Effect.NEXT_START:
+        return tr(locale, "saved; used when the server starts")
+    return tr(locale, "saved; in effect now")
 
 
 # -- shared by forms and selects --------------------------------------------------------------
 
 
-def setting_changed_embed(result: SetResult) -> discord.Embed:
+def setting_changed_embed(result: SetResult, locale: Lang = None) -> discord.Embed:
     """The answer to a changed setting, for the slash option and the form alike."""
-    return ok_embed(CHANGED_TITLE, clean_game_text(result.message, 500))
+    return ok_embed(tr(locale, "Setting changed"), effect_text(locale, result))
 
 
 async def recheck_level(
@@ -116,7 +140,7 @@ async def report_error(
 
 
 def opens_form(key: SettingKey) -> bool:
-    """Keys whose value is long enough to deserve a form; never a secret (see secret_text)."""
+    """Keys whose value is long enough to deserve a form; never a secret (see secret_error)."""
     return not key.secret and (key.multiline or key.kind is Kind.TEXT)
 
 
@@ -132,9 +156,16 @@ class SettingForm(discord.ui.Modal):
     """One text box for one key of one server; submitted only by whoever opened it."""
 
     def __init__(
-        self, *, owner_id: int, server: str, key: SettingKey, current: str, command: AppCommand
+        self,
+        *,
+        owner_id: int,
+        server: str,
+        key: SettingKey,
+        current: str,
+        command: AppCommand,
+        locale: Lang = None,
     ) -> None:
-        super().__init__(title=form_title(server, key.name), timeout=FORM_TIMEOUT)
+        super().__init__(title=form_title(locale, server, key.name), timeout=FORM_TIMEOUT)
         self.owner_id = owner_id
         self.server = server
         self.key = key
@@ -146,7 +177,11 @@ class SettingForm(discord.ui.Modal):
             required=not key.multiline,
             max_length=min(key.max_length or MAX_VALUE_CHARS, MAX_VALUE_CHARS),
         )
-        description = LINES_HINT if key.multiline else key.description
+        description = (
+            tr(locale, "one entry per line; leave empty to clear")
+            if key.multiline
+            else tr(locale, key.description)
+        )
         self.add_item(
             discord.ui.Label(
                 text=key.name[:LABEL_LIMIT],
@@ -168,7 +203,10 @@ class SettingForm(discord.ui.Modal):
         if not await guard_guild(interaction):
             return False
         if interaction.user.id != self.owner_id:
-            await interaction.response.send_message(NOT_YOURS, ephemeral=True)
+            await interaction.response.send_message(
+                tr(interaction.locale, "Only the person who opened this form can submit it."),
+                ephemeral=True,
+            )
             return False
         return True
 
@@ -177,7 +215,8 @@ class SettingForm(discord.ui.Modal):
         result = await interaction.client.services.servers.set_setting(
             actor_of(interaction), self.server, self.key.name, self.typed_value()
         )
-        await interaction.response.send_message(embed=setting_changed_embed(result), ephemeral=True)
+        embed = setting_changed_embed(result, interaction.locale)
+        await interaction.response.send_message(embed=embed, ephemeral=True)
 
     async def on_error(self, interaction: discord.Interaction[Any], error: Exception, /) -> None:  # type: ignore[override]
         await report_error(interaction, self.command, error)
@@ -190,16 +229,21 @@ async def open_setting_form(interaction: discord.Interaction[Any], server: str, 
     wanted = key.strip().lower().replace("-", "_")
     spec = next((k for k in service.setting_keys(server, wanted) if k.name == wanted), None)
     if spec is None:
-        raise InvalidInput(unknown_key_text(wanted))
+        raise unknown_key_error(wanted)
     if spec.secret:
-        raise InvalidInput(secret_text(spec.name))
+        raise secret_error(spec.name)
     views = await service.get_settings(server)
     shown = next((v.value for v in views if v.key == spec.name), EMPTY_SHOWN)
     if not opens_form(spec):
-        raise InvalidInput(needs_value_text(spec, shown))
+        raise needs_value_error(interaction.locale, spec, shown)
     command = interaction.command
     assert command is not None  # only ever called from the slash command
     form = SettingForm(
-        owner_id=interaction.user.id, server=server, key=spec, current=shown, command=command
+        owner_id=interaction.user.id,
+        server=server,
+        key=spec,
+        current=shown,
+        command=command,
+        locale=interaction.locale,
     )
     await interaction.response.send_modal(form)

@@ -21,6 +21,9 @@ A channel the bot may no longer write to (403, unknown channel) is not retried i
 The pacers are in `bot.pacing`; how lines become a message or a file in `bot.outbox_plan`;
 a stream's queued lines in `bot.outbox_buffer`; the exceptions, streams and configuration
 in `bot.outbox_types`. This module keeps the queues, the worker and the calls.
+
+Its own words (stream titles, a flood's summary, the note after a refusal) follow the
+channel's language: `locale()` gives its guild's locale code when a message is planned.
 """
 
 from __future__ import annotations
@@ -88,6 +91,9 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
+LocaleOf = Callable[[], str | None]
+"""The channel's language now, as a locale code (`fr`, `en-US`), or None for English."""
+
 TroubleHandler = Callable[["Outbox", Trouble, bool], None]
 """`(outbox, trouble, unwritable)`: called once when posting stops, once when it works again."""
 
@@ -104,8 +110,10 @@ class Outbox:
         global_pacer: GlobalPacer | None = None,
         clock: Clock = time.monotonic,
         on_trouble: TroubleHandler | None = None,
+        locale: LocaleOf | None = None,
     ) -> None:
         self.channel_id = channel_id
+        self._locale = locale
         self.config = config or OutboxConfig()
         cfg = self.config
         self._sender = sender
@@ -192,6 +200,11 @@ class Outbox:
         return self.refusal.trouble
 
     @property
+    def locale(self) -> str | None:
+        """The language of what is posted here (None: English): the guild's preferred one."""
+        return None if self._locale is None else self._locale()
+
+    @property
     def writable(self) -> bool:
         """False while the channel refuses us (until a later post works)."""
         return self.trouble is None
@@ -213,7 +226,8 @@ class Outbox:
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name=f"outbox:{self.channel_id}")
+            self._task = asyncio.create_task(self._run())
+            self._task.set_name(f"outbox:{self.channel_id}")
 
     async def close(self, timeout: float = 10.0) -> None:
         """Stop after the request in flight (if any) is answered and its lines committed.
@@ -296,7 +310,7 @@ class Outbox:
 
     async def _step(self) -> None:
         if self.trouble is not None:
-            self.refusal.prepare_probe(self._requests.items)
+            self.refusal.prepare_probe(self._requests.items, self.locale)
         if self._requests:
             await self._do_request(self._requests.items[0])
             return
@@ -406,9 +420,10 @@ class Outbox:
 
     # -- what to send --------------------------------------------------------------------
 
-    def _header(self, stream: Stream) -> str:
-        return f"**{stream.title}**\n" if len(self._buffers) > 1 else ""
+    def _header(self, stream: Stream, locale: str | None) -> str:
+        return f"**{stream.heading(locale)}**\n" if len(self._buffers) > 1 else ""
 
     def _plan(self, buf: LineBuffer) -> PlannedMessage:
         """The next message of a buffer: a batch of lines, or the backlog as a file."""
-        return buf.plan(self.config, self._file_cap, self._header(buf.stream))
+        locale = self.locale
+        return buf.plan(self.config, self._file_cap, self._header(buf.stream, locale), locale)

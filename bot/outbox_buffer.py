@@ -110,14 +110,17 @@ class LineBuffer:
             self.since = now
         return position
 
-    def plan(self, config: OutboxConfig, file_cap: int, header: str) -> PlannedMessage:
-        """The next message: a batch of lines, or the backlog as a file."""
+    def plan(
+        self, config: OutboxConfig, file_cap: int, header: str, locale: str | None = None
+    ) -> PlannedMessage:
+        """The next message: a batch of lines, or the backlog as a file (its summary in
+        `locale`'s language)."""
         if self.force_file or self.chars > config.flood_chars:
-            return self.file_plan(file_cap, header)
+            return self.file_plan(file_cap, header, locale)
         plan = plan_message(self.texts, self.pos, config.max_chars, header, self.stream.code)
-        return plan or self.file_plan(file_cap, header)
+        return plan or self.file_plan(file_cap, header, locale)
 
-    def file_plan(self, file_cap: int, header: str) -> PlannedMessage:
+    def file_plan(self, file_cap: int, header: str, locale: str | None = None) -> PlannedMessage:
         stream = self.stream
         return plan_file(
             self.raws if self.raws is not None else self.texts,
@@ -129,6 +132,7 @@ class LineBuffer:
             filename=stream.filename,
             levels=self.levels if stream.code else None,
             time_at=self.time_at,
+            locale=locale,
         )
 
     def due_in(self, config: OutboxConfig, now: float) -> float:

@@ -5,6 +5,10 @@ in UTF-16 code units, inside a code fence the lines cannot close), and turning a
 a `.log` file with a one-line summary, are pure rules over text. Here they can be tested
 line by line, while `bot.outbox` keeps the queues, the worker and the calls to Discord. The
 payload types (`OutMessage`, `OutFile`) live here too, since a plan is made of them.
+
+The few words the outbox writes itself (a flood file's summary, the note after a channel
+refused the bot) are in the channel's language: the caller passes its locale code (`fr`,
+`en-US`...) or None for English; this module knows no Discord object.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bot.embeds import escape_code
+from bot.i18n import tr
 
 if TYPE_CHECKING:
     import discord
@@ -25,8 +30,10 @@ __all__ = [
     "OutFile",
     "OutMessage",
     "PlannedMessage",
+    "counted",
     "file_summary",
     "gap_note",
+    "grouped",
     "plan_file",
     "plan_message",
     "text_units",
@@ -58,6 +65,28 @@ class PlannedMessage:
 
     message: OutMessage
     count: int
+
+
+def grouped(locale: str | None, count: int) -> str:
+    """`12,345` in English; the thousands separator is the catalogue's text for ","
+    (a narrow space in French, where a comma is the decimal mark)."""
+    return f"{count:,}".replace(",", tr(locale, ","))
+
+
+def counted(locale: str | None, noun: str, count: int) -> str:
+    """`3 lines`, `1 message`...: a stream's noun ("lines", "messages", "entries") counted."""
+    number = grouped(locale, count)
+    if noun == "messages":
+        if count == 1:
+            return tr(locale, "1 message")
+        return tr(locale, "{count} messages", count=number)
+    if noun == "entries":
+        if count == 1:
+            return tr(locale, "1 entry")
+        return tr(locale, "{count} entries", count=number)
+    if count == 1:
+        return tr(locale, "1 line")
+    return tr(locale, "{count} lines", count=number)
 
 
 def text_units(text: str) -> int:
@@ -98,13 +127,14 @@ def plan_file(
     filename: str,
     levels: Sequence[int] | None,
     time_at: Callable[[int], float | None],
+    locale: str | None = None,
 ) -> PlannedMessage:
     """Up to `count` lines from `start` as a `.log` file named `<filename>-<time>.log`.
 
     The count is halved until the file fits in `max_bytes` (one line alone is cut to fit).
     `levels` are every line's log level (None: no error and warning counts in the summary),
     `time_at(index)` when a line arrived; the file is named after the first line's time, or
-    the current time when that is unknown.
+    the current time when that is unknown. The summary is in `locale`'s language.
     """
     while True:
         data = ("\n".join(lines[start : start + count]) + "\n").encode("utf-8", "replace")
@@ -114,7 +144,7 @@ def plan_file(
     data = data[:max_bytes]
     first, last = time_at(start), time_at(start + count - 1)
     shown = levels[start : start + count] if levels is not None else None
-    summary = file_summary(title, count, noun, shown, first, last)
+    summary = file_summary(title, count, noun, shown, first, last, locale)
     stamp = datetime.fromtimestamp(first or time.time(), UTC).strftime("%Y%m%d-%H%M%S")
     name = f"{filename}-{stamp}.log"
     return PlannedMessage(OutMessage(content=summary, file=OutFile(name, data)), count)
@@ -127,28 +157,42 @@ def file_summary(
     levels: Sequence[int] | None,
     first: float | None,
     last: float | None,
+    locale: str | None = None,
 ) -> str:
     """One line: how many lines, how many errors and warnings, from when to when."""
-    parts = [f"📄 {count:,} {noun}"]
+    parts = [f"📄 {counted(locale, noun, count)}"]
     if levels is not None:
         errors = sum(1 for level in levels if level >= 40)
         warnings = sum(1 for level in levels if 30 <= level < 40)
-        parts.append(f" ({errors:,} errors, {warnings:,} warnings)")
+        parts.append(
+            " "
+            + tr(
+                locale,
+                "({errors} errors, {warnings} warnings)",
+                errors=grouped(locale, errors),
+                warnings=grouped(locale, warnings),
+            )
+        )
     if first is not None and last is not None:
         start = datetime.fromtimestamp(first, UTC)
         end = datetime.fromtimestamp(last, UTC)
         fmt = "%H:%M:%S" if start.date() == end.date() else "%Y-%m-%d %H:%M:%S"
-        parts.append(f", {start.strftime(fmt)} to {end.strftime(fmt)} UTC")
-    parts.append(" — too many to post as messages, attached as a file")
+        span = tr(locale, "{start} to {end} UTC", start=start.strftime(fmt), end=end.strftime(fmt))
+        parts.append(f", {span}")
+    parts.append(" — " + tr(locale, "too many to post as messages, attached as a file"))
     prefix = f"{title} " if title else ""
     return prefix + "".join(parts)
 
 
-def gap_note(dropped: Mapping[str, int]) -> str:
+def gap_note(dropped: Mapping[str, int], locale: str | None = None) -> str:
     """The first message after a channel that refused the bot opens again: what is missing."""
-    counts = ", ".join(f"{count:,} {noun}" for noun, count in sorted(dropped.items()) if count)
-    return (
-        f"⚠️ I could not post here for a while, so the oldest {counts or 'lines'} from that "
-        "time were dropped (a server's log lines are still in its log files; `/logs tail` "
-        "and `/logs search` read them)."
+    counts = ", ".join(
+        counted(locale, noun, count) for noun, count in sorted(dropped.items()) if count
+    )
+    return "⚠️ " + tr(
+        locale,
+        "I could not post here for a while, so the oldest {counts} from that time were dropped "
+        "(a server's log lines are still in its log files; `/logs tail` and `/logs search` "
+        "read them).",
+        counts=counts or tr(locale, "lines"),
     )

@@ -116,7 +116,15 @@ class Stream:
     code: bool = True
     """Lines go in a code block (logs) or as plain, already escaped text (chat)."""
     noun: str = "lines"
+    """What the lines are: "lines", "messages" or "entries" (each has its wording)."""
     on_delivered: Delivered | None = None
+    label: Callable[[str | None], str] | None = None
+    """The title in a reader's language (a locale code), for a title that holds words and
+    not only names; None when `title` is all names."""
+
+    def heading(self, locale: str | None) -> str:
+        """The title shown before the lines, in the channel's language."""
+        return self.title if self.label is None else self.label(locale)
 
 
 @dataclass(eq=False)

@@ -127,12 +127,13 @@ class Refusal:
                 if not future.done():
                     future.set_exception(ChannelUnavailable("dropped: the channel refuses us"))
 
-    def prepare_probe(self, requests: deque[Request]) -> None:
-        """Before trying a refusing channel again: first say what was dropped meanwhile."""
+    def prepare_probe(self, requests: deque[Request], locale: str | None = None) -> None:
+        """Before trying a refusing channel again: first say what was dropped meanwhile
+        (in `locale`'s language, the channel's)."""
         trouble = self.trouble
         if trouble is None or not trouble.dropped_lines:
             return
-        message = OutMessage(content=gap_note(trouble.dropped))
+        message = OutMessage(content=gap_note(trouble.dropped, locale))
         if self.gap_note is not None and self.gap_note in requests:
             self.gap_note.message = message
             return

@@ -9,6 +9,10 @@ the description's `DESCRIPTION_BUDGET`; an entry longer than the whole budget is
 
 The view is short-lived (`PAGE_TIMEOUT`): on timeout its buttons are disabled with one edit;
 a message deleted (or an ephemeral whose token expired) meanwhile is not an error.
+
+Everything on it is in the invoker's language (`Paginator(locale=interaction.locale)`): the
+buttons, "page 2 of 3", and the total, whose noun takes the plural by that language's rule
+(`Noun`, `takes_plural`: French counts "0 ban", English "0 bans").
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import discord
 
 from bot.checks import guard_guild, member_level
 from bot.embeds import error_embed
+from bot.i18n import error_text, tr
 from core.errors import LanguardError
 from core.permissions import Level
 
@@ -38,6 +43,7 @@ __all__ = [
     "fit_entries",
     "plan_pages",
     "send_pages",
+    "takes_plural",
 ]
 
 _log = logging.getLogger(__name__)
@@ -49,40 +55,57 @@ DESCRIPTION_BUDGET = 4000
 with a title ≤ 256 and a short footer far under the 6,000 of a whole embed."""
 TITLE_LIMIT = 256
 
-# ----- what users read (one place, for a later translation) ---------------------------------
+# ----- what users read, in their language ------------------------------------------------------
 
-PREVIOUS_LABEL = "Previous"
-NEXT_LABEL = "Next"
-
-
-def page_label(number: int, pages: int) -> str:
-    return f"page {number} of {pages}"
+PLURAL_RULES: dict[str, Callable[[int], bool]] = {
+    "fr": lambda n: abs(n) >= 2,  # French: "0 ban", "1 ban", "2 bans"
+}
+"""Which counts take the plural form, by language; English's rule (all but 1) otherwise."""
 
 
-def footer_text(counted: str, number: int, pages: int) -> str:
-    return counted if pages <= 1 else f"{counted} · {page_label(number, pages)}"
+def takes_plural(locale: str | discord.Locale | None, count: int) -> bool:
+    """True when `count` things take the plural form in `locale`'s language."""
+    code = locale.value if isinstance(locale, discord.Locale) else str(locale or "")
+    rule = PLURAL_RULES.get(code.split("-", 1)[0].lower())
+    return rule(count) if rule is not None else count != 1
 
 
-def not_yours(name: str) -> str:
-    return f"Only {name} can page this."
+def page_label(locale: str | discord.Locale | None, number: int, pages: int) -> str:
+    return tr(locale, "page {number} of {pages}", number=number, pages=pages)
 
 
-def level_lost(level: Level) -> str:
-    return f"You need the **{level.label}** level to page this."
+def footer_text(locale: str | discord.Locale | None, counted: str, number: int, pages: int) -> str:
+    return counted if pages <= 1 else f"{counted} · {page_label(locale, number, pages)}"
 
 
-FAILED = "This page could not be shown; run the command again."
+def not_yours(locale: str | discord.Locale | None, name: str) -> str:
+    return tr(locale, "Only {name} can page this.", name=name)
+
+
+def level_lost(locale: str | discord.Locale | None, level: Level) -> str:
+    return tr(locale, "You need the **{level}** level to page this.", level=tr(locale, level.label))
+
+
+def failed_text(locale: str | discord.Locale | None) -> str:
+    return tr(locale, "This page could not be shown; run the command again.")
 
 
 @dataclass(frozen=True, slots=True)
 class Noun:
-    """How the total is counted: `Noun("ban", "bans").count(45)` → "45 bans"."""
+    """How the total is counted, in the reader's language. Both forms come translated, with
+    a `{count}` field: `Noun(tr(loc, "{count} ban"), tr(loc, "{count} bans"), loc)`; the
+    language's rule picks one (`takes_plural`): English "1 ban, 0 bans", French "0 ban,
+    1 ban, 2 bans". A form without `{count}` is a bare word: the number goes before it."""
 
     one: str
     many: str
+    locale: str | discord.Locale | None = None
 
     def count(self, total: int) -> str:
-        return f"{total} {self.one if total == 1 else self.many}"
+        form = self.many if takes_plural(self.locale, total) else self.one
+        if "{count}" not in form:
+            return f"{total} {form}"
+        return form.replace("{count}", str(total))
 
 
 # ----- sources ---------------------------------------------------------------------------------
@@ -169,7 +192,10 @@ def plan_pages(entries: Sequence[str], per_page: int, separator: str, budget: in
 
 class Paginator(discord.ui.View):
     """Pages of a `PageSource` for the member who ran the command (and, when `level` is
-    given, only while they still hold it: a button applies the command's own level)."""
+    given, only while they still hold it: a button applies the command's own level).
+
+    `locale` is the invoker's (`interaction.locale`): only they can turn the pages, so the
+    buttons and footer stay in their language; `title`, `empty` and `note` come translated."""
 
     def __init__(
         self,
@@ -183,8 +209,13 @@ class Paginator(discord.ui.View):
         level: Level | None = None,
         server_id: int | None = None,
         colour: discord.Colour | None = None,
+        locale: str | discord.Locale | None = None,
     ) -> None:
         super().__init__(timeout=PAGE_TIMEOUT)
+        self.locale = locale
+        self.previous_button.label = tr(locale, "Previous")
+        self.next_button.label = tr(locale, "Next")
+        self.page_button.label = page_label(locale, 1, 1)
         self.source = source
         self.owner_id = owner.id
         self.owner_name = getattr(owner, "display_name", None) or str(owner)
@@ -247,34 +278,40 @@ class Paginator(discord.ui.View):
         if self.note:
             body = f"{body}\n\n{self.note}"
         embed = discord.Embed(title=self.title, description=body, colour=self.colour)
-        embed.set_footer(text=footer_text(self.noun.count(total), index + 1, self.page_count))
+        counted = self.noun.count(total)
+        embed.set_footer(text=footer_text(self.locale, counted, index + 1, self.page_count))
         return embed
 
     def _update_buttons(self) -> None:
         last = self.index + 1 >= len(self._starts)
         self.previous_button.disabled = self.index == 0 or self._timed_out
         self.next_button.disabled = last or self._timed_out
-        self.page_button.label = page_label(self.index + 1, self.page_count)
+        self.page_button.label = page_label(self.locale, self.index + 1, self.page_count)
 
     # -- who may press -----------------------------------------------------------------------
 
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
-        # discord.py answers nothing when this returns False: every refusal answers here
+        # discord.py answers nothing when this returns False: every refusal answers here;
+        # a refusal is in the language of whoever pressed
         if not await guard_guild(interaction):
             return False
+        locale = interaction.locale
         if interaction.user.id != self.owner_id:
-            await interaction.response.send_message(not_yours(self.owner_name), ephemeral=True)
+            refusal = not_yours(locale, self.owner_name)
+            await interaction.response.send_message(refusal, ephemeral=True)
             return False
         if self.level is not None and await member_level(interaction, self.server_id) < self.level:
-            await interaction.response.send_message(level_lost(self.level), ephemeral=True)
+            await interaction.response.send_message(level_lost(locale, self.level), ephemeral=True)
             return False
         return True
 
     async def on_error(
         self, interaction: discord.Interaction[Any], error: Exception, item: discord.ui.Item[Any]
     ) -> None:
-        text = str(error) if isinstance(error, LanguardError) else FAILED
-        if not isinstance(error, LanguardError):
+        if isinstance(error, LanguardError):
+            text = error_text(self.locale, error)
+        else:
+            text = failed_text(self.locale)
             _log.error("paging %r failed", self.title, exc_info=error)
         try:
             if interaction.response.is_done():
@@ -292,19 +329,20 @@ class Paginator(discord.ui.View):
         self._interaction = interaction  # its token is the freshest for the timeout's edit
         await interaction.response.edit_message(embed=embed, view=self)
 
-    @discord.ui.button(label=PREVIOUS_LABEL, style=discord.ButtonStyle.secondary, emoji="◀️")
+    # labels are set per view, in the invoker's language (see __init__)
+    @discord.ui.button(style=discord.ButtonStyle.secondary, emoji="◀️")
     async def previous_button(
         self, interaction: discord.Interaction[Any], button: discord.ui.Button[Paginator]
     ) -> None:
         await self._turn(interaction, -1)
 
-    @discord.ui.button(label=page_label(1, 1), style=discord.ButtonStyle.secondary, disabled=True)
+    @discord.ui.button(label="1/1", style=discord.ButtonStyle.secondary, disabled=True)
     async def page_button(
         self, interaction: discord.Interaction[Any], button: discord.ui.Button[Paginator]
     ) -> None:  # a label, never enabled
         await interaction.response.defer()
 
-    @discord.ui.button(label=NEXT_LABEL, style=discord.ButtonStyle.secondary, emoji="▶️")
+    @discord.ui.button(style=discord.ButtonStyle.secondary, emoji="▶️")
     async def next_button(
         self, interaction: discord.Interaction[Any], button: discord.ui.Button[Paginator]
     ) -> None:

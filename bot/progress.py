@@ -1,4 +1,8 @@
-"""Long work shows its steps: a deferred reply edited as the server moves through states."""
+"""Long work shows its steps: a deferred reply edited as the server moves through states.
+
+Also what the lifecycle commands and the status buttons both say (titles, the question
+before stopping a server with players on it), so the two read alike in every language.
+"""
 
 from __future__ import annotations
 
@@ -10,22 +14,60 @@ from typing import Any, TypeVar
 
 import discord
 
+from bot.embeds import Lang, state_text
+from bot.i18n import tr
 from core.events import EventBus, ServerStateChanged
+from core.supervisor.states import ServerState
 
-__all__ = ["follow_states"]
+__all__ = ["action_title", "follow_states", "players_question", "step_text"]
 
 _log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 _ICONS = {
-    "starting": "⏳ starting…",
-    "running": "✅ running",
-    "stopping": "⏳ stopping…",
-    "stopped": "⏹️ stopped",
-    "crashed": "💥 crashed",
-    "failed": "❌ failed",
+    ServerState.STARTING: "⏳",
+    ServerState.RUNNING: "✅",
+    ServerState.STOPPING: "⏳",
+    ServerState.STOPPED: "⏹️",
+    ServerState.CRASHED: "💥",
+    ServerState.FAILED: "❌",
 }
+_UNDER_WAY = frozenset({ServerState.STARTING, ServerState.STOPPING})
+
+
+def step_text(locale: Lang, state: ServerState) -> str:
+    """One step of the progress line: `⏳ starting…`, `✅ running`."""
+    text = f"{_ICONS.get(state, '•')} {state_text(locale, state)}"
+    return text + "…" if state in _UNDER_WAY else text
+
+
+def action_title(locale: Lang, action: str, name: str) -> str:
+    """The title of a lifecycle reply: `Starting alpha`."""
+    if action == "start":
+        return tr(locale, "Starting {name}", name=name)
+    if action == "stop":
+        return tr(locale, "Stopping {name}", name=name)
+    if action == "restart":
+        return tr(locale, "Restarting {name}", name=name)
+    raise ValueError(f"unknown action {action!r}")
+
+
+def players_question(locale: Lang, action: str, name: str, online: int) -> str:
+    """Asked before a stop or restart would throw players out."""
+    if action == "restart":
+        return tr(
+            locale,
+            "**{name}** has {online} player(s) online. Restart it anyway?",
+            name=name,
+            online=online,
+        )
+    return tr(
+        locale,
+        "**{name}** has {online} player(s) online. Stop it anyway?",
+        name=name,
+        online=online,
+    )
 
 
 async def follow_states(
@@ -36,7 +78,8 @@ async def follow_states(
     *,
     title: str,
 ) -> T:
-    """Run `work`, editing the (deferred) reply with each state the server passes through."""
+    """Run `work`, editing the (deferred) reply with each state the server passes through,
+    in the language of whoever asked."""
     steps: list[str] = []
     with bus.subscribe(ServerStateChanged) as changes:
         task: asyncio.Future[T] = asyncio.ensure_future(work)
@@ -52,7 +95,7 @@ async def follow_states(
             event = getter.result()
             if not isinstance(event, ServerStateChanged) or event.server_id != server_id:
                 continue
-            steps.append(_ICONS.get(event.new.value, event.new.value))
+            steps.append(step_text(interaction.locale, event.new))
             try:
                 await interaction.edit_original_response(
                     content=f"**{title}**: " + " → ".join(steps)

@@ -4,6 +4,9 @@ A log channel keeps its own cursor per (server, source): the position of the las
 Discord accepted, saved as the log-offset consumer `channel:<id>`. The supervisor resumes
 each log at the lowest cursor, so after a restart lines read but never posted are read
 again; `LogLines.after(cursor)` skips the ones that were posted.
+
+The lines themselves are the game's and go out as they are; only the words around them
+(a chat stream's title) follow the channel's language.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bot.embeds import clean_game_text, strip_terminal
+from bot.i18n import tr
 from bot.outbox import Outbox, Stream
 from core.events import Chat, LogLines
 from core.logs.lines import LineBatch, LogLevel, LogLine
@@ -125,12 +129,14 @@ class ChatTarget:
     stream: Stream = field(init=False)
 
     def __post_init__(self) -> None:
+        server = clean_game_text(self.server, 100)
         self.stream = Stream(
             key=f"chat:{self.server_id}",
-            title=f"{clean_game_text(self.server, 100)} · chat",
+            title=server,
             filename=safe_filename(f"{self.server}-chat"),
             code=False,
             noun="messages",
+            label=lambda locale: tr(locale, "{server} · chat", server=server),
         )
         self.outbox.add_stream(self.stream)
 

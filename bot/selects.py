@@ -16,7 +16,8 @@ from typing import Any
 import discord
 
 from bot.checks import actor_of, guard_guild
-from bot.embeds import clean_game_text, format_bytes, ok_embed
+from bot.embeds import Lang, clean_game_text, format_bytes, ok_embed
+from bot.i18n import tr
 from bot.modals import AppCommand, recheck_level, report_error
 from core.errors import InvalidInput
 from core.permissions import Level
@@ -29,43 +30,59 @@ MAX_OPTIONS = 25
 PICK_TIMEOUT = 180.0
 ROTATION_COMMAND = "missions rotation"
 
-# -- what users read (one place, for a later translation catalogue) --------------------------
-ROTATION_TITLE = "Rotation set"
-EMPTY_ROTATION = "(empty)"
-PLACEHOLDER = "Missions to play, in the order listed"
-NOT_YOURS = "Only the person who ran the command can use this menu."
-DONE = "✅ Rotation saved."
-EXPIRED = "Expired: the rotation was not changed."
-STALE_CHOICE = "that choice is no longer offered; run `/missions rotation` again"
+# -- what users read --------------------------------------------------------------------------
 
 
-def prompt_text(server: str) -> str:
-    return (
-        f"Pick the missions of **{clean_game_text(server, 64)}**'s rotation. They play in the "
-        "order listed (the current rotation first). For another order or a mission twice, use "
-        "the `missions` option: `a, b, c`."
+def prompt_text(locale: Lang, server: str) -> str:
+    return tr(
+        locale,
+        "Pick the missions of **{server}**'s rotation. They play in the order listed (the "
+        "current rotation first). For another order or a mission twice, use the `missions` "
+        "option: `a, b, c`.",
+        server=clean_game_text(server, 64),
     )
 
 
-def no_missions_text(server: str) -> str:
-    return f"{clean_game_text(server, 64)} has no missions yet: add one with `/missions upload`"
-
-
-def too_many_text(server: str, count: int) -> str:
-    return (
-        f"{clean_game_text(server, 64)} has {count} missions, more than a menu can list "
-        f"({MAX_OPTIONS}): give the rotation in the `missions` option, in order, "
-        "separated by commas"
+def no_missions_error(server: str) -> InvalidInput:
+    return InvalidInput(
+        "{server} has no missions yet: add one with `/missions upload`",
+        server=clean_game_text(server, 64),
     )
 
 
-def rotation_embed(result: RotationResult) -> discord.Embed:
+def too_many_error(server: str, count: int) -> InvalidInput:
+    return InvalidInput(
+        "{server} has {count} missions, more than a menu can list ({most}): give the "
+        "rotation in the `missions` option, in order, separated by commas",
+        server=clean_game_text(server, 64),
+        count=count,
+        most=MAX_OPTIONS,
+    )
+
+
+def stale_choice_error() -> InvalidInput:
+    return InvalidInput("that choice is no longer offered; run `/missions rotation` again")
+
+
+def rotation_note(locale: Lang, result: RotationResult) -> str:
+    """What the new rotation means for the server (the service's note, translated)."""
+    if result.entries:
+        return tr(
+            locale, "takes effect at the next start, or load a mission now with /missions load"
+        )
+    return tr(locale, "the rotation is now empty; at the next start the server waits for an admin")
+
+
+def rotation_embed(result: RotationResult, locale: Lang = None) -> discord.Embed:
     """The answer to a changed rotation, for the text option and the menu alike."""
     order = "\n".join(
         f"{i}. {clean_game_text(e.template, 80)}" + (f" ({e.difficulty})" if e.difficulty else "")
         for i, e in enumerate(result.entries, 1)
     )
-    return ok_embed(ROTATION_TITLE, f"{order or EMPTY_ROTATION}\n{result.note}")
+    return ok_embed(
+        tr(locale, "Rotation set"),
+        f"{order or tr(locale, '(empty)')}\n{rotation_note(locale, result)}",
+    )
 
 
 def _play_order(
@@ -92,6 +109,7 @@ class RotationPicker(discord.ui.View):
         difficulty: str | None,
         command: AppCommand,
         timeout: float | None = None,
+        locale: Lang = None,
     ) -> None:
         super().__init__(timeout=PICK_TIMEOUT if timeout is None else timeout)
         ordered = _play_order(missions, current)[:MAX_OPTIONS]
@@ -102,7 +120,7 @@ class RotationPicker(discord.ui.View):
         self.filenames = [m.filename for m in ordered]
         self.origin: discord.Interaction[Any] | None = None
         self.menu: discord.ui.Select[RotationPicker] = discord.ui.Select(
-            placeholder=PLACEHOLDER,
+            placeholder=tr(locale, "Missions to play, in the order listed"),
             min_values=0,
             max_values=max(1, len(ordered)),
             options=[
@@ -123,7 +141,7 @@ class RotationPicker(discord.ui.View):
         indexes: set[int] = set()
         for value in values:
             if not (value.isascii() and value.isdigit()) or int(value) >= len(self.filenames):
-                raise InvalidInput(STALE_CHOICE)
+                raise stale_choice_error()
             indexes.add(int(value))
         return [self.filenames[i] for i in sorted(indexes)]
 
@@ -131,7 +149,10 @@ class RotationPicker(discord.ui.View):
         if not await guard_guild(interaction):
             return False
         if interaction.user.id != self.owner_id:
-            await interaction.response.send_message(NOT_YOURS, ephemeral=True)
+            await interaction.response.send_message(
+                tr(interaction.locale, "Only the person who ran the command can use this menu."),
+                ephemeral=True,
+            )
             return False
         return True
 
@@ -142,8 +163,9 @@ class RotationPicker(discord.ui.View):
             actor_of(interaction), self.server, names, self.difficulty
         )
         self.stop()
-        await interaction.response.edit_message(content=DONE, view=None)
-        await interaction.followup.send(embed=rotation_embed(result))
+        locale = interaction.locale
+        await interaction.response.edit_message(content=tr(locale, "✅ Rotation saved."), view=None)
+        await interaction.followup.send(embed=rotation_embed(result, locale))
 
     async def on_error(
         self,
@@ -158,7 +180,9 @@ class RotationPicker(discord.ui.View):
         if self.origin is None:
             return
         with contextlib.suppress(discord.HTTPException):  # message gone or token expired
-            await self.origin.edit_original_response(content=EXPIRED, view=None)
+            await self.origin.edit_original_response(
+                content=tr(self.origin.locale, "Expired: the rotation was not changed."), view=None
+            )
 
 
 async def open_rotation_picker(
@@ -169,9 +193,9 @@ async def open_rotation_picker(
     service = interaction.client.services.missions
     missions = await service.list(server)
     if not missions:
-        raise InvalidInput(no_missions_text(server))
+        raise no_missions_error(server)
     if len(missions) > MAX_OPTIONS:
-        raise InvalidInput(too_many_text(server, len(missions)))
+        raise too_many_error(server, len(missions))
     command = interaction.command
     assert command is not None  # only ever called from the slash command
     view = RotationPicker(
@@ -181,6 +205,9 @@ async def open_rotation_picker(
         current=await service.rotation(server),
         difficulty=difficulty,
         command=command,
+        locale=interaction.locale,
     )
-    await interaction.response.send_message(prompt_text(server), view=view, ephemeral=True)
+    await interaction.response.send_message(
+        prompt_text(interaction.locale, server), view=view, ephemeral=True
+    )
     view.origin = interaction

@@ -7,7 +7,9 @@ for state changes, at the interval for players and CPU/RAM), and never when noth
 uptime is shown as a Discord timestamp the client counts up by itself.
 
 Each message carries Start / Stop / Restart buttons (bot.status_buttons); the ones that make
-no sense in the shown state are disabled, and they are redrawn with every edit.
+no sense in the shown state are disabled, and they are redrawn with every edit. Everyone in
+the channel reads it, so it speaks its guild's language (`locale_for`), not a member's; a
+guild that changes language gets the message redrawn at its next refresh.
 
 The "last hour" sparkline comes from `PlayerSamples`, a bounded in-memory ring fed by this
 board's own refreshes: nothing stores player counts over time yet (issue 13's chart will), so
@@ -28,7 +30,16 @@ from typing import Any
 
 import discord
 
-from bot.embeds import STATE_COLOURS, clean_game_text, fold_names, format_bytes, sparkline
+from bot.embeds import (
+    STATE_COLOURS,
+    Lang,
+    clean_game_text,
+    fold_names,
+    format_bytes,
+    sparkline,
+    state_text,
+)
+from bot.i18n import tr
 from bot.outbox import MessageGone, Outbox
 from bot.outbox_plan import OutMessage
 from bot.status_buttons import lifecycle_view
@@ -37,25 +48,15 @@ from core.events import Event
 from core.services.channels import ChannelService
 from core.services.servers import ServerService
 from core.supervisor.states import ServerState
-from core.supervisor.supervisor import Supervisor
 
 __all__ = ["PlayerSamples", "StatusBoard", "StatusView", "status_embed", "status_message"]
 
 _log = logging.getLogger(__name__)
 
-# -- what users read (one place, for a later translation) -------------------------------------
-MAINTENANCE = " · maintenance"
-FIELD_MISSION = "Mission / map"
-FIELD_PLAYERS = "Players"
-FIELD_UP = "Up since"
-FIELD_ADDRESS = "Address"
-FIELD_ACTIVITY = "Last hour"
-FIELD_RESOURCES = "CPU / RAM"
-FOOTER = "{game} · last change"
 
-
-def activity_text(line: str, peak: int) -> str:
-    return f"{line} (peak {peak})"
+def _no_locale(channel_id: int) -> Lang:
+    """English everywhere: for a board built without a client to ask."""
+    return None
 
 
 class PlayerSamples:
@@ -126,45 +127,54 @@ class StatusView:
     """Peak player counts over the last hour (PlayerSamples.line)."""
 
 
-def status_embed(view: StatusView, updated: float) -> discord.Embed:
-    """The embed: state, address (a code span: one tap copies it), mission, players with
-    their escaped names folded to the field limit, uptime as a relative timestamp (true
-    without edits), the last hour's player counts, CPU/RAM."""
+def status_embed(view: StatusView, updated: float, locale: Lang = None) -> discord.Embed:
+    """The embed, in the channel's language: state, address (a code span: one tap copies
+    it), mission, players with their escaped names folded to the field limit, uptime as a
+    relative timestamp (true without edits), the last hour's player counts, CPU/RAM."""
     colour = STATE_COLOURS.get(view.state, discord.Colour.light_grey())
     embed = discord.Embed(title=clean_game_text(view.name, 100), colour=colour)
-    state = f"**{view.state.value}**"
+    state = f"**{state_text(locale, view.state)}**"
     if view.paused:
-        state += MAINTENANCE
+        state += " · " + tr(locale, "maintenance")
     if view.state in (ServerState.CRASHED, ServerState.FAILED) and view.reason:
         state += f"\n{clean_game_text(view.reason, 300)}"
     embed.description = state
-    embed.add_field(name=FIELD_ADDRESS, value=f"`{view.address.replace('`', '')}`"[:1024])
+    address = f"`{view.address.replace('`', '')}`"[:1024]
+    embed.add_field(name=tr(locale, "Address"), value=address)
     if view.mission:
-        embed.add_field(name=FIELD_MISSION, value=clean_game_text(view.mission, 200))
+        embed.add_field(name=tr(locale, "Mission / map"), value=clean_game_text(view.mission, 200))
     if view.state is ServerState.RUNNING:
         online = "?" if view.players_online is None else str(view.players_online)
         players = f"{online}/{view.players_max}" if view.players_max else online
         if view.player_names:
-            players += "\n" + fold_names(view.player_names, 1024 - len(players) - 1)
-        embed.add_field(name=FIELD_PLAYERS, value=players, inline=False)
+            room = 1024 - len(players) - 1
+            players += "\n" + fold_names(view.player_names, room, locale=locale)
+        embed.add_field(name=tr(locale, "Players"), value=players, inline=False)
     if view.up_since is not None:
-        embed.add_field(name=FIELD_UP, value=f"<t:{view.up_since}:R>")
+        since = datetime.fromtimestamp(view.up_since, UTC)
+        embed.add_field(name=tr(locale, "Up since"), value=discord.utils.format_dt(since, "R"))
     if view.activity:
         line = sparkline(view.activity, view.players_max)
-        embed.add_field(name=FIELD_ACTIVITY, value=activity_text(line, max(view.activity)))
+        peak = tr(locale, "{line} (peak {peak})", line=line, peak=max(view.activity))
+        embed.add_field(name=tr(locale, "Last hour"), value=peak)
     if view.cpu_percent is not None:
         embed.add_field(
-            name=FIELD_RESOURCES,
+            name=tr(locale, "CPU / RAM"),
             value=f"{view.cpu_percent}% · {format_bytes(view.rss_bytes)}",
         )
-    embed.set_footer(text=FOOTER.format(game=view.game))
+    embed.set_footer(text=tr(locale, "{game} · last change", game=view.game))
     embed.timestamp = datetime.fromtimestamp(updated, UTC)
     return embed
 
 
-def status_message(server_id: int, view: StatusView, updated: float) -> OutMessage:
+def status_message(
+    server_id: int, view: StatusView, updated: float, locale: Lang = None
+) -> OutMessage:
     """The embed with the server's Start / Stop / Restart buttons for its current state."""
-    return OutMessage(embed=status_embed(view, updated), view=lifecycle_view(server_id, view.state))
+    return OutMessage(
+        embed=status_embed(view, updated, locale),
+        view=lifecycle_view(server_id, view.state, locale),
+    )
 
 
 @dataclass(eq=False)
@@ -174,20 +184,23 @@ class _Board:
     message_id: int | None
     view: StatusView | None = None
     changed_at: float = 0.0
+    locale: Lang = None
+    """The language the message was last drawn in (a guild may change it)."""
 
 
 class StatusBoard:
     def __init__(
         self,
-        supervisor: Supervisor,
         servers: ServerService,
         repository: ChannelService,
         outbox_for: Callable[[int], Outbox],
         *,
         interval: float = 60.0,
+        locale_for: Callable[[int], Lang] = _no_locale,
     ) -> None:
-        self._sup = supervisor
+        """`locale_for(channel_id)`: the language of a channel's posts (its guild's)."""
         self._servers = servers
+        self._locale_for = locale_for
         self._repo = repository
         self._outbox_for = outbox_for
         self.interval = interval
@@ -265,9 +278,13 @@ class StatusBoard:
     async def _create(self, board: _Board, outbox: Outbox) -> int:
         view = await self.snapshot(board.server_id)
         board.view, board.changed_at = view, time.time()
-        message_id = await outbox.post(status_message(board.server_id, view, board.changed_at))
-        board.message_id = message_id
+        board.locale = locale = self._locale_for(board.channel_id)
+        message = status_message(board.server_id, view, board.changed_at, locale)
+        message_id = await outbox.post(message)
+        # stored before it is known here: a `sync` meanwhile (a second rebind) drops a board
+        # with a message id but no stored row, and this one would then never be edited
         await self._repo.set_status_message(board.server_id, board.channel_id, message_id)
+        board.message_id = message_id
         return message_id
 
     def forget(self, server_id: int, channel_id: int) -> None:
@@ -316,11 +333,12 @@ class StatusBoard:
         except NotFound:
             self.forget(board.server_id, board.channel_id)
             return
-        if view == board.view:
+        locale = self._locale_for(board.channel_id)
+        if view == board.view and locale == board.locale:
             return
-        board.view, board.changed_at = view, time.time()
+        board.view, board.changed_at, board.locale = view, time.time(), locale
         future = self._outbox_for(board.channel_id).edit(
-            board.message_id, status_message(board.server_id, view, board.changed_at)
+            board.message_id, status_message(board.server_id, view, board.changed_at, locale)
         )
         future.add_done_callback(lambda f: self._edited(board, f))
 
@@ -350,10 +368,9 @@ class StatusBoard:
     # -- what is shown -------------------------------------------------------------------
 
     async def snapshot(self, server_id: int) -> StatusView:
-        server = self._sup.get(server_id)
-        status = await self._servers.status(server.name)
+        name = self._servers.ref_by_id(server_id).name
+        status = await self._servers.status(name)
         running = status.state is ServerState.RUNNING
-        handle = server.handle
         rss = status.rss_bytes
         if not running:
             self.samples.add(server_id, 0)
@@ -369,7 +386,7 @@ class StatusBoard:
             players_online=status.players_online,
             players_max=status.players_max,
             player_names=tuple(sorted(status.player_names)),
-            up_since=int(handle.started_at) if running and handle is not None else None,
+            up_since=int(status.started_at) if running and status.started_at else None,
             address=status.address,
             cpu_percent=None if status.cpu_percent is None else round(status.cpu_percent),
             rss_bytes=None if rss is None else round(rss / 2**20) * 2**20,

@@ -22,8 +22,9 @@ from typing import Any
 import discord
 
 from bot.checks import LIFECYCLE_RATE, actor_of, guard_guild, member_level
-from bot.embeds import STATE_COLOURS, clean_game_text
-from bot.progress import follow_states
+from bot.embeds import Lang, result_embed
+from bot.i18n import error_text, tr
+from bot.progress import action_title, follow_states, players_question
 from bot.views import confirm
 from core.errors import LanguardError, NotFound
 from core.permissions import Level
@@ -38,38 +39,52 @@ NEEDED = Level.OPERATOR
 """The level of `/server start|stop|restart`."""
 TEMPLATE = r"lg:srv:(?P<server>[0-9]{1,19}):(?P<action>start|stop|restart)"
 
-# -- what users read (one place, for a later translation) -------------------------------------
-LABELS = {"start": "Start", "stop": "Stop", "restart": "Restart"}
 STYLES = {
     "start": discord.ButtonStyle.success,
     "stop": discord.ButtonStyle.danger,
     "restart": discord.ButtonStyle.primary,
 }
-TITLES = {"start": "Starting {name}", "stop": "Stopping {name}", "restart": "Restarting {name}"}
-CONFIRM_LABELS = {"stop": "Stop", "restart": "Restart"}
-GONE_TEXT = "This server no longer exists."
-FAILED_TEXT = (
-    "Something went wrong on our side (reference `{reference}`). "
-    "It was logged; give the reference to whoever runs the bot."
-)
+CONFIRMED = frozenset({"stop", "restart"})
+"""Actions asked again when players are online."""
+
+# -- what users read: the same words as `/server start|stop|restart` and the tree's errors ----
 
 
-def level_text(has: Level) -> str:
-    return (
-        f"You need the **{NEEDED.label}** level for this "
-        f"(you have {has.label if has else 'none'}). "
-        "An admin can grant it to one of your roles with `/perms grant`."
+def button_label(locale: Lang, action: str) -> str:
+    if action == "start":
+        return tr(locale, "Start")
+    if action == "stop":
+        return tr(locale, "Stop")
+    return tr(locale, "Restart")
+
+
+def level_text(locale: Lang, has: Level) -> str:
+    return tr(
+        locale,
+        "You need the **{needed}** level for this (you have {has}). "
+        "An admin can grant it to one of your roles with `/perms grant`.",
+        needed=tr(locale, NEEDED.label),
+        has=tr(locale, has.label if has else "none"),
     )
 
 
-def rate_text(retry_after: float) -> str:
+def rate_text(locale: Lang, retry_after: float) -> str:
     wait = max(1, math.ceil(retry_after))
-    return f"Slow down: try again <t:{math.ceil(time.time()) + wait}:R> (in {wait} s)."
+    return tr(
+        locale,
+        "Slow down: try again <t:{when}:R> (in {wait} s).",
+        when=math.ceil(time.time()) + wait,
+        wait=wait,
+    )
 
 
-def confirm_text(action: str, name: str, online: int) -> str:
-    verb = "Stop" if action == "stop" else "Restart"
-    return f"**{name}** has {online} player(s) online. {verb} it anyway?"
+def failed_text(locale: Lang, reference: str) -> str:
+    return tr(
+        locale,
+        "Something went wrong on our side (reference `{reference}`). "
+        "It was logged; give the reference to whoever runs the bot.",
+        reference=reference,
+    )
 
 
 # -- which buttons make sense ------------------------------------------------------------------
@@ -88,12 +103,14 @@ def custom_id(server_id: int, action: str) -> str:
 class LifecycleButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TEMPLATE):
     """One button of one server; everything it needs is in its custom id."""
 
-    def __init__(self, server_id: int, action: str, *, disabled: bool = False) -> None:
+    def __init__(
+        self, server_id: int, action: str, *, disabled: bool = False, locale: Lang = None
+    ) -> None:
         if action not in ACTIONS:
             raise ValueError(f"unknown action {action!r}")
         super().__init__(
             discord.ui.Button(
-                label=LABELS[action],
+                label=button_label(locale, action),
                 style=STYLES[action],
                 custom_id=custom_id(server_id, action),
                 disabled=disabled,
@@ -125,10 +142,11 @@ class LifecycleButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=T
         if not await guard_guild(interaction):
             return False
         bot = interaction.client
+        locale = interaction.locale
         try:
-            bot.services.supervisor.get(self.server_id)
+            bot.services.servers.ref_by_id(self.server_id)
         except NotFound:
-            await _say(interaction, GONE_TEXT)
+            await _say(interaction, tr(locale, "This server no longer exists."))
             return False
         user_id = interaction.user.id
         command = f"server {self.action}"
@@ -144,7 +162,7 @@ class LifecycleButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=T
                     result="refused: level too low",
                     ok=False,
                 )
-            await _say(interaction, level_text(has))
+            await _say(interaction, level_text(locale, has))
             return False
         bucket = bot.member_rates.hit(LIFECYCLE_RATE, user_id)
         if bucket is not None:
@@ -160,7 +178,7 @@ class LifecycleButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=T
                     result="refused: too many calls",
                     ok=False,
                 )
-            await _say(interaction, rate_text(bucket.get_retry_after()))
+            await _say(interaction, rate_text(locale, bucket.get_retry_after()))
             return False
         return True
 
@@ -168,19 +186,20 @@ class LifecycleButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=T
         try:
             await self._run(interaction)
         except LanguardError as exc:  # not running, already running...: the user can act on it
-            await _say(interaction, str(exc))
+            await _say(interaction, error_text(interaction.locale, exc))
         except Exception:
             await _failed(interaction, self.action)
 
     async def _run(self, interaction: discord.Interaction[Any]) -> None:
         services = interaction.client.services
-        managed = services.supervisor.get(self.server_id)
-        name = managed.name
-        if self.action in CONFIRM_LABELS:
+        locale = interaction.locale
+        name = services.servers.ref_by_id(self.server_id).name
+        if self.action in CONFIRMED:
             # the live list the bot keeps, as /server stop does (asking the game may hang)
             online = len(services.players.known_online(name))
-            question = confirm_text(self.action, name, online)
-            if online and not await confirm(interaction, question, CONFIRM_LABELS[self.action]):
+            question = players_question(locale, self.action, name, online)
+            label = button_label(locale, self.action)
+            if online and not await confirm(interaction, question, label):
                 return
         if not interaction.response.is_done():
             await interaction.response.defer(ephemeral=True, thinking=True)
@@ -190,21 +209,19 @@ class LifecycleButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=T
             "stop": services.servers.stop,
             "restart": services.servers.restart,
         }[self.action](actor, name)
-        title = TITLES[self.action].format(name=name)
+        title = action_title(locale, self.action, name)
         result = await follow_states(interaction, services.bus, self.server_id, work, title=title)
-        icon = "✅" if result.ok else "⚠️"
-        text = f"{icon} **{result.name}** is **{result.state.value}**"
-        if result.reason:
-            text += f" — {clean_game_text(result.reason, 300)}"
-        embed = discord.Embed(description=text, colour=STATE_COLOURS.get(result.state))
+        embed = result_embed(result, locale)
         await interaction.edit_original_response(content=None, embed=embed, view=None)
 
 
-def lifecycle_view(server_id: int, state: ServerState) -> discord.ui.View:
-    """The buttons of a status message; an action that makes no sense now is disabled."""
+def lifecycle_view(server_id: int, state: ServerState, locale: Lang = None) -> discord.ui.View:
+    """The buttons of a status message, labelled in the channel's language; an action that
+    makes no sense now is disabled."""
     view = discord.ui.View(timeout=None)
     for action in ACTIONS:
-        view.add_item(LifecycleButton(server_id, action, disabled=state not in _ENABLED[action]))
+        disabled = state not in _ENABLED[action]
+        view.add_item(LifecycleButton(server_id, action, disabled=disabled, locale=locale))
     return view
 
 
@@ -226,4 +243,4 @@ async def _failed(interaction: discord.Interaction[Any], where: str) -> None:
     record = getattr(interaction.client, "record_error", None)
     if callable(record):
         record()
-    await _say(interaction, FAILED_TEXT.format(reference=reference))
+    await _say(interaction, failed_text(interaction.locale, reference))

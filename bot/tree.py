@@ -127,7 +127,8 @@ async def _clear_public_thinking(interaction: discord.Interaction[discord.Client
     if original.flags.ephemeral:
         return
     if original.flags.loading:
-        await interaction.edit_original_response(content="⚠️ This command failed.")
+        failed = tr(interaction.locale, "⚠️ This command failed.")
+        await interaction.edit_original_response(content=failed)
     await interaction.delete_original_response()
 
 

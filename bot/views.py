@@ -7,18 +7,31 @@ from typing import Any
 import discord
 
 from bot.checks import guard_guild
+from bot.i18n import tr
 
 __all__ = ["Confirm", "confirm"]
 
 
 class Confirm(discord.ui.View):
-    """`view.value` is True (confirmed), False (cancelled) or None (timed out)."""
+    """`view.value` is True (confirmed), False (cancelled) or None (timed out).
 
-    def __init__(self, owner_id: int, *, confirm_label: str = "Confirm", timeout: float = 60.0):
+    `locale` is the invoker's: only they can answer, so the buttons and what follows stay in
+    their language; `confirm_label` comes translated (the default is "Confirm")."""
+
+    def __init__(
+        self,
+        owner_id: int,
+        *,
+        confirm_label: str | None = None,
+        timeout: float = 60.0,
+        locale: str | discord.Locale | None = None,
+    ):
         super().__init__(timeout=timeout)
         self.owner_id = owner_id
+        self.locale = locale
         self.value: bool | None = None
-        self.confirm_button.label = confirm_label
+        self.confirm_button.label = confirm_label or tr(locale, "Confirm")
+        self.cancel_button.label = tr(locale, "Cancel")
 
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
         # components go to the View, never through the tree: the guild lock is checked here too
@@ -26,7 +39,8 @@ class Confirm(discord.ui.View):
             return False
         if interaction.user.id != self.owner_id:
             await interaction.response.send_message(
-                "Only the person who ran the command can answer this.", ephemeral=True
+                tr(interaction.locale, "Only the person who ran the command can answer this."),
+                ephemeral=True,
             )
             return False
         return True
@@ -36,7 +50,8 @@ class Confirm(discord.ui.View):
             if isinstance(item, discord.ui.Button):
                 item.disabled = True
 
-    @discord.ui.button(label="Confirm", style=discord.ButtonStyle.danger)
+    # labels are set per view, in the invoker's language (see __init__)
+    @discord.ui.button(style=discord.ButtonStyle.danger)
     async def confirm_button(
         self, interaction: discord.Interaction[Any], button: discord.ui.Button[Confirm]
     ) -> None:
@@ -45,25 +60,29 @@ class Confirm(discord.ui.View):
         await interaction.response.edit_message(view=self)
         self.stop()
 
-    @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)
+    @discord.ui.button(style=discord.ButtonStyle.secondary)
     async def cancel_button(
         self, interaction: discord.Interaction[Any], button: discord.ui.Button[Confirm]
     ) -> None:
         self.value = False
         self._disable()
-        await interaction.response.edit_message(content="Cancelled.", view=self)
+        await interaction.response.edit_message(content=tr(self.locale, "Cancelled."), view=self)
         self.stop()
 
 
 async def confirm(interaction: discord.Interaction[Any], question: str, label: str) -> bool:
     """Ask the invoker (only them) with buttons; False when cancelled or expired.
 
-    The question is the interaction's first (ephemeral) response; afterwards the caller
-    edits it with `edit_original_response` to show what happened.
+    `question` and `label` come translated (`tr(interaction.locale, ...)`). The question is
+    the interaction's first (ephemeral) response; afterwards the caller edits it with
+    `edit_original_response` to show what happened.
     """
-    view = Confirm(interaction.user.id, confirm_label=label)
+    locale = interaction.locale
+    view = Confirm(interaction.user.id, confirm_label=label, locale=locale)
     await interaction.response.send_message(question, view=view, ephemeral=True)
     await view.wait()
     if view.value is None:
-        await interaction.edit_original_response(content="Expired: nothing was done.", view=None)
+        await interaction.edit_original_response(
+            content=tr(locale, "Expired: nothing was done."), view=None
+        )
     return bool(view.value)

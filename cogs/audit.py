@@ -10,6 +10,7 @@ from bot.autocomplete import server_names
 from bot.checks import actor_of, require
 from bot.client import LanguardBot
 from bot.embeds import clean_game_text
+from bot.i18n import tr
 from bot.paginator import Noun, Paginator, QuerySource, send_pages
 from core.permissions import Level
 
@@ -30,31 +31,35 @@ class Audit(commands.Cog):
         limit: app_commands.Range[int, 1, 100] = 15,
     ) -> None:
         services = self.bot.services
-        server_id = services.supervisor.by_name(server).id if server else None
+        locale = interaction.locale
+        server_id = services.servers.ref(server).id if server else None
 
         async def fetch(offset: int, count: int) -> tuple[int, list[str]]:
             # `limit` is the page size; every entry can be reached with Previous / Next
             page = await services.audit.page(offset, count, server_id)
-            names = {s.id: s.name for s in services.supervisor.all()}
+            names = services.servers.names_by_id()
             lines = []
             for entry in page.items:
                 where = names.get(entry.server_id, "") if entry.server_id else ""
                 mark = "✅" if entry.ok else "⛔"
+                on = " " + tr(locale, "on {server}", server=where) if where else ""
                 lines.append(
                     f"{mark} <t:{int(entry.ts)}:f> **{clean_game_text(entry.actor_name, 40)}** "
-                    f"`{entry.action}`{' on ' + where if where else ''} — "
-                    f"{clean_game_text(entry.result, 80)}"
+                    f"`{entry.action}`{on} — {clean_game_text(entry.result, 80)}"
                 )
             return page.total, lines
 
         view = Paginator(
             QuerySource(fetch, limit),
             owner=interaction.user,
-            title=f"Audit log{': ' + server if server else ''}",
-            noun=Noun("entry", "entries"),
-            empty="Nothing recorded yet.",
+            title=tr(locale, "Audit log: {server}", server=server)
+            if server
+            else tr(locale, "Audit log"),
+            noun=Noun(tr(locale, "{count} entry"), tr(locale, "{count} entries"), locale),
+            empty=tr(locale, "Nothing recorded yet."),
             level=Level.ADMIN,
             server_id=server_id,
+            locale=locale,
         )
         await send_pages(interaction, view, ephemeral=True)
 
@@ -75,7 +80,7 @@ class Audit(commands.Cog):
 
         assert interaction.guild_id is not None  # guild_only
         reply = await set_audit_channel(
-            self.bot, actor_of(interaction), interaction.guild_id, channel, off
+            self.bot, actor_of(interaction), interaction.guild_id, channel, off, interaction.locale
         )
         await interaction.response.send_message(reply, ephemeral=True)
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 
 import discord
-from discord import app_commands
+from discord import Locale, app_commands
 from discord.ext import commands
 
 from bot.autocomplete import choices, server_names
 from bot.checks import actor_of, require, server_id_of
 from bot.client import LanguardBot
 from bot.embeds import clean_game_text, ok_embed
+from bot.i18n import tr
 from bot.paginator import Noun, Paginator, QuerySource, send_pages
 from bot.views import confirm
 from core.errors import InvalidInput
@@ -21,34 +22,47 @@ from core.services.ban_import import GAME_AUTHOR
 from core.services.bans import Ban, BanOrigin
 
 
-def _origin(ban: Ban) -> str:
+def _origin(locale: Locale | None, ban: Ban) -> str:
     """Who made it: the bot, or someone in the game (found there and imported)."""
     if ban.origin is BanOrigin.GAME:
-        by = f" (by {ban.author_name})" if ban.author_name not in ("", GAME_AUTHOR) else ""
-        return "found in game" + by
-    return "made by Languard" + (f" ({ban.author_name})" if ban.author_name else "")
+        if ban.author_name not in ("", GAME_AUTHOR):
+            return tr(locale, "found in game (by {author})", author=ban.author_name)
+        return tr(locale, "found in game")
+    if ban.author_name:
+        return tr(locale, "made by Languard ({author})", author=ban.author_name)
+    return tr(locale, "made by Languard")
 
 
-def _label(ban: Ban) -> str:
+def _scope(locale: Locale | None, ban: Ban) -> str:
+    return ban.server_name or tr(locale, "all servers")
+
+
+def _label(locale: Locale | None, ban: Ban) -> str:
+    """One ban as plain text (an autocomplete choice, a confirmation)."""
     until = (
-        "perm"
+        tr(locale, "perm")
         if ban.expires_at is None
         else time.strftime("%Y-%m-%d %H:%M", time.localtime(ban.expires_at))
     )
-    scope = ban.server_name or "all servers"
-    found = ", found in game" if ban.origin is BanOrigin.GAME else ""
-    return f"#{ban.id} {ban.kind.value} {ban.value} ({scope}, {until}{found}) {ban.reason}"
+    found = tr(locale, ", found in game") if ban.origin is BanOrigin.GAME else ""
+    return (
+        f"#{ban.id} {ban.kind.value} {ban.value} ({_scope(locale, ban)}, {until}{found}) "
+        f"{ban.reason}"
+    )
 
 
 BANS_PER_PAGE = 25
 
 
-def _line(ban: Ban) -> str:
+def _line(locale: Locale | None, ban: Ban) -> str:
     """One ban in `/bans list` (at most a few hundred characters)."""
-    until = "perm" if ban.expires_at is None else f"until <t:{int(ban.expires_at)}:f>"
+    if ban.expires_at is None:
+        until = tr(locale, "perm")
+    else:
+        until = tr(locale, "until {when}", when=f"<t:{int(ban.expires_at)}:f>")
     return (
         f"`#{ban.id}` {ban.kind.value} `{ban.value}` — {until} — "
-        f"{ban.server_name or 'all servers'} — {clean_game_text(_origin(ban), 60)}"
+        f"{_scope(locale, ban)} — {clean_game_text(_origin(locale, ban), 60)}"
         + (f" — {clean_game_text(ban.reason, 80)}" if ban.reason else "")
     )
 
@@ -57,7 +71,8 @@ async def ban_choices(
     interaction: discord.Interaction[LanguardBot], current: str
 ) -> list[app_commands.Choice[str]]:
     bans = await interaction.client.services.bans.list(None, limit=200)
-    return choices(((_label(b), str(b.id)) for b in bans), current)
+    locale = interaction.locale
+    return choices(((_label(locale, b), str(b.id)) for b in bans), current)
 
 
 @app_commands.guild_only()
@@ -73,19 +88,21 @@ class Bans(commands.GroupCog, group_name="bans", description="Bans (kept by the 
         self, interaction: discord.Interaction[LanguardBot], server: str | None = None
     ) -> None:
         service = self.bot.services.bans
+        locale = interaction.locale
 
         async def fetch(offset: int, limit: int) -> tuple[int, list[str]]:
             page = await service.page(server, offset, limit)
-            return page.total, [_line(ban) for ban in page.items]
+            return page.total, [_line(locale, ban) for ban in page.items]
 
         view = Paginator(
             QuerySource(fetch, BANS_PER_PAGE),
             owner=interaction.user,
-            title=f"Bans{': ' + server if server else ''}",
-            noun=Noun("ban", "bans"),
-            empty="No active bans.",
+            title=tr(locale, "Bans: {server}", server=server) if server else tr(locale, "Bans"),
+            noun=Noun(tr(locale, "{count} ban"), tr(locale, "{count} bans"), locale),
+            empty=tr(locale, "No active bans."),
             level=Level.MODERATOR,
             server_id=server_id_of(interaction, server),
+            locale=locale,
         )
         await send_pages(interaction, view, ephemeral=True)
 
@@ -106,16 +123,17 @@ class Bans(commands.GroupCog, group_name="bans", description="Bans (kept by the 
         reason: app_commands.Range[str, 0, 200] = "",
         server: str | None = None,
     ) -> None:
+        locale = interaction.locale
         if parse_duration(duration, allow_permanent=True) is None:
-            question = f"Ban `{clean_game_text(id, 64)}` **permanently**?"
-            if not await confirm(interaction, question, "Ban permanently"):
+            question = tr(locale, "Ban `{id}` **permanently**?", id=clean_game_text(id, 64))
+            if not await confirm(interaction, question, tr(locale, "Ban permanently")):
                 return
         else:
             await interaction.response.defer()
         ban = await self.bot.services.bans.add(actor_of(interaction), id, duration, reason, server)
         await interaction.edit_original_response(
             content=None,
-            embed=ok_embed("Ban added", clean_game_text(_label(ban), 300)),
+            embed=ok_embed(tr(locale, "Ban added"), clean_game_text(_label(locale, ban), 300)),
             view=None,
         )
 
@@ -127,10 +145,11 @@ class Bans(commands.GroupCog, group_name="bans", description="Bans (kept by the 
         number = ban.strip().lstrip("#")
         if not (number.isascii() and number.isdigit()) or len(number) > 18:
             raise InvalidInput("pick a ban from the list (or give its number)")
+        locale = interaction.locale
         await interaction.response.defer()
         removed = await self.bot.services.bans.remove(actor_of(interaction), int(number))
         await interaction.followup.send(
-            embed=ok_embed("Ban lifted", clean_game_text(_label(removed), 300))
+            embed=ok_embed(tr(locale, "Ban lifted"), clean_game_text(_label(locale, removed), 300))
         )
 
 

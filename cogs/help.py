@@ -1,4 +1,4 @@
-"""/help: what this member may use here, at their level, and the bot's version."""
+"""/help: what this member may use here, at their level, in their language, and the version."""
 
 from __future__ import annotations
 
@@ -36,7 +36,9 @@ class Help(commands.Cog):
     async def help(self, interaction: discord.Interaction[LanguardBot]) -> None:
         level = await member_level(interaction, None)
         best = max(level, await self._best_server_level(interaction))
-        embed = help_embed(help_entries(self.bot.tree), level, best_server_level=best)
+        embed = help_embed(
+            help_entries(self.bot.tree), level, best_server_level=best, locale=interaction.locale
+        )
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
 

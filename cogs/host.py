@@ -9,6 +9,7 @@ from discord.ext import commands
 from bot.checks import require
 from bot.client import LanguardBot
 from bot.embeds import format_bytes, format_uptime, info_embed
+from bot.i18n import tr
 from core.permissions import Level
 
 
@@ -21,26 +22,46 @@ class Host(commands.Cog):
     @require(Level.VIEWER)
     async def host(self, interaction: discord.Interaction[LanguardBot]) -> None:
         await interaction.response.defer()
+        locale = interaction.locale
         info = await self.bot.services.host.info()
-        embed = info_embed(f"🖥️ {info.hostname}", f"{info.os_name} · kernel {info.kernel}")
+        embed = info_embed(
+            f"🖥️ {info.hostname}",
+            tr(locale, "{os} · kernel {kernel}", os=info.os_name, kernel=info.kernel),
+        )
         load = " / ".join(f"{x:.2f}" for x in info.load_average)
-        embed.add_field(name="CPU", value=f"{info.cpu_model}\n{info.cpu_count} threads · {load}")
+        threads = tr(locale, "{count} threads · {load}", count=info.cpu_count, load=load)
+        embed.add_field(name=tr(locale, "CPU"), value=f"{info.cpu_model}\n{threads}")
         embed.add_field(
-            name="RAM", value=f"{format_bytes(info.ram_used)} / {format_bytes(info.ram_total)}"
+            name=tr(locale, "RAM"),
+            value=f"{format_bytes(info.ram_used)} / {format_bytes(info.ram_total)}",
         )
         embed.add_field(
-            name="Disk (data)",
-            value=f"{format_bytes(info.disk_free)} free of {format_bytes(info.disk_total)}",
+            name=tr(locale, "Disk (data)"),
+            value=tr(
+                locale,
+                "{free} free of {total}",
+                free=format_bytes(info.disk_free),
+                total=format_bytes(info.disk_total),
+            ),
         )
         embed.add_field(
-            name="Addresses", value="\n".join(f"`{a}`" for a in info.addresses[:6]) or "—"
+            name=tr(locale, "Addresses"),
+            value="\n".join(f"`{a}`" for a in info.addresses[:6]) or "—",
         )
-        embed.add_field(name="Host uptime", value=format_uptime(info.host_uptime))
-        embed.add_field(name="Bot uptime", value=format_uptime(info.bot_uptime))
         embed.add_field(
-            name="Servers", value=f"{info.servers_running} running / {info.servers_total}"
+            name=tr(locale, "Host uptime"), value=format_uptime(info.host_uptime, locale)
         )
-        embed.add_field(name="Errors (24 h)", value=str(info.errors_recorded))
+        embed.add_field(name=tr(locale, "Bot uptime"), value=format_uptime(info.bot_uptime, locale))
+        embed.add_field(
+            name=tr(locale, "Servers"),
+            value=tr(
+                locale,
+                "{running} running / {total}",
+                running=info.servers_running,
+                total=info.servers_total,
+            ),
+        )
+        embed.add_field(name=tr(locale, "Errors (24 h)"), value=str(info.errors_recorded))
         await interaction.followup.send(embed=embed)
 
 

@@ -13,6 +13,7 @@ from bot.autocomplete import server_names
 from bot.checks import require
 from bot.client import LanguardBot
 from bot.embeds import code_block
+from bot.i18n import tr
 from core.errors import InvalidInput
 from core.logs.history import SEARCH_SCAN_BYTES
 from core.permissions import Level
@@ -24,14 +25,15 @@ async def _reply(
     interaction: discord.Interaction[LanguardBot], title: str, lines: list[str], filename: str
 ) -> None:
     """A code block when it fits, else the whole text as a file (nothing cut off)."""
+    locale = interaction.locale
     if sum(len(line) + 1 for line in lines) + 8 <= INLINE_LIMIT:
-        await interaction.followup.send(
-            f"**{title}**\n{code_block(lines, INLINE_LIMIT)}", ephemeral=True
-        )
+        block = code_block(lines, INLINE_LIMIT, locale=locale)
+        await interaction.followup.send(f"**{title}**\n{block}", ephemeral=True)
         return
     data = "\n".join(lines).encode("utf-8", "replace")
+    attached = tr(locale, "({count} lines, attached)", count=len(lines))
     await interaction.followup.send(
-        f"**{title}** ({len(lines)} lines, attached)",
+        f"**{title}** {attached}",
         file=discord.File(io.BytesIO(data), filename=filename),
         ephemeral=True,
     )
@@ -52,11 +54,14 @@ class Logs(commands.GroupCog, group_name="logs", description="Server log lines")
         server: str,
         lines: app_commands.Range[int, 1, 500] = 20,
     ) -> None:
-        managed = self.bot.services.supervisor.by_name(server)
+        servers = self.bot.services.servers
+        ref = servers.ref(server)  # an unknown name is refused before the reply is deferred
         await interaction.response.defer(ephemeral=True, thinking=True)
-        texts = await managed.logs.tail(lines)
-        title = f"{managed.name}: last {len(texts)} lines"
-        await _reply(interaction, title, texts, f"{managed.name}.log")
+        texts = await servers.log_tail(ref.name, lines)
+        title = tr(
+            interaction.locale, "{server}: last {count} lines", server=ref.name, count=len(texts)
+        )
+        await _reply(interaction, title, texts, f"{ref.name}.log")
 
     @app_commands.command(name="search", description="Recent lines containing a text")
     @app_commands.describe(
@@ -75,13 +80,21 @@ class Logs(commands.GroupCog, group_name="logs", description="Server log lines")
     ) -> None:
         if not text.strip():
             raise InvalidInput("give some text to search for")
-        managed = self.bot.services.supervisor.by_name(server)
+        servers = self.bot.services.servers
+        ref = servers.ref(server)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        found, complete = await managed.logs.search(text, limit)
-        title = f"{managed.name}: {len(found)} line(s) matching the search"
+        found, complete = await servers.log_search(ref.name, text, limit)
+        locale = interaction.locale
+        title = tr(
+            locale,
+            "{server}: {count} line(s) matching the search",
+            server=ref.name,
+            count=len(found),
+        )
         if not complete:
-            title += f" (in the newest {SEARCH_SCAN_BYTES // (1024 * 1024)} MB)"
-        await _reply(interaction, title, found, f"{managed.name}-search.log")
+            megabytes = SEARCH_SCAN_BYTES // (1024 * 1024)
+            title += " " + tr(locale, "(in the newest {size} MB)", size=megabytes)
+        await _reply(interaction, title, found, f"{ref.name}-search.log")
 
 
 async def setup(bot: LanguardBot) -> None:

@@ -20,6 +20,7 @@ from bot.checks import (
 )
 from bot.client import LanguardBot
 from bot.embeds import clean_game_text, format_bytes, ok_embed
+from bot.i18n import tr
 from bot.paginator import ListSource, Noun, Paginator, send_pages
 from bot.views import confirm
 from core.errors import InvalidInput, LanguardError
@@ -45,6 +46,17 @@ async def mission_names(
     return choices(((m.filename, m.filename) for m in missions), current)
 
 
+def _stage_text(locale: discord.Locale | None, stage: str) -> str:
+    """An upload's stage as the member reads it."""
+    if stage == "downloading":
+        return tr(locale, "⏳ downloading")
+    if stage == "validating":
+        return tr(locale, "⏳ validating")
+    if stage == "stored":
+        return tr(locale, "⏳ stored")
+    return f"⏳ {stage}"
+
+
 class _Progress:
     """Edits the deferred reply with the upload's stage, at most every PROGRESS_EVERY s."""
 
@@ -58,7 +70,7 @@ class _Progress:
         if progress.stage == self.stage and now - self.last < PROGRESS_EVERY:
             return
         self.stage, self.last = progress.stage, now
-        text = f"⏳ {progress.stage}"
+        text = _stage_text(self.interaction.locale, progress.stage)
         if progress.stage == "downloading" and progress.received:
             total = f" / {format_bytes(progress.total)}" if progress.total else ""
             text += f" {format_bytes(progress.received)}{total}"
@@ -91,8 +103,10 @@ class Missions(commands.GroupCog, group_name="missions", description="Arma 3 mis
             raise InvalidInput("attach a .pbo file or give an https link (one of the two)")
         if file is not None and file.size > service.max_bytes:
             raise InvalidInput(
-                f"{file.filename!r} is {format_bytes(file.size)}; the limit is "
-                f"{format_bytes(service.max_bytes)}"
+                "{filename!r} is {size}; the limit is {limit}",
+                filename=file.filename,
+                size=format_bytes(file.size),
+                limit=format_bytes(service.max_bytes),
             )
         await interaction.response.defer()
         progress = _Progress(interaction)
@@ -103,29 +117,32 @@ class Missions(commands.GroupCog, group_name="missions", description="Arma 3 mis
                 data = await file.read()
             except discord.HTTPException as exc:  # e.g. the attachment's link expired
                 raise LanguardError(
-                    f"could not fetch {file.filename!r} from Discord (HTTP {exc.status}); "
-                    "attach it again"
+                    "could not fetch {filename!r} from Discord (HTTP {status}); attach it again",
+                    filename=file.filename,
+                    status=exc.status,
                 ) from None
             result = await service.upload_bytes(actor, server, file.filename, data, progress)
         else:
             assert url is not None
             result = await service.upload_url(actor, server, url, progress)
-        verb = "replaced" if result.replaced else "stored"
-        await interaction.edit_original_response(
-            content=None,
-            embed=ok_embed(
-                f"Mission {verb}",
-                f"**{clean_game_text(result.filename, 120)}** — terrain "
-                f"{clean_game_text(result.terrain, 40)}, {format_bytes(result.size)}.\n"
-                "Add it with `/missions rotation` or play it now with `/missions load`.",
-            ),
+        locale = interaction.locale
+        title = tr(locale, "Mission replaced") if result.replaced else tr(locale, "Mission stored")
+        text = tr(
+            locale,
+            "**{mission}** — terrain {terrain}, {size}.\n"
+            "Add it with `/missions rotation` or play it now with `/missions load`.",
+            mission=clean_game_text(result.filename, 120),
+            terrain=clean_game_text(result.terrain, 40),
+            size=format_bytes(result.size),
         )
+        await interaction.edit_original_response(content=None, embed=ok_embed(title, text))
 
     @app_commands.command(name="list", description="The missions on a server")
     @app_commands.describe(server="The server whose missions to list")
     @app_commands.autocomplete(server=server_names)
     @require(Level.VIEWER)
     async def list_(self, interaction: discord.Interaction[LanguardBot], server: str) -> None:
+        locale = interaction.locale
         missions = await self.bot.services.missions.list(server)
         lines = [
             f"{'🔁 ' if m.in_rotation else ''}**{clean_game_text(m.template, 80)}** — "
@@ -135,11 +152,12 @@ class Missions(commands.GroupCog, group_name="missions", description="Arma 3 mis
         view = Paginator(
             ListSource(lines, MISSIONS_PER_PAGE),
             owner=interaction.user,
-            title=f"{server}: missions",
-            noun=Noun("mission", "missions"),
-            empty="No missions yet: `/missions upload`.",
+            title=tr(locale, "{server}: missions", server=server),
+            noun=Noun(tr(locale, "{count} mission"), tr(locale, "{count} missions"), locale),
+            empty=tr(locale, "No missions yet: `/missions upload`."),
             level=Level.VIEWER,
             server_id=server_id_of(interaction, server),
+            locale=locale,
         )
         await send_pages(interaction, view, ephemeral=False)
 
@@ -151,12 +169,19 @@ class Missions(commands.GroupCog, group_name="missions", description="Arma 3 mis
     async def delete(
         self, interaction: discord.Interaction[LanguardBot], server: str, mission: str
     ) -> None:
-        question = f"Delete **{clean_game_text(mission, 120)}** from {server}?"
-        if not await confirm(interaction, question, "Delete"):
+        locale = interaction.locale
+        question = tr(
+            locale,
+            "Delete **{mission}** from {server}?",
+            mission=clean_game_text(mission, 120),
+            server=server,
+        )
+        if not await confirm(interaction, question, tr(locale, "Delete")):
             return
         removed = await self.bot.services.missions.delete(actor_of(interaction), server, mission)
         await interaction.edit_original_response(
-            content=f"🗑️ {clean_game_text(removed, 120)} deleted.", view=None
+            content=tr(locale, "🗑️ {mission} deleted.", mission=clean_game_text(removed, 120)),
+            view=None,
         )
 
     @app_commands.command(name="rotation", description="Set the ordered mission rotation")
@@ -183,7 +208,7 @@ class Missions(commands.GroupCog, group_name="missions", description="Arma 3 mis
         result = await self.bot.services.missions.set_rotation(
             actor_of(interaction), server, missions, difficulty
         )
-        await interaction.response.send_message(embed=rotation_embed(result))
+        await interaction.response.send_message(embed=rotation_embed(result, interaction.locale))
 
     @app_commands.command(name="load", description="Play a mission now, switching the game to it")
     @app_commands.describe(
@@ -205,13 +230,18 @@ class Missions(commands.GroupCog, group_name="missions", description="Arma 3 mis
         result = await self.bot.services.missions.load(
             actor_of(interaction), server, mission, difficulty
         )
-        await interaction.followup.send(
-            embed=ok_embed(
-                "Mission loading",
-                f"**{clean_game_text(result.template, 100)}**"
-                + (f" on {result.difficulty}" if result.difficulty else ""),
+        locale = interaction.locale
+        mission = clean_game_text(result.template, 100)
+        if result.difficulty:
+            text = tr(
+                locale,
+                "**{mission}** on {difficulty}",
+                mission=mission,
+                difficulty=tr(locale, result.difficulty),
             )
-        )
+        else:
+            text = f"**{mission}**"
+        await interaction.followup.send(embed=ok_embed(tr(locale, "Mission loading"), text))
 
 
 async def setup(bot: LanguardBot) -> None:

@@ -12,6 +12,7 @@ from bot.autocomplete import server_names
 from bot.checks import actor_of, require
 from bot.client import LanguardBot
 from bot.embeds import ok_embed
+from bot.i18n import tr
 from bot.paginator import ListSource, Noun, Paginator, send_pages
 from core.permissions import Level
 
@@ -25,7 +26,7 @@ class Perms(commands.GroupCog, group_name="perms", description="Who may do what"
         self.bot = bot
 
     def _server_id(self, name: str | None) -> int | None:
-        return None if not name else self.bot.services.supervisor.by_name(name).id
+        return None if not name else self.bot.services.servers.ref(name).id
 
     @app_commands.command(name="grant", description="Give a role a level (for all or one server)")
     @app_commands.describe(
@@ -47,9 +48,22 @@ class Perms(commands.GroupCog, group_name="perms", description="Who may do what"
         await self.bot.services.permissions.grant(
             actor_of(interaction), interaction.guild.id, role.id, Level.parse(level), server_id
         )
-        where = f"on **{server}**" if server else "on every server"
+        locale = interaction.locale
+        shown = tr(locale, level)
+        if server:
+            text = tr(
+                locale,
+                "{role} is now **{level}** on **{server}**.",
+                role=role.mention,
+                level=shown,
+                server=server,
+            )
+        else:
+            text = tr(
+                locale, "{role} is now **{level}** on every server.", role=role.mention, level=shown
+            )
         await interaction.response.send_message(
-            embed=ok_embed("Granted", f"{role.mention} is now **{level}** {where}."),
+            embed=ok_embed(tr(locale, "Granted"), text),
             allowed_mentions=discord.AllowedMentions.none(),
         )
 
@@ -70,15 +84,23 @@ class Perms(commands.GroupCog, group_name="perms", description="Who may do what"
         removed = await self.bot.services.permissions.revoke(
             actor_of(interaction), interaction.guild.id, role.id, self._server_id(server)
         )
+        locale = interaction.locale
         if not removed:
+            if server:
+                text = tr(
+                    locale, "{role} had no grant on {server}.", role=role.mention, server=server
+                )
+            else:
+                text = tr(locale, "{role} had no grant for every server.", role=role.mention)
             await interaction.response.send_message(
-                f"{role.mention} had no grant {'on ' + server if server else 'for every server'}.",
-                ephemeral=True,
-                allowed_mentions=discord.AllowedMentions.none(),
+                text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
             )
             return
         await interaction.response.send_message(
-            embed=ok_embed("Revoked", f"{role.mention} no longer has a level there."),
+            embed=ok_embed(
+                tr(locale, "Revoked"),
+                tr(locale, "{role} no longer has a level there.", role=role.mention),
+            ),
             allowed_mentions=discord.AllowedMentions.none(),
         )
 
@@ -86,21 +108,25 @@ class Perms(commands.GroupCog, group_name="perms", description="Who may do what"
     @require(Level.VIEWER)
     async def list_(self, interaction: discord.Interaction[LanguardBot]) -> None:
         assert interaction.guild is not None
+        locale = interaction.locale
         grants = await self.bot.services.permissions.grants(interaction.guild.id)
-        names = {s.id: s.name for s in self.bot.services.supervisor.all()}
-        lines = [
-            f"<@&{g.role_id}> — **{g.level.label}**"
-            + (f" on {names.get(g.server_id, f'#{g.server_id}')}" if g.server_id else "")
-            for g in grants
-        ]
+        names = self.bot.services.servers.names_by_id()
+        lines = []
+        for g in grants:
+            line = f"<@&{g.role_id}> — **{tr(locale, g.level.label)}**"
+            if g.server_id:
+                where = names.get(g.server_id, f"#{g.server_id}")
+                line += " " + tr(locale, "on {server}", server=where)
+            lines.append(line)
         view = Paginator(
             ListSource(lines, GRANTS_PER_PAGE),
             owner=interaction.user,
-            title="Permissions",
-            noun=Noun("grant", "grants"),
-            empty="No role has a level yet: `/perms grant`.",
-            note="Guild owner and members with Administrator: **admin** everywhere.",
+            title=tr(locale, "Permissions"),
+            noun=Noun(tr(locale, "{count} grant"), tr(locale, "{count} grants"), locale),
+            empty=tr(locale, "No role has a level yet: `/perms grant`."),
+            note=tr(locale, "Guild owner and members with Administrator: **admin** everywhere."),
             level=Level.VIEWER,
+            locale=locale,
         )
         await send_pages(interaction, view, ephemeral=False)
 

@@ -3,23 +3,70 @@
 from __future__ import annotations
 
 import discord
-from discord import app_commands
+from discord import Locale, app_commands
 from discord.ext import commands
 
 from bot.autocomplete import MAX_CHOICES, server_names
 from bot.checks import actor_of, require, server_id_of
 from bot.client import LanguardBot
 from bot.embeds import clean_game_text, ok_embed
+from bot.i18n import tr
 from bot.paginator import ListSource, Noun, Paginator, send_pages
 from core.permissions import Level
-from core.services.schedule import ScheduleEntry
+from core.services.schedule import ScheduleEntry, ScheduleService
 
 ENTRIES_PER_PAGE = 20
+LABEL_CHARS = 100
+"""An autocomplete choice's name holds at most 100 characters."""
 
 
-def _line(entry: ScheduleEntry, describe: str) -> str:
-    when = int(entry.next_run.timestamp())
-    return f"`#{entry.id}` {clean_game_text(describe, 100)} — next <t:{when}:f>"
+def _weekday(locale: Locale | None, day: int) -> str:
+    """A short weekday name (0 is Monday) in the reader's language."""
+    names = (
+        tr(locale, "Mon"),
+        tr(locale, "Tue"),
+        tr(locale, "Wed"),
+        tr(locale, "Thu"),
+        tr(locale, "Fri"),
+        tr(locale, "Sat"),
+        tr(locale, "Sun"),
+    )
+    return names[day]
+
+
+def _describe(locale: Locale | None, service: ScheduleService, entry: ScheduleEntry) -> str:
+    """One entry on one line, in the reader's language (an autocomplete choice, a reply)."""
+    if entry.kind == "restart":
+        local = entry.next_run.astimezone(service.tz)
+        label = tr(
+            locale,
+            "#{id} {server} · restart {spec} · next {day} {time}",
+            id=entry.id,
+            server=entry.server,
+            spec=entry.spec,
+            day=_weekday(locale, local.weekday()),
+            time=local.strftime("%H:%M"),
+        )
+    else:
+        label = tr(
+            locale,
+            "#{id} {server} · every {spec}: {message}",
+            id=entry.id,
+            server=entry.server,
+            spec=entry.spec,
+            message=entry.message,
+        )
+    return label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
+
+
+def _line(locale: Locale | None, service: ScheduleService, entry: ScheduleEntry) -> str:
+    return tr(
+        locale,
+        "`#{id}` {entry} — next {when}",
+        id=entry.id,
+        entry=clean_game_text(_describe(locale, service, entry), 100),
+        when=f"<t:{int(entry.next_run.timestamp())}:f>",
+    )
 
 
 async def entry_choices(
@@ -29,7 +76,7 @@ async def entry_choices(
     needle = current.lower()
     found = []
     for entry in await service.list():
-        label = service.describe(entry)
+        label = _describe(interaction.locale, service, entry)
         if needle in label.lower():
             found.append(app_commands.Choice(name=label[:100], value=str(entry.id)))
     return found[:MAX_CHOICES]
@@ -57,8 +104,9 @@ class Schedule(commands.GroupCog, group_name="schedule", description="Planned re
     ) -> None:
         service = self.bot.services.schedule
         entry = await service.add_restart(actor_of(interaction), server, at, warn)
+        locale = interaction.locale
         await interaction.response.send_message(
-            embed=ok_embed("Restart scheduled", _line(entry, service.describe(entry)))
+            embed=ok_embed(tr(locale, "Restart scheduled"), _line(locale, service, entry))
         )
 
     @app_commands.command(name="message", description="Say a message in game at an interval")
@@ -78,8 +126,9 @@ class Schedule(commands.GroupCog, group_name="schedule", description="Planned re
     ) -> None:
         service = self.bot.services.schedule
         entry = await service.add_message(actor_of(interaction), server, every, message)
+        locale = interaction.locale
         await interaction.response.send_message(
-            embed=ok_embed("Message scheduled", _line(entry, service.describe(entry)))
+            embed=ok_embed(tr(locale, "Message scheduled"), _line(locale, service, entry))
         )
 
     @app_commands.command(name="list", description="Planned restarts and messages")
@@ -90,15 +139,19 @@ class Schedule(commands.GroupCog, group_name="schedule", description="Planned re
         self, interaction: discord.Interaction[LanguardBot], server: str | None = None
     ) -> None:
         service = self.bot.services.schedule
+        locale = interaction.locale
         entries = await service.list(server)
         view = Paginator(
-            ListSource([_line(e, service.describe(e)) for e in entries], ENTRIES_PER_PAGE),
+            ListSource([_line(locale, service, e) for e in entries], ENTRIES_PER_PAGE),
             owner=interaction.user,
-            title=f"Schedule{': ' + server if server else ''}",
-            noun=Noun("entry", "entries"),
-            empty="Nothing scheduled.",
+            title=tr(locale, "Schedule: {server}", server=server)
+            if server
+            else tr(locale, "Schedule"),
+            noun=Noun(tr(locale, "{count} entry"), tr(locale, "{count} entries"), locale),
+            empty=tr(locale, "Nothing scheduled."),
             level=Level.VIEWER,
             server_id=server_id_of(interaction, server),
+            locale=locale,
         )
         await send_pages(interaction, view, ephemeral=False)
 
@@ -109,9 +162,9 @@ class Schedule(commands.GroupCog, group_name="schedule", description="Planned re
     async def remove(self, interaction: discord.Interaction[LanguardBot], entry: str) -> None:
         service = self.bot.services.schedule
         removed = await service.remove(actor_of(interaction), entry)
-        await interaction.response.send_message(
-            embed=ok_embed("Removed", clean_game_text(service.describe(removed), 200))
-        )
+        locale = interaction.locale
+        text = clean_game_text(_describe(locale, service, removed), 200)
+        await interaction.response.send_message(embed=ok_embed(tr(locale, "Removed"), text))
 
 
 async def setup(bot: LanguardBot) -> None:

@@ -13,68 +13,34 @@ from bot.autocomplete import choices, chosen_server, server_names
 from bot.checks import LIFECYCLE_RATE, RCON_RATE, actor_of, limit, require
 from bot.client import LanguardBot
 from bot.embeds import (
-    STATE_COLOURS,
+    STATE_ICONS,
     clean_game_text,
     code_block,
-    format_bytes,
     format_uptime,
     info_embed,
     ok_embed,
+    result_embed,
+    server_status_embed,
+    state_text,
 )
+from bot.i18n import tr
 from bot.paginator import ListSource, Noun, Paginator, send_pages
-from bot.progress import follow_states
+from bot.progress import action_title, follow_states, players_question
 from bot.views import confirm
 from core.errors import InvalidInput
 from core.permissions import Level
-from core.services.servers import ActionResult, ServerRef, ServerStatus
-
-STATE_ICONS = {
-    "running": "🟢",
-    "starting": "🟡",
-    "stopping": "🟡",
-    "stopped": "⚪",
-    "crashed": "🟠",
-    "failed": "🔴",
-}
+from core.services.servers import ActionResult, ServerRef, ServerSummary
 
 SERVERS_PER_PAGE = 20
 
 
-def status_embed(status: ServerStatus) -> discord.Embed:
-    embed = discord.Embed(
-        title=f"{STATE_ICONS.get(status.state.value, '')} {status.name}",
-        description=f"**{status.state.value}**"
-        + (f" — {clean_game_text(status.state_reason, 200)}" if status.state_reason else ""),
-        colour=STATE_COLOURS.get(status.state, discord.Colour.default()),
-    )
-    embed.add_field(name="Game", value=status.game)
-    embed.add_field(name="Address", value=f"`{status.address}`")
-    embed.add_field(name="Uptime", value=format_uptime(status.uptime))
-    if status.players_online is not None:
-        limit = f"/{status.players_max}" if status.players_max else ""
-        names = ", ".join(clean_game_text(n, 32) for n in status.player_names[:20])
-        embed.add_field(
-            name="Players",
-            value=f"{status.players_online}{limit}" + (f"\n{names}" if names else ""),
-            inline=False,
-        )
-    if status.mission:
-        embed.add_field(name="Mission", value=clean_game_text(status.mission, 100))
-    if status.cpu_percent is not None:
-        embed.add_field(name="CPU", value=f"{status.cpu_percent:.0f}%")
-    if status.rss_bytes is not None:
-        embed.add_field(name="RAM", value=format_bytes(status.rss_bytes))
-    if status.paused:
-        embed.set_footer(text="Maintenance: alerts muted, auto-restart paused")
-    return embed
-
-
-def _result_embed(result: ActionResult) -> discord.Embed:
-    icon = "✅" if result.ok else "⚠️"
-    text = f"{icon} **{result.name}** is **{result.state.value}**"
-    if result.reason:
-        text += f" — {clean_game_text(result.reason, 300)}"
-    return discord.Embed(description=text, colour=STATE_COLOURS.get(result.state))
+def _list_line(locale: discord.Locale, server: ServerSummary) -> str:
+    """One server in `/server list`: icon, name, game, state, uptime and address."""
+    state = state_text(locale, server.state)
+    line = f"{STATE_ICONS.get(server.state, '')} **{server.name}** ({server.game}) — {state}"
+    if server.uptime is not None:
+        line += tr(locale, ", up {uptime}", uptime=format_uptime(server.uptime, locale))
+    return line + f" — `{server.address}`"
 
 
 async def game_names(
@@ -93,8 +59,10 @@ async def setting_keys(
         keys = interaction.client.services.servers.setting_keys(server, current)
     except InvalidInput:
         return []
+    locale = interaction.locale
     return [
-        app_commands.Choice(name=f"{k.name} — {k.description}"[:100], value=k.name) for k in keys
+        app_commands.Choice(name=f"{k.name} — {tr(locale, k.description)}"[:100], value=k.name)
+        for k in keys
     ]
 
 
@@ -106,20 +74,17 @@ class Servers(commands.GroupCog, group_name="server", description="Game servers"
     @app_commands.command(name="list", description="Every server and its state")
     @require(Level.VIEWER)
     async def list_(self, interaction: discord.Interaction[LanguardBot]) -> None:
+        locale = interaction.locale
         servers = await self.bot.services.servers.list()
-        lines = [
-            f"{STATE_ICONS.get(s.state.value, '')} **{s.name}** ({s.game}) — {s.state.value}"
-            + (f", up {format_uptime(s.uptime)}" if s.uptime is not None else "")
-            + f" — `{s.address}`"
-            for s in servers
-        ]
+        lines = [_list_line(locale, summary) for summary in servers]
         view = Paginator(
             ListSource(lines, SERVERS_PER_PAGE),
             owner=interaction.user,
-            title="Servers",
-            noun=Noun("server", "servers"),
-            empty="No servers yet. An admin can add one with `/server create`.",
+            title=tr(locale, "Servers"),
+            noun=Noun(tr(locale, "{count} server"), tr(locale, "{count} servers"), locale),
+            empty=tr(locale, "No servers yet. An admin can add one with `/server create`."),
             level=Level.VIEWER,
+            locale=locale,
         )
         await send_pages(interaction, view, ephemeral=False)
 
@@ -130,7 +95,7 @@ class Servers(commands.GroupCog, group_name="server", description="Game servers"
     async def status(self, interaction: discord.Interaction[LanguardBot], server: str) -> None:
         await interaction.response.defer()
         status = await self.bot.services.servers.status(server)
-        await interaction.followup.send(embed=status_embed(status))
+        await interaction.followup.send(embed=server_status_embed(status, interaction.locale))
 
     @app_commands.command(name="create", description="Add a game server")
     @app_commands.describe(
@@ -147,49 +112,52 @@ class Servers(commands.GroupCog, group_name="server", description="Game servers"
         game: str,
         port: app_commands.Range[int, 1024, 65535] | None = None,
     ) -> None:
+        locale = interaction.locale
         created = await self.bot.services.servers.create(actor_of(interaction), name, game, port)
-        extra = (
-            "\nGenerated: " + ", ".join(f"`{k}`" for k in created.generated_secrets)
-            if created.generated_secrets
-            else ""
+        text = tr(
+            locale,
+            "**{name}** ({game}) on port {port}.",
+            name=created.name,
+            game=created.game,
+            port=created.port,
         )
-        await interaction.response.send_message(
-            embed=ok_embed(
-                "Server created",
-                f"**{created.name}** ({created.game}) on port {created.port}.{extra}\n"
-                "Review it with `/server config`, then `/server start`.",
-            )
-        )
+        if created.generated_secrets:
+            names = ", ".join(f"`{k}`" for k in created.generated_secrets)
+            text += "\n" + tr(locale, "Generated: {names}", names=names)
+        text += "\n" + tr(locale, "Review it with `/server config`, then `/server start`.")
+        await interaction.response.send_message(embed=ok_embed(tr(locale, "Server created"), text))
 
     @app_commands.command(name="delete", description="Remove a stopped server (files archived)")
     @app_commands.describe(server="The server to delete (stop it first)")
     @app_commands.autocomplete(server=server_names)
     @require(Level.ADMIN)
     async def delete(self, interaction: discord.Interaction[LanguardBot], server: str) -> None:
+        locale = interaction.locale
         managed = self.bot.services.servers.ref(server)
-        if not await confirm(
-            interaction, f"Delete **{managed.name}**? Its files are archived.", "Delete"
-        ):
+        question = tr(locale, "Delete **{name}**? Its files are archived.", name=managed.name)
+        if not await confirm(interaction, question, tr(locale, "Delete")):
             return
         deleted = await self.bot.services.servers.delete(actor_of(interaction), managed.name)
-        where = f" Files archived in `{deleted.archived_to}`." if deleted.archived_to else ""
-        await interaction.edit_original_response(
-            content=f"🗑️ **{deleted.name}** deleted.{where}", view=None
-        )
+        text = "🗑️ " + tr(locale, "**{name}** deleted.", name=deleted.name)
+        if deleted.archived_to:
+            text += " " + tr(locale, "Files archived in `{folder}`.", folder=deleted.archived_to)
+        await interaction.edit_original_response(content=text, view=None)
 
     async def _lifecycle(
         self,
         interaction: discord.Interaction[LanguardBot],
         managed: ServerRef,
         work: Awaitable[ActionResult],
-        title: str,
+        action: str,
     ) -> None:
         """Run a start/stop/restart, showing each state on the way, then the outcome."""
         if not interaction.response.is_done():
             await interaction.response.defer()
         services = self.bot.services
+        title = action_title(interaction.locale, action, managed.name)
         result = await follow_states(interaction, services.bus, managed.id, work, title=title)
-        await interaction.edit_original_response(embed=_result_embed(result), view=None)
+        embed = result_embed(result, interaction.locale)
+        await interaction.edit_original_response(embed=embed, view=None)
 
     @app_commands.command(name="start", description="Start a server")
     @app_commands.describe(server="The server to start")
@@ -199,7 +167,7 @@ class Servers(commands.GroupCog, group_name="server", description="Game servers"
     async def start(self, interaction: discord.Interaction[LanguardBot], server: str) -> None:
         managed = self.bot.services.servers.ref(server)
         work = self.bot.services.servers.start(actor_of(interaction), managed.name)
-        await self._lifecycle(interaction, managed, work, f"Starting {managed.name}")
+        await self._lifecycle(interaction, managed, work, "start")
 
     @app_commands.command(name="stop", description="Stop a server gracefully")
     @app_commands.describe(server="The server to stop")
@@ -211,11 +179,12 @@ class Servers(commands.GroupCog, group_name="server", description="Game servers"
         # the live list the bot already keeps: asking a hung game would miss Discord's 3 s
         online = len(self.bot.services.players.known_online(managed.name))
         if online:
-            question = f"**{managed.name}** has {online} player(s) online. Stop it anyway?"
-            if not await confirm(interaction, question, "Stop"):
+            locale = interaction.locale
+            question = players_question(locale, "stop", managed.name, online)
+            if not await confirm(interaction, question, tr(locale, "Stop")):
                 return
         work = self.bot.services.servers.stop(actor_of(interaction), managed.name)
-        await self._lifecycle(interaction, managed, work, f"Stopping {managed.name}")
+        await self._lifecycle(interaction, managed, work, "stop")
 
     @app_commands.command(name="restart", description="Stop then start a server")
     @app_commands.describe(server="The server to restart")
@@ -225,7 +194,7 @@ class Servers(commands.GroupCog, group_name="server", description="Game servers"
     async def restart(self, interaction: discord.Interaction[LanguardBot], server: str) -> None:
         managed = self.bot.services.servers.ref(server)
         work = self.bot.services.servers.restart(actor_of(interaction), managed.name)
-        await self._lifecycle(interaction, managed, work, f"Restarting {managed.name}")
+        await self._lifecycle(interaction, managed, work, "restart")
 
     @app_commands.command(name="kill", description="Kill a server at once (no graceful stop)")
     @app_commands.describe(server="The server to kill")
@@ -233,27 +202,31 @@ class Servers(commands.GroupCog, group_name="server", description="Game servers"
     @limit(LIFECYCLE_RATE)
     @require(Level.ADMIN)
     async def kill(self, interaction: discord.Interaction[LanguardBot], server: str) -> None:
+        locale = interaction.locale
         managed = self.bot.services.servers.ref(server)
-        if not await confirm(
-            interaction, f"Kill **{managed.name}** now? Unsaved game state is lost.", "Kill"
-        ):
+        question = tr(locale, "Kill **{name}** now? Unsaved game state is lost.", name=managed.name)
+        if not await confirm(interaction, question, tr(locale, "Kill")):
             return
         result = await self.bot.services.servers.kill(actor_of(interaction), managed.name)
-        await interaction.edit_original_response(embed=_result_embed(result), view=None)
+        await interaction.edit_original_response(embed=result_embed(result, locale), view=None)
 
     @app_commands.command(name="config", description="A server's settings (secrets masked)")
     @app_commands.describe(server="The server whose settings to show")
     @app_commands.autocomplete(server=server_names)
     @require(Level.ADMIN)
     async def config(self, interaction: discord.Interaction[LanguardBot], server: str) -> None:
+        from bot.modals import shown_value
+
+        locale = interaction.locale
         views = await self.bot.services.servers.get_settings(server)
         lines = [
-            f"`{v.key}` = {clean_game_text(v.value, 120) if not v.secret else v.value}"
+            f"`{v.key}` = "
+            + shown_value(locale, v.value if v.secret else clean_game_text(v.value, 120))
             + ("" if v.is_default else " ✎")
             for v in views
         ]
-        embed = info_embed(f"{server}: settings", "\n".join(lines)[:4000])
-        embed.set_footer(text="✎ changed from the default · /server set to change")
+        embed = info_embed(tr(locale, "{server}: settings", server=server), "\n".join(lines)[:4000])
+        embed.set_footer(text=tr(locale, "✎ changed from the default · /server set to change"))
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @app_commands.command(name="set", description="Change one setting (validated)")
@@ -279,7 +252,8 @@ class Servers(commands.GroupCog, group_name="server", description="Game servers"
         result = await self.bot.services.servers.set_setting(
             actor_of(interaction), server, key, value
         )
-        await interaction.response.send_message(embed=setting_changed_embed(result), ephemeral=True)
+        embed = setting_changed_embed(result, interaction.locale)
+        await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @app_commands.command(name="channels", description="Where logs, alerts, status and chat go")
     @app_commands.describe(
@@ -322,7 +296,9 @@ class Servers(commands.GroupCog, group_name="server", description="Game servers"
                 ok=False,
             )
             role = interaction.guild.self_role if interaction.guild else None
-            raise InvalidInput(refusal_text(problems, role.name if role else None))
+            raise InvalidInput(
+                refusal_text(problems, role.name if role else None, interaction.locale)
+            )
         bindings = await services.channels.set_channels(
             actor_of(interaction),
             managed.name,
@@ -333,21 +309,28 @@ class Servers(commands.GroupCog, group_name="server", description="Game servers"
             log_filter=log_filter,
             alert_role=alert_role.id if alert_role else None,
         )
-        summary = (
-            "\n".join(
-                f"**{b.kind.value}** → <#{b.channel_id}>"
-                + (f" (filter: {b.log_filter.value})" if b.kind.value == "logs" else "")
-                + (f" (mentions <@&{b.alert_role}>)" if b.alert_role else "")
-                for b in bindings
+        locale = interaction.locale
+        summary = "\n".join(
+            f"**{tr(locale, b.kind.value)}** → <#{b.channel_id}>"
+            + (
+                " " + tr(locale, "(filter: {filter})", filter=tr(locale, b.log_filter.value))
+                if b.kind.value == "logs"
+                else ""
             )
-            or "No channels bound."
-        )
+            + (
+                " " + tr(locale, "(mentions {role})", role=f"<@&{b.alert_role}>")
+                if b.alert_role
+                else ""
+            )
+            for b in bindings
+        ) or tr(locale, "No channels bound.")
         hub = getattr(self.bot, "channel_hub", None)
         if hub is not None:
             await hub.rebind()
             hub.retry(c.id for c in wanted.values() if c is not None)  # one that refused us
         await interaction.response.send_message(
-            embed=ok_embed("Channels", summary), allowed_mentions=discord.AllowedMentions.none()
+            embed=ok_embed(tr(locale, "Channels"), summary),
+            allowed_mentions=discord.AllowedMentions.none(),
         )
 
     @app_commands.command(name="maintenance", description="Mute alerts and pause auto-restart")
@@ -366,13 +349,15 @@ class Servers(commands.GroupCog, group_name="server", description="Game servers"
         until = await self.bot.services.schedule.start_maintenance(
             actor_of(interaction), server, minutes
         )
-        await interaction.response.send_message(
-            embed=ok_embed(
-                "Maintenance",
-                f"**{server}**: alerts muted and auto-restart paused until "
-                f"<t:{int(until.timestamp())}:t>. `/server start` ends it early.",
-            )
+        locale = interaction.locale
+        text = tr(
+            locale,
+            "**{server}**: alerts muted and auto-restart paused until <t:{until}:t>. "
+            "`/server start` ends it early.",
+            server=server,
+            until=int(until.timestamp()),
         )
+        await interaction.response.send_message(embed=ok_embed(tr(locale, "Maintenance"), text))
 
 
 class Rcon(commands.Cog):
@@ -398,9 +383,9 @@ class Rcon(commands.Cog):
         console.check(server, command)  # refused at once, before the reply is deferred
         await interaction.response.defer(ephemeral=True)
         reply = await console.send(actor_of(interaction), server, command)
-        await interaction.followup.send(
-            code_block(reply.splitlines() or ["(no reply)"]), ephemeral=True
-        )
+        locale = interaction.locale
+        lines = reply.splitlines() or [tr(locale, "(no reply)")]
+        await interaction.followup.send(code_block(lines, locale=locale), ephemeral=True)
 
 
 async def setup(bot: LanguardBot) -> None:

@@ -13,6 +13,7 @@ from bot.channels import hub_of
 from bot.checks import actor_of, require
 from bot.client import LanguardBot
 from bot.embeds import ok_embed
+from bot.i18n import tr
 from core.permissions import Level
 
 POST_TIMEOUT = 60.0
@@ -34,20 +35,26 @@ class Status(commands.GroupCog, group_name="status", description="Live server st
         server: str,
         channel: discord.TextChannel,
     ) -> None:
-        managed = self.bot.services.supervisor.by_name(server)
+        managed = self.bot.services.servers.ref(server)
         hub = hub_of(self.bot)
+        locale = interaction.locale
         await interaction.response.defer(ephemeral=True, thinking=True)
         posting = asyncio.ensure_future(hub.status.post(managed.id, channel.id))
         try:
             # shielded: if the reply gives up waiting, the embed is still posted and stored
             message_id = await asyncio.wait_for(asyncio.shield(posting), POST_TIMEOUT)
         except TimeoutError:
-            result, text = "timed out", "The channel is busy; the embed will appear shortly."
+            result = "timed out"
+            text = tr(locale, "The channel is busy; the embed will appear shortly.")
         else:
             link = f"https://discord.com/channels/{channel.guild.id}/{channel.id}/{message_id}"
-            result, text = (
-                "ok",
-                f"Status of **{managed.name}** is live in {channel.mention}: {link}",
+            result = "ok"
+            text = tr(
+                locale,
+                "Status of **{name}** is live in {channel}: {link}",
+                name=managed.name,
+                channel=channel.mention,
+                link=link,
             )
         await self.bot.services.audit.record(
             actor_of(interaction),
@@ -57,7 +64,7 @@ class Status(commands.GroupCog, group_name="status", description="Live server st
             result=result,
         )
         await interaction.followup.send(
-            embed=ok_embed("Status embed", text),
+            embed=ok_embed(tr(locale, "Status embed"), text),
             ephemeral=True,
             allowed_mentions=discord.AllowedMentions.none(),
         )

@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = [
     "ARMA3_EXECUTABLE_NAMES",
+    "WORKSHOP_API_URL",
     "Settings",
     "SettingsError",
     "check_data_dir",
@@ -28,6 +29,8 @@ __all__ = [
 
 ARMA3_EXECUTABLE_NAMES = frozenset({"arma3server", "arma3server_x64"})
 """The allow-list of basenames an Arma 3 executable may have."""
+WORKSHOP_API_URL = "https://api.steampowered.com/ISteamRemoteStorage/GetPublishedFileDetails/v1/"
+"""Steam's Workshop details endpoint (answers without an API key)."""
 
 _FIXES: dict[str, str] = {
     "DISCORD_TOKEN": "paste the bot token from the Discord developer portal",
@@ -36,6 +39,10 @@ _FIXES: dict[str, str] = {
         "several ids are separated by commas"
     ),
     "LANGUARD_DATA_DIR": "use a folder path the bot may write to",
+    "LANGUARD_BACKUP_DIR": "use a folder path the bot may write to, or leave it empty",
+    "LANGUARD_BACKUP_MIRROR_DIR": "use the path of a mounted folder, or leave it empty",
+    "LANGUARD_BACKUP_KEEP": "use a whole number of backups per server from 1 to 1000",
+    "LANGUARD_BACKUP_MAX_AGE_DAYS": "use a number of days from 1 to 3650",
     "LANGUARD_SECRET_KEY": "use a Fernet key (44 url-safe base64 characters) or leave it empty",
     "LANGUARD_ARMA3_EXECUTABLE": "use the path of arma3server or arma3server_x64",
     "LANGUARD_MINECRAFT_COMMAND": "use a command line such as: java -jar server.jar nogui",
@@ -50,6 +57,10 @@ _FIXES: dict[str, str] = {
     "LANGUARD_WEBHOOK_URLS": "use http(s) URLs separated by commas",
     "LANGUARD_WEBHOOK_SECRET": "use a shared secret of at least 16 characters",
     "LANGUARD_CHAT_FROM_DISCORD": "use true or false",
+    "LANGUARD_STEAMCMD": "use the path of steamcmd.sh",
+    "LANGUARD_STEAM_USER": "use the name of a Steam account that owns Arma 3",
+    "LANGUARD_WORKSHOP_API_URL": "use an http(s) URL, or leave it empty for Steam's own",
+    "LANGUARD_METRICS_INTERVAL": "use a number of seconds from 0.1 to 3600 (15 by default)",
 }
 
 
@@ -94,15 +105,36 @@ class Settings(BaseSettings):
     """host:port of the health/metrics endpoint (off when empty; loopback only)."""
     log_file: Path | None = None
     """Also log to this file, rotated (stderr is always logged to)."""
+    backup_dir: Path | None = None
+    """Where server backups go, a folder per server (default: <data dir>/backups)."""
+    backup_mirror_dir: Path | None = None
+    """A second destination (a mounted path that must exist) each backup is copied to."""
+    backup_keep: int = Field(default=10, ge=1, le=1000)
+    """Backups kept per server unless the server sets its own."""
+    backup_max_age_days: float = Field(default=30.0, ge=1, le=3650)
+    """Older backups are pruned (the newest is always kept) unless the server says."""
     webhook_urls: Annotated[tuple[str, ...], NoDecode] = ()
     """URLs that receive server events as signed JSON (comma-separated)."""
     webhook_secret: SecretStr | None = None
     """The HMAC-SHA256 key that signs webhook bodies (X-Languard-Signature)."""
+    metrics_interval: float = Field(default=15.0, ge=0.1, le=3600.0)
+    """Seconds between two samples of each server's CPU, RAM and player count."""
     chat_from_discord: bool = False
     """Relay moderators' messages in a server's chat channel into the game. Needs the
     privileged Message Content intent, switched on in the developer portal (Bot tab)."""
+    steamcmd: Path | None = None
+    """steamcmd.sh, which downloads Workshop mods and the Arma 3 server (off when empty)."""
+    steam_user: str | None = None
+    """A Steam account that owns Arma 3 (Workshop items of app 107410 need one); empty
+    logs in anonymously, which can install nothing of Arma 3's Workshop."""
+    steam_password: SecretStr | None = None
+    """Given to SteamCMD in a private runscript file, never on its command line."""
+    workshop_api_url: str = WORKSHOP_API_URL
+    """Where Workshop item details are asked (a setting so tests can run a local fake)."""
 
-    @field_validator("discord_token", "secret_key", "webhook_secret", mode="before")
+    @field_validator(
+        "discord_token", "secret_key", "webhook_secret", "steam_password", mode="before"
+    )
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():
@@ -115,10 +147,19 @@ class Settings(BaseSettings):
         "public_host",
         "http_addr",
         "log_file",
+        "steamcmd",
+        "steam_user",
         mode="before",
     )
     @classmethod
     def _empty_path_is_none(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("backup_dir", "backup_mirror_dir", mode="before")
+    @classmethod
+    def _empty_backup_dir_is_none(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():
             return None
         return value
@@ -216,6 +257,22 @@ class Settings(BaseSettings):
             raise ValueError("is shorter than 16 characters")
         return value
 
+    @field_validator("steam_user")
+    @classmethod
+    def _steam_account_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_.@-]{1,64}", value.strip()):
+            raise ValueError("is not a Steam account name")
+        return None if value is None else value.strip()
+
+    @field_validator("workshop_api_url", mode="before")
+    @classmethod
+    def _workshop_url(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return WORKSHOP_API_URL
+        if isinstance(value, str) and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value.strip()):
+            raise ValueError("is not an http(s) URL")
+        return value.strip() if isinstance(value, str) else value
+
     @field_validator("http_addr")
     @classmethod
     def _loopback_addr(cls, value: str | None) -> str | None:
@@ -240,6 +297,11 @@ class Settings(BaseSettings):
             return None
         host, _, port = self.http_addr.rpartition(":")
         return host.strip("[]"), int(port)
+
+    @property
+    def backup_root(self) -> Path:
+        """Where server backups go: LANGUARD_BACKUP_DIR, else `backups` in the data dir."""
+        return self.backup_dir if self.backup_dir is not None else self.data_dir / "backups"
 
     @property
     def minecraft_argv(self) -> list[str]:

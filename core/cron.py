@@ -1,5 +1,16 @@
 """When a scheduled restart is due: `06:00` (daily) or a five-field cron expression.
 
+The expression is parsed and walked by `cronsim` (a maintained cron library, the one
+Healthchecks.io runs); this module adds what cron itself does not say:
+
+- the `06:00` shorthand, and refusals that say what to fix (cronsim only says "Bad minute");
+- only the classic syntax: numbers, names (`jan`, `mon`), `*`, ranges, steps and lists; the
+  `L`, `W` and `#` extensions and a seconds field are refused, so what a member writes means
+  the same thing in any crontab;
+- one rule for daylight-saving changes, for every expression (cronsim only applies its
+  Debian-style fix-up to fixed-time jobs, so it is given naive wall-clock times and the
+  instants are resolved here).
+
 Times are wall-clock times in one time zone (the host's, unless told otherwise), so a
 daily `06:00` stays at six in the morning across daylight-saving changes. Around a change:
 
@@ -25,26 +36,22 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cronsim import CronSim, CronSimError
+
 from core.errors import InvalidInput
 
-__all__ = ["CronSchedule", "local_zone", "parse_schedule"]
+__all__ = ["MAX_TEXT", "CronSchedule", "local_zone", "parse_schedule"]
 
 _log = logging.getLogger(__name__)
 
 MINUTE = timedelta(minutes=1)
 MAX_TEXT = 100
-_SEARCH_YEARS = 60
-"""How far next_after looks; a schedule that parses fires within 28 years (Feb 29 on a
-given weekday), so this bound only guards against a bug looping forever."""
-_HELP = (
-    "write a daily time like `06:00`, or five cron fields "
-    "`minute hour day-of-month month day-of-week` like `0 */6 * * *`"
-)
 _DAILY = re.compile(r"^([0-9]{1,2}):([0-9]{2})$")
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
-"""Most days each month can have (February in a leap year)."""
+_PROBE_START = datetime(2000, 1, 1)
+"""Whether a schedule ever fires is asked from here: cronsim looks 50 years ahead, more
+than the 28 years after which every date falls on every weekday again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +68,7 @@ _FIELDS = (
     _Field("hour", 0, 23),
     _Field("day-of-month", 1, 31),
     _Field("month", 1, 12, _MONTHS, 1),
-    _Field("day-of-week", 0, 7, _DAYS, 0),
+    _Field("day-of-week", 0, 7, _DAYS),
 )
 
 
@@ -70,6 +77,9 @@ class CronSchedule:
     """A parsed schedule: the allowed values of each field, and the zone it is read in."""
 
     text: str
+    """What was written, tidied: `06:00`, or the five fields separated by single spaces."""
+    expression: str
+    """The five-field form cronsim reads (`0 6 * * *` for `06:00`)."""
     minutes: tuple[int, ...]
     hours: frozenset[int]
     days: frozenset[int]
@@ -79,6 +89,10 @@ class CronSchedule:
     dom_star: bool
     dow_star: bool
     tz: tzinfo = field(compare=False)
+    _sim: CronSim = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_sim", CronSim(self.expression, _PROBE_START))
 
     def describe(self) -> str:
         """`daily at 06:00` for the simple form, else the expression as written."""
@@ -88,13 +102,7 @@ class CronSchedule:
         return self.text
 
     def day_matches(self, day: date) -> bool:
-        if day.month not in self.months:
-            return False
-        dom_ok = day.day in self.days
-        dow_ok = (day.weekday() + 1) % 7 in self.weekdays
-        if self.dom_star or self.dow_star:
-            return dom_ok and dow_ok
-        return dom_ok or dow_ok
+        return day.month in self.months and self._sim.match_day(day)
 
     def matches(self, wall: datetime) -> bool:
         """Whether a local wall-clock time (naive, or aware in this zone) is a firing minute."""
@@ -112,38 +120,20 @@ class CronSchedule:
         if moment.tzinfo is None:
             raise ValueError("next_after needs an aware datetime")
         after = moment.timestamp()  # aware datetimes in one zone compare by wall time: avoid
-        local = moment.astimezone(self.tz)
-        wall = local.replace(tzinfo=None, second=0, microsecond=0, fold=0) + MINUTE
-        limit = wall + timedelta(days=366 * _SEARCH_YEARS)
-        while True:
-            wall = self._next_wall(wall, limit)
+        local = moment.astimezone(self.tz).replace(tzinfo=None, second=0, microsecond=0, fold=0)
+        # naive wall times: cronsim walks the calendar, the zone's rules are applied below
+        for wall in CronSim(self.expression, local):
             instant = _resolve(wall, self.tz)
             if instant.timestamp() > after:
                 return instant
-            wall += MINUTE  # the first pass of a repeated hour, already behind us
+            # else: the first pass of a repeated hour, already behind us
+        raise ValueError(f"schedule {self.text!r} does not fire within 50 years")
 
     def runs(self, moment: datetime) -> Iterator[datetime]:
         """Firing instants after `moment`, in order (endless)."""
         while True:
             moment = self.next_after(moment)
             yield moment
-
-    def _next_wall(self, wall: datetime, limit: datetime) -> datetime:
-        """The earliest matching naive wall time at or after `wall`."""
-        while wall <= limit:
-            if wall.month not in self.months:
-                year, month = divmod(wall.year * 12 + wall.month, 12)  # the next month
-                wall = datetime(year, month + 1, 1)
-            elif not self.day_matches(wall.date()):
-                wall = datetime(wall.year, wall.month, wall.day) + timedelta(days=1)
-            elif wall.hour not in self.hours:
-                wall = wall.replace(minute=0) + timedelta(hours=1)
-            else:
-                later = [m for m in self.minutes if m >= wall.minute]
-                if later:
-                    return wall.replace(minute=later[0])
-                wall = wall.replace(minute=0) + timedelta(hours=1)
-        raise ValueError(f"schedule {self.text!r} does not fire within {_SEARCH_YEARS} years")
 
 
 def _exists(wall: datetime, tz: tzinfo) -> bool:
@@ -168,10 +158,15 @@ def parse_schedule(text: str, tz: tzinfo | None = None) -> CronSchedule:
     """Parse `06:00` or `m h dom mon dow`; raises InvalidInput saying what to fix."""
     value = " ".join(text.split())
     if not value:
-        raise InvalidInput(_HELP)
+        raise InvalidInput(
+            "write a daily time like `06:00`, or five cron fields "
+            "`minute hour day-of-month month day-of-week` like `0 */6 * * *`"
+        )
     if len(value) > MAX_TEXT:
         raise InvalidInput(
-            "a schedule is at most {MAX_TEXT} characters; {HELP}", MAX_TEXT=MAX_TEXT, HELP=_HELP
+            "a schedule is at most {MAX_TEXT} characters; write a daily time like `06:00`, "
+            "or five cron fields `minute hour day-of-month month day-of-week` like `0 */6 * * *`",
+            MAX_TEXT=MAX_TEXT,
         )
     zone = tz or local_zone()
     daily = _DAILY.match(value)
@@ -179,53 +174,60 @@ def parse_schedule(text: str, tz: tzinfo | None = None) -> CronSchedule:
         hour, minute = int(daily.group(1)), int(daily.group(2))
         if hour > 23 or minute > 59:
             raise InvalidInput("`{value}` is not a time of day: use 00:00 to 23:59", value=value)
-        return CronSchedule(
-            text=f"{hour:02d}:{minute:02d}",
-            minutes=(minute,),
-            hours=frozenset({hour}),
-            days=frozenset(range(1, 32)),
-            months=frozenset(range(1, 13)),
-            weekdays=frozenset(range(7)),
-            dom_star=True,
-            dow_star=True,
-            tz=zone,
-        )
+        return _build(f"{hour:02d}:{minute:02d}", f"{minute} {hour} * * *", zone)
     parts = value.split(" ")
+    if len(parts) == 1:
+        raise InvalidInput(
+            "write a daily time like `06:00`, or five cron fields "
+            "`minute hour day-of-month month day-of-week` like `0 */6 * * *` (got 1 field)"
+        )
     if len(parts) != 5:
         raise InvalidInput(
-            "{HELP} (got {n_parts} field{value})",
-            HELP=_HELP,
+            "write a daily time like `06:00`, or five cron fields "
+            "`minute hour day-of-month month day-of-week` like `0 */6 * * *` "
+            "(got {n_parts} fields)",
             n_parts=len(parts),
-            value="s" if len(parts) != 1 else "",
         )
-    minutes, hours, days, months, weekdays = (
-        _parse_field(part, spec) for part, spec in zip(parts, _FIELDS, strict=True)
-    )
-    schedule = CronSchedule(
-        text=value,
-        minutes=tuple(sorted(minutes)),
-        hours=frozenset(hours),
-        days=frozenset(days),
-        months=frozenset(months),
-        weekdays=frozenset(d % 7 for d in weekdays),
-        dom_star=parts[2].startswith("*"),
-        dow_star=parts[4].startswith("*"),
+    for part, spec in zip(parts, _FIELDS, strict=True):
+        _check_field(part, spec)
+    return _build(value, value, zone)
+
+
+def _build(text: str, expression: str, zone: tzinfo) -> CronSchedule:
+    """Let cronsim parse the (already checked) expression, and make sure it ever fires."""
+    try:
+        sim = CronSim(expression, _PROBE_START)
+        next(sim)
+    except (CronSimError, StopIteration) as exc:
+        # the fields were checked one by one: what is left is a day no month has
+        raise InvalidInput("`{value}` never fires: no month has such a day", value=text) from exc
+    days_field, weekdays_field = expression.split(" ")[2::2]
+    return CronSchedule(
+        text=text,
+        expression=expression,
+        minutes=tuple(sorted(sim.minutes)),
+        hours=frozenset(sim.hours),
+        days=frozenset(sim.days),
+        months=frozenset(sim.months),
+        weekdays=frozenset(int(d) % 7 for d in sim.weekdays if isinstance(d, int)),
+        dom_star=days_field.startswith("*"),
+        dow_star=weekdays_field.startswith("*"),
         tz=zone,
     )
-    if not _ever_fires(schedule):
-        raise InvalidInput("`{value}` never fires: no month has such a day", value=value)
-    return schedule
 
 
-def _parse_field(text: str, spec: _Field) -> set[int]:
-    values: set[int] = set()
+def _check_field(text: str, spec: _Field) -> None:
+    """Refuse, with a reason, what classic cron refuses or what would not mean what it says.
+
+    cronsim parses the field afterwards; this only explains mistakes, item by item, and
+    keeps out the extensions (`L`, `W`, `#`) so an expression reads the same everywhere.
+    """
     for item in text.split(","):
         if not item:
             raise InvalidInput(
                 "the {name} field `{text}` has an empty item", name=spec.name, text=text
             )
         base, slash, step_text = item.partition("/")
-        step = 1
         if slash:
             if not (step_text.isascii() and step_text.isdigit()):
                 raise InvalidInput(
@@ -248,39 +250,39 @@ def _parse_field(text: str, spec: _Field) -> set[int]:
                     high=spec.high,
                 )
         if base == "*":
-            low, high = spec.low, spec.high
-        elif "-" in base:
-            first, _, last = base.partition("-")
-            low, high = _value(first, spec, item), _value(last, spec, item)
-            if low > high:
-                raise InvalidInput(
-                    "the range `{base}` ({name}) goes backwards: write it low-high, or as "
-                    "two items like `{first}-{high},{low}-{last}`",
-                    base=base,
-                    name=spec.name,
-                    first=first,
-                    high=spec.high,
-                    low=spec.low,
-                    last=last,
-                )
-        else:
-            low = _value(base, spec, item)
-            high = spec.high if slash else low  # `5/15` means 5, 20, 35, 50
-        values.update(range(low, high + 1, step))
-    return values
+            continue
+        first, dash, last = base.partition("-")
+        if not dash:
+            _value(base, spec, item)
+            continue
+        low, high = _value(first, spec, item), _value(last, spec, item)
+        if low > high:
+            raise InvalidInput(
+                "the range `{base}` ({name}) goes backwards: write it low-high, or as "
+                "two items like `{first}-{high},{low}-{last}`",
+                base=base,
+                name=spec.name,
+                first=first,
+                high=spec.high,
+                low=spec.low,
+                last=last,
+            )
 
 
 def _value(token: str, spec: _Field, item: str) -> int:
     lowered = token.lower()
-    if spec.names and lowered in spec.names:
+    if lowered in spec.names:
         return spec.names.index(lowered) + spec.name_base
     if not (token.isascii() and token.isdigit()):
-        names = f" or a name like `{spec.names[0]}`" if spec.names else ""
+        if spec.names:
+            raise InvalidInput(
+                "`{item}` in the {name} field is not a number or a name like `{example}`",
+                item=item,
+                name=spec.name,
+                example=spec.names[0],
+            )
         raise InvalidInput(
-            "`{item}` in the {name} field is not a number{names}",
-            item=item,
-            name=spec.name,
-            names=names,
+            "`{item}` in the {name} field is not a number", item=item, name=spec.name
         )
     number = int(token)  # at most MAX_TEXT digits
     if not spec.low <= number <= spec.high:
@@ -292,19 +294,6 @@ def _value(token: str, spec: _Field, item: str) -> int:
             number=number,
         )
     return number
-
-
-def _ever_fires(schedule: CronSchedule) -> bool:
-    """True when some real date matches; 28 years cover every weekday of every date."""
-    if not (schedule.dom_star or schedule.dow_star):
-        return True  # either field may match: every month has every weekday
-    for year in range(2000, 2028):
-        for month in schedule.months:
-            for day in schedule.days:
-                real = day <= _MONTH_DAYS[month - 1] and (month != 2 or day < 29 or year % 4 == 0)
-                if real and schedule.day_matches(date(year, month, day)):
-                    return True
-    return False
 
 
 # -- the host's zone -------------------------------------------------------------------------

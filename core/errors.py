@@ -12,6 +12,7 @@ __all__ = [
     "ExecutableNotAllowed",
     "ExecutableNotFound",
     "InvalidInput",
+    "InvalidValue",
     "LanguardError",
     "NotFound",
     "NotRunning",
@@ -39,6 +40,15 @@ class InvalidInput(LanguardError):
     """Input from Discord or a file failed validation."""
 
 
+class InvalidValue(InvalidInput, ValueError):
+    """A value refused by a settings model's validator.
+
+    Pydantic reports only a ValueError raised in a validator, and keeps the exception itself
+    in the error's context: this one keeps its template there, so the schema can show the
+    refusal in the reader's language.
+    """
+
+
 class NotFound(LanguardError):
     """The named thing (server, mission, ban...) does not exist."""
 
@@ -60,14 +70,27 @@ class ExecutableNotAllowed(StartRefused):
 
 
 class PortInUse(StartRefused):
-    def __init__(self, port: int, protocol: str, holder: str | None = None) -> None:
-        if holder:
+    """`holder` is the program holding the port and `pid` its process, when we can see them
+    (a process of another user shows no pid)."""
+
+    def __init__(
+        self, port: int, protocol: str, holder: str | None = None, pid: int | None = None
+    ) -> None:
+        if holder is not None and pid is not None:
             super().__init__(
-                "{protocol} port {port} is held by {holder}; "
+                "{protocol} port {port} is held by pid {pid} ({holder}); "
                 "free it or move this server to another port",
                 protocol=protocol.upper(),
                 port=port,
+                pid=pid,
                 holder=holder,
+            )
+        elif holder is not None:
+            super().__init__(
+                "{protocol} port {port} is held by a process of another user; "
+                "free it or move this server to another port",
+                protocol=protocol.upper(),
+                port=port,
             )
         else:
             super().__init__(
@@ -79,6 +102,7 @@ class PortInUse(StartRefused):
         self.port = port
         self.protocol = protocol
         self.holder = holder
+        self.pid = pid
 
 
 class ConfigWriteError(StartRefused):

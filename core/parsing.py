@@ -31,29 +31,34 @@ def parse_duration(
     if allow_off and value in _OFF:
         return 0.0
     if not value or len(value) > 32:
-        raise InvalidInput(_duration_help(allow_permanent, allow_off))
+        raise _duration_error(allow_permanent, allow_off)
     pos = 0
     total = 0
     for match in _PART.finditer(value):
         if value[pos : match.start()].strip():
-            raise InvalidInput(_duration_help(allow_permanent, allow_off))
+            raise _duration_error(allow_permanent, allow_off)
         total += int(match.group(1)) * _UNITS[match.group(2).lower()]
         pos = match.end()
     if pos == 0 or value[pos:].strip():
-        raise InvalidInput(_duration_help(allow_permanent, allow_off))
+        raise _duration_error(allow_permanent, allow_off)
     if not minimum <= total <= maximum:
         raise InvalidInput(
-            "the duration must be between {format_duration} and {format_duration2}",
-            format_duration=format_duration(minimum),
-            format_duration2=format_duration(maximum),
+            "the duration must be between {shortest} and {longest}",
+            shortest=format_duration(minimum),
+            longest=format_duration(maximum),
         )
     return float(total)
 
 
-def _duration_help(allow_permanent: bool, allow_off: bool) -> str:
-    extra = ", `perm`" if allow_permanent else ""
-    extra += ", `off`" if allow_off else ""
-    return f"write a duration like `30s`, `30m`, `12h`, `7d`{extra}"
+def _duration_error(allow_permanent: bool, allow_off: bool) -> InvalidInput:
+    """What a duration looks like, naming only the words this caller accepts."""
+    if allow_permanent and allow_off:
+        return InvalidInput("write a duration like `30s`, `30m`, `12h`, `7d`, `perm`, `off`")
+    if allow_permanent:
+        return InvalidInput("write a duration like `30s`, `30m`, `12h`, `7d`, `perm`")
+    if allow_off:
+        return InvalidInput("write a duration like `30s`, `30m`, `12h`, `7d`, `off`")
+    return InvalidInput("write a duration like `30s`, `30m`, `12h`, `7d`")
 
 
 def format_duration(seconds: float) -> str:

@@ -12,14 +12,17 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from core.backups.retention import DAY, RetentionPolicy
 from core.config import Settings
 from core.events import EventBus
 from core.fsutil import private_dir
 from core.games.base import GameProfile, ProfileRegistry
+from core.jobs import JobQueue
 from core.logs.rotation import RotationPolicy
 from core.metrics import Metrics
-from core.secrets import SecretBox, load_or_create_key
+from core.secrets import KEY_FILE_NAME, SecretBox, load_or_create_key
 from core.services.audit import AuditLog
+from core.services.backups import BackupService
 from core.services.bans import BanService
 from core.services.bot_state import BotStateService
 from core.services.channels import ChannelService
@@ -30,9 +33,11 @@ from core.services.permissions import PermissionService
 from core.services.players import PlayerService
 from core.services.schedule import ScheduleService
 from core.services.servers import ServerService
+from core.services.stats import StatsService
 from core.services.webhooks import WebhookService
 from core.supervisor.supervisor import Supervisor
 from data.db import Database
+from data.repositories.backups import BackupPolicyRepository
 from data.repositories.bindings import BindingRepository
 from data.repositories.grants import GrantRepository
 from data.repositories.history import AuditRepository
@@ -76,6 +81,9 @@ class Runtime:
     webhooks: WebhookService
     bot_state: BotStateService
     console: ConsoleService
+    jobs: JobQueue
+    backups: BackupService
+    stats: StatsService
 
     @classmethod
     async def open(
@@ -111,6 +119,8 @@ class Runtime:
                 log_rotation=RotationPolicy(
                     settings.console_log_max_bytes, settings.console_log_keep
                 ),
+                metrics_interval=settings.metrics_interval,
+                metrics_retention=None,  # the StatsService folds old samples instead
             )
             # both subscribe as they are made: before the supervisor publishes anything
             metrics = Metrics(bus, supervisor, database=db.path)
@@ -120,6 +130,19 @@ class Runtime:
             servers = ServerService(supervisor, audit, box, public_host=settings.public_host)
             schedule = ScheduleService(supervisor, db, audit, on_maintenance=bus.publish)
             bans = BanService(supervisor, db, bus, audit)
+            jobs = JobQueue()
+            backups = BackupService(
+                supervisor,
+                servers,
+                audit,
+                jobs,
+                BackupPolicyRepository(db),
+                root=settings.backup_dir.resolve() if settings.backup_dir else data_dir / "backups",
+                mirror=settings.backup_mirror_dir,
+                defaults=RetentionPolicy(settings.backup_keep, settings.backup_max_age_days * DAY),
+                database=data_dir / DATABASE_FILE,
+                extra_files=[data_dir / KEY_FILE_NAME],
+            )
             runtime = cls(
                 settings=settings,
                 db=db,
@@ -141,6 +164,9 @@ class Runtime:
                 webhooks=webhooks,
                 bot_state=BotStateService.of(db),
                 console=ConsoleService(supervisor, audit),
+                jobs=jobs,
+                backups=backups,
+                stats=StatsService(supervisor, db, sample_interval=settings.metrics_interval),
             )
             servers.on_manual_start.append(schedule.end_maintenance)
             servers.on_deleted.append(schedule.forget_server)
@@ -149,10 +175,16 @@ class Runtime:
             webhooks.start()
             await schedule.load()
             supervisor.paused_provider = schedule.in_maintenance
+            players = runtime.players
+            supervisor.players_provider = lambda server: (
+                None if server.link is None else len(players.known_online(server.name))
+            )
             await bans.start()
             await runtime.players.start()
+            await backups.recover()  # an interrupted restore is finished before any start
             await supervisor.start()
             await schedule.start()
+            await runtime.stats.start()
         except BaseException:
             for closable in (webhooks, metrics):
                 if closable is not None:
@@ -164,6 +196,8 @@ class Runtime:
 
     async def close(self) -> None:
         """Let go of everything; game servers keep running."""
+        await self.jobs.close()
+        await self.stats.close()
         await self.schedule.close()
         await self.players.close()
         await self.bans.close()

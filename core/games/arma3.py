@@ -52,6 +52,7 @@ from core.games.base import (
 from core.logs.tailer import newest_file
 from core.rcon.battleye_client import BattlEyeClient
 from core.rcon.errors import RconError, RconLoginError, RconTimeout
+from core.validation import first_problem
 
 if TYPE_CHECKING:
     from core.events import EventBus
@@ -178,12 +179,18 @@ def load_arma3_settings(ctx: ServerContext) -> Arma3Settings:
     try:
         return Arma3Settings.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(part) for part in first.get("loc", ()))
-        what = f"the setting {key} of {ctx.name} is" if key else f"the settings of {ctx.name} are"
-        reason = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+        key, reason = first_problem(exc, indexes=True)
+        if not key:  # a rule between keys
+            raise ConfigWriteError(
+                "the settings of {name} are invalid: {reason}; fix it with /server set",
+                name=ctx.name,
+                reason=reason,
+            ) from None
         raise ConfigWriteError(
-            "{what} invalid: {reason}; fix it with /server set", what=what, reason=reason
+            "the setting {key} of {name} is invalid: {reason}; fix it with /server set",
+            key=key,
+            name=ctx.name,
+            reason=reason,
         ) from None
 
 

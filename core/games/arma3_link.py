@@ -251,11 +251,9 @@ class Arma3Link:
         await self._run(f"say -1 {text}")
 
     async def load_mission(self, template: str, difficulty: str | None) -> None:
-        try:
-            name = validate_template(template)
-            level = canonical_difficulty(difficulty) if difficulty else None
-        except ValueError as exc:
-            raise InvalidInput(str(exc)) from None
+        # both raise InvalidValue, an InvalidInput a member can read (and a front end translate)
+        name = validate_template(template)
+        level = canonical_difficulty(difficulty) if difficulty else None
         await self._run(_join("#mission", name, level or ""))
 
     async def close(self) -> None:

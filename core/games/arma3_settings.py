@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from core.errors import InvalidValue
+
 __all__ = [
     "DIFFICULTIES",
     "EXTRA_FLAGS",
@@ -58,11 +60,11 @@ _RCON_PASSWORD = re.compile(r"[!#-&(-~]{4,64}")
 
 
 def canonical_difficulty(value: str) -> Difficulty:
-    """`veteran` → `Veteran`; raises ValueError naming the choices."""
+    """`veteran` → `Veteran`; raises InvalidValue (a ValueError) naming the choices."""
     for name in DIFFICULTIES:
         if name.lower() == value.strip().lower():
             return name
-    raise ValueError(f"difficulty must be one of {', '.join(DIFFICULTIES)}")
+    raise InvalidValue("difficulty must be one of {choices}", choices=", ".join(DIFFICULTIES))
 
 
 def validate_template(value: str) -> str:
@@ -71,9 +73,10 @@ def validate_template(value: str) -> str:
     if text.lower().endswith(".pbo"):
         text = text[:-4]
     if len(text) > 120 or not _TEMPLATE.fullmatch(text):
-        raise ValueError(
-            f"{value[:40]!r} is not a mission name; use missionName.terrainName, "
-            "e.g. co10_Escape.Altis (letters, digits, _ and -)"
+        raise InvalidValue(
+            "{value!r} is not a mission name; use missionName.terrainName, "
+            "e.g. co10_Escape.Altis (letters, digits, _ and -)",
+            value=value[:40],
         )
     return text
 
@@ -90,9 +93,10 @@ def validate_mod_path(value: str) -> str:
         and all(s == s.rstrip() for s in segments)
     )
     if not ok:
-        raise ValueError(
-            f"{value[:40]!r} is not a mod folder; use @name or a path made of letters, "
-            "digits, @ _ + - . and /, without '..'"
+        raise InvalidValue(
+            "{value!r} is not a mod folder; use @name or a path made of letters, "
+            "digits, @ _ + - . and /, without '..'",
+            value=value[:40],
         )
     return text
 
@@ -103,26 +107,42 @@ def validate_flag(value: str) -> str:
     canonical = _FLAG_BY_LOWER.get(name.lower())
     if canonical is None:
         allowed = ", ".join(sorted(EXTRA_FLAGS))
-        raise ValueError(f"{value[:40]!r} is not an allowed flag; allowed: {allowed}")
+        raise InvalidValue(
+            "{value!r} is not an allowed flag; allowed: {allowed}",
+            value=value[:40],
+            allowed=allowed,
+        )
     bounds = EXTRA_FLAGS[canonical]
     if bounds is None:
         if eq:
-            raise ValueError(f"{canonical} takes no value")
+            raise InvalidValue("{flag} takes no value", flag=canonical)
         return canonical
     low, high = bounds
     if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
-        raise ValueError(
-            f"{canonical} needs a whole number from {low} to {high}, e.g. {canonical}={low}"
+        raise InvalidValue(
+            "{flag} needs a whole number from {low} to {high}, e.g. {flag}={low}",
+            flag=canonical,
+            low=low,
+            high=high,
         )
     return f"{canonical}={int(raw)}"
 
 
-def _one_line(value: str, what: str, limit: int) -> str:
+def _hostname_line(value: str) -> str:
     text = value.strip()
     if _CONTROL.search(text):
-        raise ValueError(f"{what} must be a single line without control characters")
-    if len(text) > limit:
-        raise ValueError(f"{what} is longer than {limit} characters")
+        raise InvalidValue("the hostname must be a single line without control characters")
+    if len(text) > 100:
+        raise InvalidValue("the hostname is longer than {limit} characters", limit=100)
+    return text
+
+
+def _motd_line(value: str) -> str:
+    text = value.strip()
+    if _CONTROL.search(text):
+        raise InvalidValue("a motd line must be a single line without control characters")
+    if len(text) > 200:
+        raise InvalidValue("a motd line is longer than {limit} characters", limit=200)
     return text
 
 
@@ -164,25 +184,61 @@ class Arma3Settings(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    hostname: str = Field(default="Languard Arma 3 server", min_length=1)
-    password: SecretStr | None = None
-    admin_password: SecretStr | None = None
-    server_command_password: SecretStr | None = None
-    max_players: int = Field(default=64, ge=1, le=256)
-    motd: list[str] = Field(default_factory=list, max_length=20)
-    motd_interval: int = Field(default=5, ge=1, le=3600)
-    difficulty: Difficulty = "Regular"
-    battleye: bool = True
-    verify_signatures: int = Field(default=2, ge=0, le=2)
-    persistent: bool = False
-    von: bool = True
-    port: int = Field(default=2302, ge=1024, le=65000)
-    rcon_port: int | None = Field(default=None, ge=1024, le=65535)
+    # each description is what a member reads in `/server set` autocomplete (translated)
+    hostname: str = Field(
+        default="Languard Arma 3 server", min_length=1, description="server name in the browser"
+    )
+    password: SecretStr | None = Field(
+        default=None, description="password players need to join (off: none)"
+    )
+    admin_password: SecretStr | None = Field(
+        default=None, description="password to #login as server admin"
+    )
+    server_command_password: SecretStr | None = Field(
+        default=None, description="password for serverCommand in mission scripts"
+    )
+    max_players: int = Field(default=64, ge=1, le=256, description="most players at once, 1-256")
+    motd: list[str] = Field(
+        default_factory=list, max_length=20, description="welcome lines shown in turn, split by |"
+    )
+    motd_interval: int = Field(
+        default=5, ge=1, le=3600, description="time between welcome lines, like 5s"
+    )
+    difficulty: Difficulty = Field(
+        default="Regular", description="Recruit, Regular, Veteran or Custom"
+    )
+    battleye: bool = Field(
+        default=True, description="BattlEye anti-cheat (on/off); Languard needs it"
+    )
+    verify_signatures: int = Field(
+        default=2, ge=0, le=2, description="mod signature check: 0 off, 2 on"
+    )
+    persistent: bool = Field(
+        default=False, description="keep the mission running with no player (on/off)"
+    )
+    von: bool = Field(default=True, description="voice chat in game (on/off)")
+    port: int = Field(
+        default=2302, ge=1024, le=65000, description="game port; the server also uses the next 4"
+    )
+    rcon_port: int | None = Field(
+        default=None, ge=1024, le=65535, description="BattlEye RCon port (default: port + 10)"
+    )
     """None: the game port + 10 (clear of the game's own P..P+4)."""
-    rcon_password: SecretStr | None = None
-    mods: list[str] = Field(default_factory=list, max_length=64)
-    server_mods: list[str] = Field(default_factory=list, max_length=64)
-    extra_flags: list[str] = Field(default_factory=list, max_length=16)
+    rcon_password: SecretStr | None = Field(
+        default=None, description="BattlEye RCon password (Languard needs one)"
+    )
+    mods: list[str] = Field(
+        default_factory=list, max_length=64, description="mods split by ;, like @CBA_A3;@ace"
+    )
+    server_mods: list[str] = Field(
+        default_factory=list, max_length=64, description="server-only mods, split by ;"
+    )
+    extra_flags: list[str] = Field(
+        default_factory=list,
+        max_length=16,
+        description="extra launch flags, like -limitFPS=120 -enableHT",
+        json_schema_extra={"separator": " "},  # the validator splits on spaces and commas
+    )
     mission_rotation: list[MissionEntry] = Field(default_factory=list, max_length=50)
 
     @property
@@ -192,9 +248,9 @@ class Arma3Settings(BaseModel):
     @field_validator("hostname")
     @classmethod
     def _hostname(cls, value: str) -> str:
-        text = _one_line(value, "the hostname", 100)
+        text = _hostname_line(value)
         if not text:
-            raise ValueError("the hostname must not be empty")
+            raise InvalidValue("the hostname must not be empty")
         return text
 
     @field_validator("password", "admin_password", "server_command_password")
@@ -204,14 +260,14 @@ class Arma3Settings(BaseModel):
             return None
         text = value.get_secret_value()
         if not text or _CONTROL.search(text) or len(text) > 64:
-            raise ValueError("a password must be 1-64 characters on one line")
+            raise InvalidValue("a password must be 1-64 characters on one line")
         return value
 
     @field_validator("rcon_password")
     @classmethod
     def _rcon_password(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not _RCON_PASSWORD.fullmatch(value.get_secret_value()):
-            raise ValueError(
+            raise InvalidValue(
                 "the RCon password must be 4-64 printable ASCII characters without spaces "
                 "or quotes (BattlEye's config file cannot hold anything else)"
             )
@@ -225,7 +281,7 @@ class Arma3Settings(BaseModel):
     @field_validator("motd")
     @classmethod
     def _motd_lines(cls, value: list[str]) -> list[str]:
-        lines = [_one_line(line, "a motd line", 200) for line in value]
+        lines = [_motd_line(line) for line in value]
         return [line for line in lines if line]
 
     @field_validator("difficulty", mode="before")
@@ -254,7 +310,7 @@ class Arma3Settings(BaseModel):
         flags = [validate_flag(item) for item in value]
         names = [flag.partition("=")[0] for flag in flags]
         if len(set(names)) != len(names):
-            raise ValueError("each extra flag may be given once")
+            raise InvalidValue("each extra flag may be given once")
         return flags
 
     @field_validator("mission_rotation", mode="before")
@@ -266,10 +322,13 @@ class Arma3Settings(BaseModel):
     def _consistent(self) -> Arma3Settings:
         rcon = self.effective_rcon_port
         if self.port <= rcon <= self.port + 4:
-            raise ValueError(
-                f"rcon_port {rcon} collides with the game ports {self.port}-{self.port + 4}; "
-                "pick a port outside that range"
+            raise InvalidValue(
+                "rcon_port {rcon} collides with the game ports {port}-{last}; "
+                "pick a port outside that range",
+                rcon=rcon,
+                port=self.port,
+                last=self.port + 4,
             )
         if "-autoInit" in self.extra_flags and not self.persistent:
-            raise ValueError("-autoInit only works with persistent on; set persistent first")
+            raise InvalidValue("-autoInit only works with persistent on; set persistent first")
         return self

@@ -223,7 +223,11 @@ class MinecraftProfile:
         try:
             data = path.read_bytes()
             if len(data) > MAX_PROPERTIES_BYTES:
-                raise ValueError("the file is too large")
+                raise StartRefused(
+                    "{name}: {PROPERTIES} cannot be read (the file is too large); fix or delete it",
+                    name=ctx.name,
+                    PROPERTIES=PROPERTIES,
+                )
             return decode_properties(data)
         except (OSError, ValueError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
@@ -255,10 +259,10 @@ class MinecraftProfile:
         if not (jar if jar.is_absolute() else ctx.folder / jar).is_file():
             where = f"servers/{ctx.name}/{jar}" if not jar.is_absolute() else "its path"
             raise StartRefused(
-                "{name}: the server jar {name2!r} is missing; put it at {where} in the "
+                "{name}: the server jar {jar!r} is missing; put it at {where} in the "
                 "bot's data folder",
                 name=ctx.name,
-                name2=jar.name,
+                jar=jar.name,
                 where=where,
             )
 

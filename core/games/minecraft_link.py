@@ -226,7 +226,9 @@ class MinecraftLink:
                 except (OSError, ValueError) as exc:
                     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
                     raise _ConsoleUnavailable(
-                        f"{self.server}: the console cannot be written ({reason})"
+                        "{server}: the console cannot be written ({reason})",
+                        server=self.server,
+                        reason=reason,
                     ) from None
                 if complete is None:  # a raw command: whatever comes, briefly
                     with contextlib.suppress(TimeoutError):
@@ -276,12 +278,16 @@ class MinecraftLink:
         if reply.startswith(ok):
             return reply
         verb = command.split(" ", 1)[0]
-        shown = clean_text(reply, 200) or "no answer"
+        shown = clean_text(reply, 200)
         if missing and reply.startswith(missing):
             raise NotFound(
                 "{server}: `{verb}` failed: {shown}", server=self.server, verb=verb, shown=shown
             )
-        raise _Refused(f"{self.server} refused `{verb}`: {shown}")
+        if not shown:
+            raise _Refused("{server} refused `{verb}`: no answer", server=self.server, verb=verb)
+        raise _Refused(
+            "{server} refused `{verb}`: {shown}", server=self.server, verb=verb, shown=shown
+        )
 
     # -- GameLink --------------------------------------------------------------------------
 
@@ -299,9 +305,9 @@ class MinecraftLink:
         names = parse_list(reply)
         if names is None:
             raise LanguardError(
-                "{server} answered `list` with: {clean_text}",
+                "{server} answered `list` with: {reply}",
                 server=self.server,
-                clean_text=clean_text(reply, 100),
+                reply=clean_text(reply, 100),
             )
         return [
             OnlinePlayer(
@@ -489,7 +495,7 @@ def _ipv4(value: str) -> str:
     address = _ipv4_or_none(value)
     if address is None:
         raise InvalidInput(
-            "Minecraft bans IPv4 addresses only, not {clean_text!r}",
-            clean_text=clean_text(value, 45),
+            "Minecraft bans IPv4 addresses only, not {value!r}",
+            value=clean_text(value, 45),
         )
     return address

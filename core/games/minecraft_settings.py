@@ -24,7 +24,8 @@ from pydantic import (
     model_validator,
 )
 
-from core.errors import InvalidInput
+from core.errors import InvalidInput, InvalidValue
+from core.validation import first_problem
 
 __all__ = [
     "MAX_PROPERTIES_BYTES",
@@ -75,15 +76,16 @@ def valid_player_name(name: str) -> str:
 
 def _check_arg(token: str) -> str:
     if _CONTROL.search(token) or not 0 < len(token) <= 200:
-        raise ValueError("each argument must be 1 to 200 characters without control characters")
+        raise InvalidValue("each argument must be 1 to 200 characters without control characters")
     flag, eq, value = token.partition("=")
     if flag.lower() in _REFUSED_ARGS:
-        raise ValueError(f"{flag} is set by the bot (use the `port` setting instead)")
+        raise InvalidValue("{flag} is set by the bot (use the `port` setting instead)", flag=flag)
     for part in (token, value) if eq else (token,):
         segments = part.replace("\\", "/").split("/")
         if part.startswith(("/", "~")) or ".." in segments:
-            raise ValueError(
-                f"{token[:40]!r} points outside the server folder; use a path inside it"
+            raise InvalidValue(
+                "{token!r} points outside the server folder; use a path inside it",
+                token=token[:40],
             )
     return token
 
@@ -104,7 +106,9 @@ class MinecraftSettings(BaseModel):
     enable_rcon: bool = Field(default=False, description="use RCON instead of the console")
     rcon_port: int | None = Field(default=None, ge=1024, le=65535, description="rcon.port")
     """None: the game port + 1, inside the server's block of `port_stride` ports."""
-    rcon_password: SecretStr | None = None
+    rcon_password: SecretStr | None = Field(
+        default=None, description="RCON password (needed for enable_rcon)"
+    )
 
     @property
     def effective_rcon_port(self) -> int:
@@ -122,11 +126,13 @@ class MinecraftSettings(BaseModel):
     def _split_args(cls, value: Any) -> Any:
         if isinstance(value, str):
             if _CONTROL.search(value):
-                raise ValueError("the arguments must be one line without control characters")
+                raise InvalidValue("the arguments must be one line without control characters")
             try:
                 return shlex.split(value)
             except ValueError as exc:
-                raise ValueError(f"cannot split the arguments ({exc})") from None
+                raise InvalidValue(
+                    "cannot split the arguments ({reason})", reason=str(exc)
+                ) from None
         return value
 
     @field_validator("command_args")
@@ -138,7 +144,7 @@ class MinecraftSettings(BaseModel):
     @classmethod
     def _password(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not _RCON_PASSWORD.fullmatch(value.get_secret_value()):
-            raise ValueError(
+            raise InvalidValue(
                 "the RCON password must be 4 to 64 printable ASCII characters without spaces"
             )
         return value
@@ -146,7 +152,7 @@ class MinecraftSettings(BaseModel):
     @model_validator(mode="after")
     def _ports_differ(self) -> MinecraftSettings:
         if self.effective_rcon_port == self.port:
-            raise ValueError("rcon_port must differ from port")
+            raise InvalidValue("rcon_port must differ from port")
         return self
 
 
@@ -161,11 +167,11 @@ def settings_from(settings: Mapping[str, Any], secrets: Mapping[str, str]) -> Mi
     try:
         return MinecraftSettings.model_validate(values)
     except ValidationError as exc:
-        error = exc.errors(include_url=False, include_input=False)[0]
-        where = ".".join(str(p) for p in error.get("loc", ()) if not isinstance(p, int))
-        message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+        where, message = first_problem(exc)
+        if not where:  # a rule between keys
+            raise InvalidInput("the setting value is invalid: {message}", message=message) from None
         raise InvalidInput(
-            "the setting {value} is invalid: {message}", value=where or "value", message=message
+            "the setting {where} is invalid: {message}", where=where, message=message
         ) from None
 
 

@@ -17,7 +17,7 @@ import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 from core.errors import InvalidInput
 
@@ -70,6 +70,10 @@ _EXAMPLE = "missionName.terrainName.pbo, e.g. co10_Escape.Altis.pbo"
 
 class PboError(InvalidInput):
     """The file is not a valid PBO; the message says why."""
+
+
+_Part = Literal["first entry", "property name", "property value", "file name"]
+"""A NUL-terminated string of the header, named in the refusal when it is bad."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +147,7 @@ def validate_mission_filename(filename: str) -> str:
         )
     if name.split(".", 1)[0].lower() in _RESERVED:
         raise InvalidInput(
-            "{split} is a reserved device name; rename the file", split=name.split(".", 1)[0]
+            "{name} is a reserved device name; rename the file", name=name.split(".", 1)[0]
         )
     return name
 
@@ -166,7 +170,7 @@ def read_pbo(path: Path) -> PboSummary:
             return read_pbo_stream(stream, os.fstat(stream.fileno()).st_size)
     except OSError as exc:
         raise PboError(
-            "the file could not be read ({value})", value=exc.strerror or "I/O error"
+            "the file could not be read ({reason})", reason=exc.strerror or "I/O error"
         ) from exc
 
 
@@ -195,8 +199,8 @@ def read_pbo_stream(stream: BinaryIO, size: int) -> PboSummary:
         )
     if size > expected:
         raise PboError(
-            "the PBO has {value} unexpected bytes after its checksum; it is damaged or not a PBO",
-            value=size - expected,
+            "the PBO has {extra} unexpected bytes after its checksum; it is damaged or not a PBO",
+            extra=size - expected,
         )
     sha1, sha256 = _check_trailer(stream, size)
     return PboSummary(
@@ -233,7 +237,7 @@ class _HeaderReader:
         self._buf = self._buf[self._pos :] + chunk
         self._pos = 0
 
-    def cstring(self, max_len: int, what: str) -> bytes:
+    def cstring(self, max_len: int, what: _Part) -> bytes:
         while True:
             end = self._buf.find(b"\0", self._pos, self._pos + max_len + 1)
             if end >= 0:
@@ -241,11 +245,7 @@ class _HeaderReader:
                 self._advance(end + 1)
                 return value
             if len(self._buf) - self._pos > max_len:
-                raise PboError(
-                    "this is not a PBO: {what} is longer than {max_len} bytes",
-                    what=what,
-                    max_len=max_len,
-                )
+                raise _too_long(what, max_len)
             self._fill()
 
     def fields(self) -> tuple[int, int, int, int, int]:
@@ -266,7 +266,7 @@ def _read_product_entry(reader: _HeaderReader) -> tuple[tuple[str, str], ...]:
         'it does not start with the "sreV" product entry'
     )
     try:
-        reader.cstring(0, "the first entry name")  # the product entry has an empty name
+        reader.cstring(0, "first entry")  # the product entry has an empty name
     except PboError:
         raise not_a_pbo from None
     method, original, _reserved, _timestamp, data_size = reader.fields()
@@ -276,16 +276,16 @@ def _read_product_entry(reader: _HeaderReader) -> tuple[tuple[str, str], ...]:
         raise PboError("this is not a valid PBO: its product entry announces data")
     properties: list[tuple[str, str]] = []
     while True:
-        key = reader.cstring(MAX_PROPERTY_BYTES, "a header property name")
+        key = reader.cstring(MAX_PROPERTY_BYTES, "property name")
         if not key:
             return tuple(properties)
-        value = reader.cstring(MAX_PROPERTY_BYTES, "a header property value")
+        value = reader.cstring(MAX_PROPERTY_BYTES, "property value")
         if len(properties) >= MAX_PROPERTIES:
             raise PboError(
                 "this is not a valid PBO: more than {MAX_PROPERTIES} properties",
                 MAX_PROPERTIES=MAX_PROPERTIES,
             )
-        properties.append((_text(key, "a property name"), _text(value, "a property value")))
+        properties.append((_text(key, "property name"), _text(value, "property value")))
 
 
 def _read_file_entries(reader: _HeaderReader, size: int) -> tuple[PboEntry, ...]:
@@ -293,7 +293,7 @@ def _read_file_entries(reader: _HeaderReader, size: int) -> tuple[PboEntry, ...]
     seen: set[str] = set()
     announced = 0
     while True:
-        raw = reader.cstring(MAX_NAME_BYTES, "a file name in the archive")
+        raw = reader.cstring(MAX_NAME_BYTES, "file name")
         method, original, _reserved, timestamp, data_size = reader.fields()
         if not raw:
             if method or original or data_size:
@@ -326,20 +326,52 @@ def _read_file_entries(reader: _HeaderReader, size: int) -> tuple[PboEntry, ...]
         entries.append(PboEntry(name, method, original, timestamp, data_size))
 
 
-def _text(raw: bytes, what: str) -> str:
+def _text(raw: bytes, what: _Part) -> str:
     """Names are usually ASCII; UTF-8 is accepted, anything else read as Latin-1."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         text = raw.decode("latin-1")
     if any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in text):
-        raise PboError("this is not a valid PBO: {what} contains control characters", what=what)
+        raise _control_characters(what)
     return text
+
+
+def _too_long(what: _Part, max_len: int) -> PboError:
+    if what == "first entry":
+        return PboError(
+            "this is not a PBO: the first entry name is longer than {max_len} bytes",
+            max_len=max_len,
+        )
+    if what == "property name":
+        return PboError(
+            "this is not a PBO: a header property name is longer than {max_len} bytes",
+            max_len=max_len,
+        )
+    if what == "property value":
+        return PboError(
+            "this is not a PBO: a header property value is longer than {max_len} bytes",
+            max_len=max_len,
+        )
+    return PboError(
+        "this is not a PBO: a file name in the archive is longer than {max_len} bytes",
+        max_len=max_len,
+    )
+
+
+def _control_characters(what: _Part) -> PboError:
+    if what == "property name":
+        return PboError("this is not a valid PBO: a property name contains control characters")
+    if what == "property value":
+        return PboError("this is not a valid PBO: a property value contains control characters")
+    return PboError(
+        "this is not a valid PBO: a file name in the archive contains control characters"
+    )
 
 
 def _check_name(raw: bytes) -> str:
     """A relative path inside the mission: no root, drive, `.`/`..` or empty component."""
-    name = _text(raw, "a file name in the archive")
+    name = _text(raw, "file name")
     parts = name.replace("/", "\\").split("\\")
     if name.startswith(("\\", "/")) or ":" in name:
         raise PboError("refused: the archive holds an absolute path {show}", show=_show(name))

@@ -89,6 +89,12 @@ def parse_download_url(url: str, *, allow_http: bool = False) -> URL:
     return parsed.with_fragment(None)
 
 
+_UNSPECIFIED = "an unspecified or multicast address"
+_LOOPBACK = "a loopback address"
+_LINK_LOCAL = "a link-local address"
+_PRIVATE = "a private or reserved address"
+
+
 def address_refusal(
     ip: IPAddress, *, allow_private: bool = False, allowed: Sequence[IPNetwork] = ()
 ) -> str | None:
@@ -96,7 +102,7 @@ def address_refusal(
     if any(ip.version == net.version and ip in net for net in allowed):
         return None
     if ip.is_unspecified or ip.is_multicast:
-        return "an unspecified or multicast address"
+        return _UNSPECIFIED
     if allow_private:
         return None
     if isinstance(ip, ipaddress.IPv6Address):
@@ -106,11 +112,11 @@ def address_refusal(
         if embedded is not None:
             return address_refusal(embedded, allow_private=False, allowed=allowed)
     if ip.is_loopback:
-        return "a loopback address"
+        return _LOOPBACK
     if ip.is_link_local:
-        return "a link-local address"
+        return _LINK_LOCAL
     if ip.is_private or ip.is_reserved or not ip.is_global:
-        return "a private or reserved address"
+        return _PRIVATE
     return None
 
 
@@ -265,11 +271,7 @@ async def _vet(
         reason = address_refusal(ip, allow_private=allow_private, allowed=allowed)
         if reason is not None:
             _log.info("refused a download from %s: %s is %s", url.host, ip, reason)
-            raise InvalidInput(
-                "{host} points to {reason}; links must lead to a public server",
-                host=url.host,
-                reason=reason,
-            )
+            raise _refused_address(str(url.host), reason)
     return addresses
 
 
@@ -305,7 +307,7 @@ async def _fetch(
         total = resp.content_length
         if total is not None and total > max_bytes:
             raise InvalidInput(
-                "the file is {mib}, over the {mib2} limit", mib=_mib(total), mib2=_mib(max_bytes)
+                "the file is {mib}, over the {limit} limit", mib=_mib(total), limit=_mib(max_bytes)
             )
         await _stream(resp, sink, max_bytes, total, progress, interval)
         return None
@@ -349,26 +351,46 @@ def _explain(exc: BaseException, host: str, timeout: float) -> InvalidInput | No
     if isinstance(exc, InvalidInput) or not isinstance(exc, Exception):
         return None
     _log.info("download from %s failed: %s: %.300s", host, type(exc).__name__, exc)
-    message: str
     if isinstance(exc, TimeoutError):
-        message = f"the download did not finish within {timeout:.0f} seconds"
-    elif isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
-        message = f"could not verify the TLS certificate of {host}"
-    elif isinstance(exc, aiohttp.ClientConnectorError):
-        message = f"could not connect to {host}"
-    elif isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
-        message = f"the download from {host} was cut short"
-    elif isinstance(exc, aiohttp.ClientResponseError):
-        message = f"{host} sent a malformed HTTP answer"
-    elif isinstance(exc, aiohttp.ClientError):
-        message = f"the download from {host} failed"
-    elif isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        message = "there is not enough disk space for this mission"
-    elif isinstance(exc, OSError):
-        message = f"the download from {host} failed"
-    else:
+        return InvalidInput(
+            "the download did not finish within {timeout:.0f} seconds", timeout=timeout
+        )
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        return InvalidInput("could not verify the TLS certificate of {host}", host=host)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return InvalidInput("could not connect to {host}", host=host)
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
+        return InvalidInput("the download from {host} was cut short", host=host)
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return InvalidInput("{host} sent a malformed HTTP answer", host=host)
+    if not isinstance(exc, aiohttp.ClientError | OSError):
         return None
-    return InvalidInput(message)
+    if not isinstance(exc, aiohttp.ClientError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return InvalidInput("there is not enough disk space for this mission")
+    return InvalidInput("the download from {host} failed", host=host)
+
+
+def _refused_address(host: str, reason: str) -> InvalidInput:
+    """The refusal of a host whose address is not public (`reason` from address_refusal)."""
+    if reason == _LOOPBACK:
+        return InvalidInput(
+            "{host} points to a loopback address; links must lead to a public server", host=host
+        )
+    if reason == _LINK_LOCAL:
+        return InvalidInput(
+            "{host} points to a link-local address; links must lead to a public server",
+            host=host,
+        )
+    if reason == _UNSPECIFIED:
+        return InvalidInput(
+            "{host} points to an unspecified or multicast address; "
+            "links must lead to a public server",
+            host=host,
+        )
+    return InvalidInput(
+        "{host} points to a private or reserved address; links must lead to a public server",
+        host=host,
+    )
 
 
 def _mib(size: int) -> str:

@@ -42,16 +42,6 @@ _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
 _UUID_DASHED = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 _MC_NAME = re.compile(r"[A-Za-z0-9_]{3,16}")
 _PREFIXES = {kind.value: kind for kind in BanKind}
-_TARGET_HELP = (
-    "write a BattlEye GUID (32 hex characters), an IP address, a Minecraft name or UUID; "
-    "force the kind with a prefix like `uuid:` or `name:`"
-)
-_KIND_HELP = {
-    BanKind.GUID: "a BattlEye GUID is 32 hexadecimal characters (0-9, a-f)",
-    BanKind.UUID: "a Minecraft UUID is 32 hex characters, with or without dashes",
-    BanKind.NAME: "a Minecraft name is 3 to 16 letters, digits or underscores",
-    BanKind.IP: "write an IP address like 203.0.113.7 or 2001:db8::1 (no port, no range)",
-}
 
 
 def clean_text(text: str, limit: int = MAX_TEXT) -> str:
@@ -89,7 +79,25 @@ def normalise_target(kind: BanKind, text: str) -> str:
         address = _ip(value)
         if address is not None:
             return address
-    raise InvalidInput(_KIND_HELP[kind])
+    raise _kind_help(kind)
+
+
+def _kind_help(kind: BanKind) -> InvalidInput:
+    """What a value of `kind` looks like."""
+    if kind is BanKind.GUID:
+        return InvalidInput("a BattlEye GUID is 32 hexadecimal characters (0-9, a-f)")
+    if kind is BanKind.UUID:
+        return InvalidInput("a Minecraft UUID is 32 hex characters, with or without dashes")
+    if kind is BanKind.NAME:
+        return InvalidInput("a Minecraft name is 3 to 16 letters, digits or underscores")
+    return InvalidInput("write an IP address like 203.0.113.7 or 2001:db8::1 (no port, no range)")
+
+
+def _target_help() -> InvalidInput:
+    return InvalidInput(
+        "write a BattlEye GUID (32 hex characters), an IP address, a Minecraft name or UUID; "
+        "force the kind with a prefix like `uuid:` or `name:`"
+    )
 
 
 def _ip(text: str) -> str | None:
@@ -110,7 +118,7 @@ def parse_target(text: str, *, hex_as: BanKind = BanKind.GUID) -> BanTarget:
     """A typed id: `kind:value`, or guessed (32 hex chars are a GUID unless `hex_as` says)."""
     raw = text.strip()
     if not raw or len(raw) > 64:
-        raise InvalidInput(_TARGET_HELP)
+        raise _target_help()
     prefix, sep, rest = raw.partition(":")
     if sep and prefix.lower() in _PREFIXES:
         kind = _PREFIXES[prefix.lower()]
@@ -124,4 +132,4 @@ def parse_target(text: str, *, hex_as: BanKind = BanKind.GUID) -> BanTarget:
         return BanTarget(BanKind.IP, address)
     if _MC_NAME.fullmatch(raw):
         return BanTarget(BanKind.NAME, raw)
-    raise InvalidInput(_TARGET_HELP)
+    raise _target_help()

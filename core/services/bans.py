@@ -253,7 +253,7 @@ class BanService:
             if lifted:
                 await self._repo.add_lifts(ban.id, self._lift_servers(ban))
         if not lifted:
-            raise InvalidInput("ban #{id} is already {status}", id=ban.id, status=ban.status(now))
+            raise _not_active(ban, now)
         ban = await self.get(ban_id)
         self._announce("removed", ban, actor)
         applied, missed = await self._withdraw(ban)
@@ -313,13 +313,7 @@ class BanService:
             )
         if kind not in kinds:
             takes = " or ".join(sorted(KIND_TITLES[k] for k in kinds))
-            raise NotSupported(
-                "{name} is a {game} server: it bans by {takes}, not by {KIND_TITLES}",
-                name=server.name,
-                game=server.game,
-                takes=takes,
-                KIND_TITLES=KIND_TITLES[kind],
-            )
+            raise _wrong_kind(server.name, server.game, takes, kind)
 
     def _scope(self, ban: Ban) -> list[ManagedServer]:
         """Servers the ban applies to (those whose game knows its kind)."""
@@ -473,3 +467,44 @@ def _outcome(what: str, applied: Sequence[str], missed: Sequence[str]) -> str:
     if missed:
         parts.append("pending on " + ", ".join(missed) + " (synced when reachable)")
     return "; ".join(parts)
+
+
+def _not_active(ban: Ban, now: float) -> InvalidInput:
+    """A lift refused: the ban was lifted, or ran out, before."""
+    status = ban.status(now)
+    if status == "removed":
+        return InvalidInput("ban #{id} is already removed", id=ban.id)
+    if status == "expired":
+        return InvalidInput("ban #{id} is already expired", id=ban.id)
+    return InvalidInput("ban #{id} is already active", id=ban.id)
+
+
+def _wrong_kind(name: str, game: str, takes: str, kind: BanKind) -> NotSupported:
+    """A ban whose kind of id the server's game cannot hold; `takes` names those it can."""
+    if kind is BanKind.GUID:
+        return NotSupported(
+            "{name} is a {game} server: it bans by {takes}, not by BattlEye GUID",
+            name=name,
+            game=game,
+            takes=takes,
+        )
+    if kind is BanKind.IP:
+        return NotSupported(
+            "{name} is a {game} server: it bans by {takes}, not by IP address",
+            name=name,
+            game=game,
+            takes=takes,
+        )
+    if kind is BanKind.NAME:
+        return NotSupported(
+            "{name} is a {game} server: it bans by {takes}, not by Minecraft name",
+            name=name,
+            game=game,
+            takes=takes,
+        )
+    return NotSupported(
+        "{name} is a {game} server: it bans by {takes}, not by Minecraft UUID",
+        name=name,
+        game=game,
+        takes=takes,
+    )

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from core.errors import InvalidInput
 from core.services.audit import Actor, AuditLog
@@ -88,12 +88,33 @@ class Binding:
 ChangeListener = Callable[[], Awaitable[None]]
 
 
-def _snowflake(value: int | None, what: str) -> int | None:
+_IdOf = ChannelKind | Literal["alert role", "guild", "audit channel"]
+"""What an id names: a channel of a server (by its kind), the alert role, the guild, or the
+audit channel; it picks the refusal's words."""
+
+
+def _snowflake(value: int | None, what: _IdOf) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_SNOWFLAKE:
-        raise InvalidInput("{what} is not a valid Discord id", what=what)
+        raise _invalid_id(what)
     return value
+
+
+def _invalid_id(what: _IdOf) -> InvalidInput:
+    if what is ChannelKind.LOGS:
+        return InvalidInput("the logs channel is not a valid Discord id")
+    if what is ChannelKind.ALERTS:
+        return InvalidInput("the alerts channel is not a valid Discord id")
+    if what is ChannelKind.STATUS:
+        return InvalidInput("the status channel is not a valid Discord id")
+    if what is ChannelKind.CHAT:
+        return InvalidInput("the chat channel is not a valid Discord id")
+    if what == "guild":
+        return InvalidInput("the guild is not a valid Discord id")
+    if what == "audit channel":
+        return InvalidInput("the audit channel is not a valid Discord id")
+    return InvalidInput("the alert role is not a valid Discord id")
 
 
 def _parse_filter(value: str | LogFilter | None) -> LogFilter | None:
@@ -217,30 +238,27 @@ class ChannelService:
         """
         server = self._sup.by_name(server_name)
         wanted: dict[ChannelKind, int | None] = {
-            ChannelKind.LOGS: _snowflake(logs, "the logs channel"),
-            ChannelKind.ALERTS: _snowflake(alerts, "the alerts channel"),
-            ChannelKind.STATUS: _snowflake(status, "the status channel"),
-            ChannelKind.CHAT: _snowflake(chat, "the chat channel"),
+            ChannelKind.LOGS: _snowflake(logs, ChannelKind.LOGS),
+            ChannelKind.ALERTS: _snowflake(alerts, ChannelKind.ALERTS),
+            ChannelKind.STATUS: _snowflake(status, ChannelKind.STATUS),
+            ChannelKind.CHAT: _snowflake(chat, ChannelKind.CHAT),
         }
         parsed_filter = _parse_filter(log_filter)
-        role = _snowflake(alert_role, "the alert role")
+        role = _snowflake(alert_role, "alert role")
         removing = _parse_kinds(unbind)
         clash = [k.value for k in removing if wanted[k] is not None]
         if clash:
             raise InvalidInput(
-                "cannot both set and remove the {join} channel", join=", ".join(sorted(clash))
+                "cannot both set and remove the {kinds} channel", kinds=", ".join(sorted(clash))
             )
         current = {b.kind: b for b in await self.list(server.id)}
-        for kind, option, value in (
-            (ChannelKind.LOGS, "log filter", parsed_filter),
-            (ChannelKind.ALERTS, "alert role", role),
-        ):
+        for kind, value in ((ChannelKind.LOGS, parsed_filter), (ChannelKind.ALERTS, role)):
             if value is not None and (
                 kind in removing or (wanted[kind] is None and kind not in current)
             ):
-                raise InvalidInput(
-                    "set a {value} channel to use the {option}", value=kind.value, option=option
-                )
+                if kind is ChannelKind.LOGS:
+                    raise InvalidInput("set a logs channel to use the log filter")
+                raise InvalidInput("set a alerts channel to use the alert role")
         if not removing and parsed_filter is None and role is None and not any(wanted.values()):
             raise InvalidInput("name at least one channel (logs, alerts, status or chat)")
         changes: dict[str, Any] = {}
@@ -287,8 +305,8 @@ class ChannelService:
 
         The row of a change is written while the old channel still mirrors an `off`, and
         after the new one does a set: a channel shows who bound it, and who unbound it."""
-        guild = _snowflake(guild_id, "the guild")
-        channel = _snowflake(channel_id, "the audit channel")
+        guild = _snowflake(guild_id, "guild")
+        channel = _snowflake(channel_id, "audit channel")
         assert guild is not None
         changed = (await self.audit_channels()).get(guild) != channel
         arguments = {"channel_id": channel or "off"}
@@ -315,10 +333,10 @@ class ChannelService:
         log_filter: LogFilter | str | None,
         alert_role: int | None,
     ) -> Binding:
-        channel = _snowflake(channel_id, f"the {kind.value} channel")
+        channel = _snowflake(channel_id, kind)
         assert channel is not None
         parsed_filter = _parse_filter(log_filter)
-        role = _snowflake(alert_role, "the alert role")
+        role = _snowflake(alert_role, "alert role")
         if parsed_filter is not None and kind is not ChannelKind.LOGS:
             raise InvalidInput("the log filter applies to the logs channel only")
         if role is not None and kind is not ChannelKind.ALERTS:

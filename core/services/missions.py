@@ -134,7 +134,7 @@ def validate_difficulty(value: str | None) -> str | None:
     for known in DIFFICULTIES:
         if value.strip().lower() == known.lower():
             return known
-    raise InvalidInput("difficulty must be one of {join}", join=", ".join(DIFFICULTIES))
+    raise InvalidInput("difficulty must be one of {choices}", choices=", ".join(DIFFICULTIES))
 
 
 class MissionService:
@@ -418,9 +418,7 @@ class MissionService:
             async with self._lock(server.id):
                 record = _find(await self._reconcile(server), mission, server.name)
             if server.state is not ServerState.RUNNING:
-                raise NotRunning(
-                    "{name} is {state}; start it first", name=server.name, state=server.state
-                )
+                raise _start_first(server.name, server.state)
             link = server.link
             if link is None or not link.connected:
                 raise NotRunning(
@@ -450,9 +448,9 @@ class MissionService:
     def _check_size(self, size: int) -> None:
         if size > self.max_bytes:
             raise InvalidInput(
-                "the file is {mib}, over the {mib2} limit for missions",
+                "the file is {mib}, over the {limit} limit for missions",
                 mib=_mib(size),
-                mib2=_mib(self.max_bytes),
+                limit=_mib(self.max_bytes),
             )
 
     async def _rotation(self, server: ManagedServer) -> builtins.list[RotationEntry]:
@@ -533,3 +531,16 @@ def _short(text: str) -> str:
 
 def _mib(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MiB"
+
+
+def _start_first(name: str, state: ServerState) -> NotRunning:
+    """A load refused because the server is not running, saying what it is doing instead."""
+    if state is ServerState.STARTING:
+        return NotRunning("{name} is starting; start it first", name=name)
+    if state is ServerState.STOPPING:
+        return NotRunning("{name} is stopping; start it first", name=name)
+    if state is ServerState.CRASHED:
+        return NotRunning("{name} is crashed; start it first", name=name)
+    if state is ServerState.FAILED:
+        return NotRunning("{name} is failed; start it first", name=name)
+    return NotRunning("{name} is stopped; start it first", name=name)

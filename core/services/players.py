@@ -42,10 +42,10 @@ _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
 _UUID_DASHED = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 
 
-def _listing(players: Sequence[OnlinePlayer]) -> str:
+def _listing(players: Sequence[OnlinePlayer]) -> tuple[str, int]:
+    """The first players as `name (#key), ...`, and how many more there are."""
     shown = ", ".join(f"{p.name} (#{p.key})" for p in players[:MAX_LISTED])
-    more = len(players) - MAX_LISTED
-    return shown + (f" and {more} more" if more > 0 else "")
+    return shown, max(0, len(players) - MAX_LISTED)
 
 
 class AmbiguousPlayer(InvalidInput):
@@ -53,13 +53,24 @@ class AmbiguousPlayer(InvalidInput):
 
     def __init__(self, query: str, candidates: Sequence[OnlinePlayer]) -> None:
         self.candidates = tuple(candidates)
-        super().__init__(
-            "{count} players match {query!r}: {listing}; "
-            "pick one from the list or give their number",
-            count=len(candidates),
-            query=query,
-            listing=_listing(candidates),
-        )
+        listing, more = _listing(candidates)
+        if more:
+            super().__init__(
+                "{count} players match {query!r}: {listing} and {more} more; "
+                "pick one from the list or give their number",
+                count=len(candidates),
+                query=query,
+                listing=listing,
+                more=more,
+            )
+        else:
+            super().__init__(
+                "{count} players match {query!r}: {listing}; "
+                "pick one from the list or give their number",
+                count=len(candidates),
+                query=query,
+                listing=listing,
+            )
 
 
 class UnknownPlayer(NotFound):
@@ -67,12 +78,21 @@ class UnknownPlayer(NotFound):
 
     def __init__(self, server: str, query: str, candidates: Sequence[OnlinePlayer]) -> None:
         self.candidates = tuple(candidates)
-        if candidates:
+        listing, more = _listing(candidates)
+        if more:
+            super().__init__(
+                "no player {query!r} on {server}; online now: {listing} and {more} more",
+                query=query,
+                server=server,
+                listing=listing,
+                more=more,
+            )
+        elif candidates:
             super().__init__(
                 "no player {query!r} on {server}; online now: {listing}",
                 query=query,
                 server=server,
-                listing=_listing(candidates),
+                listing=listing,
             )
         else:
             super().__init__(

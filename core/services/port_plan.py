@@ -105,10 +105,10 @@ def check_new_port(
     other = overlapping_server(mine, taken)
     if other is not None:
         raise InvalidInput(
-            "ports {mine}-{mine2} overlap those of server `{other}`; choose another "
+            "ports {first}-{last} overlap those of server `{other}`; choose another "
             "port, or leave it out to get a free one",
-            mine=min(mine),
-            mine2=max(mine),
+            first=min(mine),
+            last=max(mine),
             other=other,
         )
     busy = busy_on_host(profile, name, folder, {"port": port})

@@ -105,8 +105,8 @@ def sanitize_message(text: str) -> str:
         raise InvalidInput("the message is empty; write the text players should see")
     if len(cleaned) > MAX_MESSAGE_CHARS:
         raise InvalidInput(
-            "the message is {n_cleaned} characters; keep it to {MAX_MESSAGE_CHARS}",
-            n_cleaned=len(cleaned),
+            "the message is {length} characters; keep it to {MAX_MESSAGE_CHARS}",
+            length=len(cleaned),
             MAX_MESSAGE_CHARS=MAX_MESSAGE_CHARS,
         )
     return cleaned
@@ -537,11 +537,16 @@ def _check_gap(schedule: CronSchedule, warn: tuple[int, ...]) -> None:
             return
         if previous is not None and run - previous < timedelta(minutes=need):
             gap = int((run - previous).total_seconds() // 60)
+            if gap == 1:
+                raise InvalidInput(
+                    "restarts would come 1 minute apart; leave at least {need} "
+                    "minutes between them (more than the earliest warning)",
+                    need=need,
+                )
             raise InvalidInput(
-                "restarts would come {gap} minute{value} apart; leave at least {need} "
+                "restarts would come {gap} minutes apart; leave at least {need} "
                 "minutes between them (more than the earliest warning)",
                 gap=gap,
-                value="s" * (gap != 1),
                 need=need,
             )
         previous = run

@@ -53,6 +53,7 @@ __all__ = [
     "ActionResult",
     "CreatedServer",
     "DeletedServer",
+    "ServerCondition",
     "ServerHook",
     "ServerRef",
     "ServerService",
@@ -139,6 +140,14 @@ class ServerRef:
 
 
 @dataclass(frozen=True, slots=True)
+class ServerCondition:
+    """What alerts need of a server: its state, and whether maintenance mutes it."""
+
+    state: ServerState
+    paused: bool
+
+
+@dataclass(frozen=True, slots=True)
 class ServerSummary:
     name: str
     game: str
@@ -166,6 +175,8 @@ class ServerStatus:
     rss_bytes: int | None
     address: str
     paused: bool
+    started_at: float | None = None
+    """When the running process started (epoch seconds); None when there is none."""
 
 
 def _valid_name(name: str) -> str:
@@ -243,6 +254,34 @@ class ServerService:
         server = self._server(name)
         return ServerRef(server.id, server.name)
 
+    def ref_by_id(self, server_id: int) -> ServerRef:
+        """The server with this id (a status button or board knows only the id); NotFound
+        once it is deleted."""
+        server = self._sup.get(server_id)
+        return ServerRef(server.id, server.name)
+
+    async def log_tail(self, name: str, count: int) -> builtins.list[str]:
+        """The last `count` log lines of a server: from memory, else from its files."""
+        return await self._server(name).logs.tail(count)
+
+    async def log_search(self, name: str, text: str, limit: int) -> tuple[builtins.list[str], bool]:
+        """Recent log lines containing `text` (case-insensitive), at most `limit`; False
+        when only the newest part of the files was searched."""
+        return await self._server(name).logs.search(text, limit)
+
+    def names_by_id(self) -> dict[int, str]:
+        """Every server's name by id: bindings, audit rows and events name servers by id."""
+        return {server.id: server.name for server in self._sup.all()}
+
+    def condition(self, server_id: int) -> ServerCondition | None:
+        """A server's state and maintenance flag by id (None when it is gone): what decides
+        whether an alert about it is worth posting."""
+        try:
+            server = self._sup.get(server_id)
+        except NotFound:
+            return None
+        return ServerCondition(server.state, server.paused)
+
     def names(self, prefix: str = "") -> builtins.list[str]:
         """Server names for autocomplete: prefix matches first, then the rest that contain it."""
         wanted = prefix.strip().lower()[:64]
@@ -285,7 +324,9 @@ class ServerService:
     async def _create(self, name: str, game: str, port: int | None) -> CreatedServer:
         name = _valid_name(name)
         if not isinstance(game, str) or game not in self._sup.profiles:
-            raise InvalidInput("unknown game; choose one of: " + ", ".join(self.games()))
+            raise InvalidInput(
+                "unknown game; choose one of: {games}", games=", ".join(self.games())
+            )
         profile = self._sup.profiles.get(game)
         repo = self._sup.servers_repo
         if any(s.name == name for s in self._sup.all()) or await repo.get_by_name(name):
@@ -337,9 +378,7 @@ class ServerService:
         if server.state in (S.CRASHED, S.FAILED):
             await server.stop(reason="deleted")  # also cancels a pending automatic restart
         if server.state is not S.STOPPED or server.handle is not None:
-            raise InvalidInput(
-                "`{name}` is {value}; stop it first", name=server.name, value=server.state.value
-            )
+            raise _stop_first(server.name, server.state)
         if self._commands.get(server.id):
             raise InvalidInput("`{name}` is busy with another command; try again", name=server.name)
         await self._sup.remove(server.id)  # no await between the checks and the removal
@@ -597,6 +636,7 @@ class ServerService:
             rss_bytes=None if sample is None else sample.rss_bytes,
             address=self._address(server.profile, settings),
             paused=server.paused,
+            started_at=None if handle is None else handle.started_at,
         )
 
     async def list(self) -> builtins.list[ServerSummary]:
@@ -616,3 +656,12 @@ class ServerService:
                 )
             )
         return summaries
+
+
+def _stop_first(name: str, state: ServerState) -> InvalidInput:
+    """A delete refused while a process exists (or is being made)."""
+    if state is S.STARTING:
+        return InvalidInput("`{name}` is starting; stop it first", name=name)
+    if state is S.STOPPING:
+        return InvalidInput("`{name}` is stopping; stop it first", name=name)
+    return InvalidInput("`{name}` is running; stop it first", name=name)

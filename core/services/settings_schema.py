@@ -12,7 +12,7 @@ import difflib
 import functools
 import re
 import types
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from typing import Any, Literal, Union, get_args, get_origin
@@ -25,6 +25,7 @@ from core.errors import InvalidInput
 from core.games.base import GameProfile
 from core.parsing import MAX_DURATION, format_duration, parse_duration, parse_switch
 from core.services.audit import MASK
+from core.services.settings_errors import explain, number_error, unknown_key
 from core.supervisor.policy import LifecyclePolicy
 
 __all__ = [
@@ -244,6 +245,8 @@ def _game_key(
             hint += " from " + ", ".join(common["choices"])
     else:
         return None  # a structured value only the bot itself sets
+    # members read it in the autocomplete, translated: a game field gives a literal description
+    # (tests check each has a translation); the hint is a fallback for a model of a test
     description = info.description or hint
     return SettingKey(kind=kind, description=description[:100], **common)
 
@@ -326,19 +329,8 @@ class SettingsSchema:
         found = self._keys.get(wanted)
         if found is not None:
             return found
-        shown = f"`{wanted}`" if _SAFE_KEY.fullmatch(wanted) else "that key"
         close = difflib.get_close_matches(wanted[:40], list(self._keys), n=4, cutoff=0.5)
-        hint = (
-            "did you mean " + ", ".join(f"`{c}`" for c in close) + "?"
-            if close
-            else "pick one from the key list"
-        )
-        raise InvalidInput(
-            "{shown} is not a setting of {game} servers; {hint}",
-            shown=shown,
-            game=self.game,
-            hint=hint,
-        )
+        raise unknown_key(wanted if _SAFE_KEY.fullmatch(wanted) else None, self.game, close)
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name in self._keys
@@ -383,7 +375,7 @@ class SettingsSchema:
         try:
             self.model.model_validate(fields)
         except ValidationError as exc:
-            raise InvalidInput(_explain(None, exc, self._secret_values(values))) from None
+            raise explain(None, exc, self._secret_values(values)) from None
 
     def _parse_lifecycle(self, key: SettingKey, raw: str, current: Mapping[str, Any]) -> Any:
         value = _parse_scalar(key, raw)
@@ -392,7 +384,7 @@ class SettingsSchema:
         try:
             LifecyclePolicy.model_validate(known)
         except ValidationError as exc:
-            raise InvalidInput(_explain(key.name, exc, ())) from None
+            raise explain(key.name, exc, ()) from None
         return value
 
     def _validate_model(
@@ -408,7 +400,7 @@ class SettingsSchema:
             validated = self.model.model_validate(values)
         except ValidationError as exc:
             hide = self._secret_values(values)
-            raise InvalidInput(_explain(key.name, exc, hide)) from None
+            raise explain(key.name, exc, hide) from None
         result = getattr(validated, key.name)
         if isinstance(result, SecretStr):
             return result.get_secret_value()
@@ -518,15 +510,13 @@ def _parse_scalar(key: SettingKey, raw: str) -> Any:
 
 def _parse_number(key: SettingKey, raw: str) -> int | float:
     pattern = _INTEGER if key.integer else _NUMBER
-    what = "a whole number" if key.integer else "a number"
-    limits = _range_text(key.minimum, key.maximum)
     if not pattern.fullmatch(raw):
-        raise InvalidInput(f"{key.name} must be {what} {limits}".rstrip())
+        raise number_error(key.name, integer=key.integer, low=key.minimum, high=key.maximum)
     value: int | float = int(raw) if key.integer else float(raw)
     if (key.minimum is not None and value < key.minimum) or (
         key.maximum is not None and value > key.maximum
     ):
-        raise InvalidInput(f"{key.name} must be {what} {limits}".rstrip())
+        raise number_error(key.name, integer=key.integer, low=key.minimum, high=key.maximum)
     return value
 
 
@@ -539,10 +529,10 @@ def _parse_duration(key: SettingKey, raw: str) -> int | float | None:
         seconds = float(int(raw))
         if not shortest <= seconds <= longest:
             raise InvalidInput(
-                "{name} must be between {format_duration} and {format_duration2}",
+                "{name} must be between {shortest} and {longest}",
                 name=key.name,
-                format_duration=format_duration(shortest),
-                format_duration2=format_duration(longest),
+                shortest=format_duration(shortest),
+                longest=format_duration(longest),
             )
     else:
         try:
@@ -557,20 +547,6 @@ def _choice(key: SettingKey, raw: str) -> str:
     for choice in key.choices:
         if choice.lower() == raw.lower():
             return choice
-    raise InvalidInput("{name} must be one of: {join}", name=key.name, join=", ".join(key.choices))
-
-
-def _explain(name: str | None, exc: ValidationError, hide: Iterable[str]) -> str:
-    """The first validation error as one user-safe line, with any secret masked out."""
-    error = exc.errors(include_url=False, include_input=False)[0]
-    message = str(error.get("msg", "invalid value"))
-    message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
-    location = ".".join(str(part) for part in error.get("loc", ()) if not isinstance(part, int))
-    if location and location != name:
-        message = f"{location}: {message}" + (f" (fix {location} first)" if name else "")
-    elif name:
-        message = f"{name}: {message}"
-    for secret in hide:
-        if len(secret) >= 3:
-            message = message.replace(secret, MASK)
-    return message[:300]
+    raise InvalidInput(
+        "{name} must be one of: {choices}", name=key.name, choices=", ".join(key.choices)
+    )

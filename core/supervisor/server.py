@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.backups.layout import RESTORE_DIR
 from core.errors import AlreadyRunning, ConfigWriteError, NotRunning, PortInUse, StartRefused
 from core.events import (
     EventBus,
@@ -189,9 +190,7 @@ class ManagedServer:
         """Start the server; refuses with StartRefused (state unchanged) when it cannot."""
         async with self._lock:
             if self.state in ACTIVE_STATES:
-                raise AlreadyRunning(
-                    "{name} is already {value}", name=self.name, value=self.state.value
-                )
+                raise _already(self.name, self.state)
             self._last_manual_start = time.time()
             await self.keeper.event("manual_start", {})
             self._cancel_restart()
@@ -205,7 +204,12 @@ class ManagedServer:
         profile = self.profile
         ctx = await self.deps.context(self.id, self.name)
         if ctx.unreadable_secrets:
-            raise StartRefused(_unreadable(self.name, ctx.unreadable_secrets))
+            raise _unreadable(self.name, ctx.unreadable_secrets)
+        if (ctx.folder / RESTORE_DIR).exists():  # a restore is swapping its files
+            raise StartRefused(
+                "`{name}` is being restored from a backup; start it once the restore is done",
+                name=self.name,
+            )
         profile.check_executable()
         # a game of ours may still run with its record lost: take it back, never start twice
         if await self._adopt_stray(ctx, reason):
@@ -224,7 +228,9 @@ class ManagedServer:
                 atomic_write(config.path, config.content, mode=0o600 if config.secret else 0o644)
             except OSError as exc:
                 raise ConfigWriteError(
-                    "cannot write {name}: {value}", name=config.path.name, value=exc.strerror or exc
+                    "cannot write {name}: {reason}",
+                    name=config.path.name,
+                    reason=exc.strerror or exc,
                 ) from None
         profile.prepare(ctx)
         spec = profile.launch(ctx)
@@ -634,12 +640,21 @@ def _console(ctx: ServerContext) -> Path | None:
     return console if console.exists() else None
 
 
-def _unreadable(server: str, keys: Sequence[str]) -> str:
-    names = ", ".join(keys)
-    return (
-        f"{server} cannot start: its stored {names} cannot be decrypted with this bot's key "
-        f"(was LANGUARD_SECRET_KEY or secret.key changed?). Set it again with /server set, "
-        "or restore the old key."
+def _already(name: str, state: ServerState) -> AlreadyRunning:
+    if state is S.STARTING:
+        return AlreadyRunning("{name} is already starting", name=name)
+    if state is S.STOPPING:
+        return AlreadyRunning("{name} is already stopping", name=name)
+    return AlreadyRunning("{name} is already running", name=name)
+
+
+def _unreadable(server: str, keys: Sequence[str]) -> StartRefused:
+    return StartRefused(
+        "{server} cannot start: its stored {names} cannot be decrypted with this bot's key "
+        "(was LANGUARD_SECRET_KEY or secret.key changed?). Set it again with /server set, "
+        "or restore the old key.",
+        server=server,
+        names=", ".join(keys),
     )
 
 
@@ -649,4 +664,4 @@ async def _who_holds(exc: PortInUse, needs: Sequence[PortNeed]) -> PortInUse:
     holders = await asyncio.to_thread(port_holders, wanted)
     if not holders:
         return exc
-    return PortInUse(exc.port, exc.protocol, holders[0].describe())
+    return PortInUse(exc.port, exc.protocol, holders[0].name, holders[0].pid)

@@ -50,7 +50,7 @@ class Supervisor:
         profiles: ProfileRegistry,
         secret_box: SecretBox,
         metrics_interval: float = 15.0,
-        metrics_retention: float = 7 * 86400.0,
+        metrics_retention: float | None = 7 * 86400.0,
         checkpoint_interval: float = 1.0,
         log_rotation: RotationPolicy | None = None,
     ) -> None:
@@ -79,6 +79,9 @@ class Supervisor:
         self.paused_provider: Callable[[int], bool] | None = None
         """Set by the ScheduleService: whether a server is in maintenance, known before
         re-adoption so a crash found at start-up is neither alerted nor restarted."""
+        self.players_provider: Callable[[ManagedServer], int | None] | None = None
+        """Set at wiring: how many players a server has now (the PlayerService's live list;
+        None when the game cannot be asked), stored with each metrics sample."""
         self.instance = instance_of(data_dir)
         self._unreadable_logged: set[tuple[int, str]] = set()
         self.heartbeat: float | None = None
@@ -282,7 +285,8 @@ class Supervisor:
             rss = sum(p.memory_info().rss for p in members)
         except psutil.Error:
             return None
-        return MetricSample(server.id, time.time(), cpu, rss)
+        players = None if self.players_provider is None else self.players_provider(server)
+        return MetricSample(server.id, time.time(), cpu, rss, players)
 
     async def _metrics_loop(self) -> None:
         last_prune = 0.0
@@ -292,7 +296,8 @@ class Supervisor:
             try:
                 if samples:
                     await self.metrics.add_many(samples)
-                if time.time() - last_prune > 3600:
+                # None: the StatsService folds old samples into the history instead
+                if self._metrics_retention is not None and time.time() - last_prune > 3600:
                     last_prune = time.time()
                     await self.metrics.prune(time.time() - self._metrics_retention)
             except Exception:

@@ -260,8 +260,9 @@ async def test_login_ready_guild_create_and_sync(fake_discord: FakeDiscord, star
     assert set(stored) == names
     fetched = await bot.tree.fetch_commands(guild=bot.guild)
     assert {c.name: c.id for c in fetched} == {n: int(c["id"]) for n, c in stored.items()}
-    # discord.py asked for compression; the fake answered in plain text and it still worked.
-    assert fake.state.gateway_connections[0].query["compress"] == "zlib-stream"
+    # discord.py asked for compression (zstd when `zstandard` is installed, else zlib); the
+    # fake answered in plain text and it still worked.
+    assert fake.state.gateway_connections[0].query["compress"] in ("zlib-stream", "zstd-stream")
 
 
 async def test_slash_subcommand_group_with_options(
@@ -589,3 +590,129 @@ async def test_wrong_token_raises_login_failure(fake_discord: FakeDiscord) -> No
         await client.close()
     [attempt] = fake_discord.requests_to("GET", "/users/@me")
     assert attempt.status == 401
+
+
+# ----- localized command names (Discord checks them; discord.py does not) ----------------------
+
+
+class Translations(app_commands.Translator):
+    """Translations from a table, one locale only, so each test sends what it means to."""
+
+    def __init__(self, table: dict[str, str], locale: discord.Locale) -> None:
+        self.table, self.locale = table, locale
+
+    async def translate(
+        self,
+        string: app_commands.locale_str,
+        locale: discord.Locale,
+        context: app_commands.TranslationContextTypes,
+    ) -> str | None:
+        return self.table.get(string.message) if locale is self.locale else None
+
+
+class LocalizedBot(commands.Bot):
+    """/server start mode:<choice>, synced by the test itself (to see the fake's answer)."""
+
+    def __init__(self, guild_id: int, table: dict[str, str], locale: discord.Locale) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned, intents=discord.Intents(guilds=True)
+        )
+        self.guild = discord.Object(guild_id)
+        self.translations = Translations(table, locale)
+
+    async def setup_hook(self) -> None:
+        await self.tree.set_translator(self.translations)
+        group = app_commands.Group(name="server", description="Game servers")
+
+        @group.command(name="start", description="Start a server")
+        @app_commands.describe(mode="How to start it")
+        @app_commands.choices(mode=[app_commands.Choice(name="Quick", value="quick")])
+        async def start(interaction: discord.Interaction, mode: str) -> None:
+            await interaction.response.send_message(mode)
+
+        self.tree.add_command(group, guild=self.guild)
+
+
+GOOD_FR = {
+    "server": "serveur",
+    "start": "démarrer",
+    "mode": "l'allure",
+    "Game servers": "Serveurs de jeu",
+    "Start a server": "Démarrer un serveur",
+    "How to start it": "Comment le démarrer",
+    "Quick": "Rapide",
+}
+
+
+async def test_valid_localizations_are_stored(fake_discord: FakeDiscord, start_bot: Any) -> None:
+    fake = fake_discord
+    bot = await start_bot(LocalizedBot(fake.guild.id, GOOD_FR, discord.Locale.french))
+    await bot.tree.sync(guild=bot.guild)
+    server = fake.commands(fake.guild)["server"]
+    assert server["name_localizations"] == {"fr": "serveur"}
+    [start] = server["options"]
+    assert start["name_localizations"] == {"fr": "démarrer"}
+    assert start["description_localizations"] == {"fr": "Démarrer un serveur"}
+    [mode] = start["options"]
+    assert mode["name_localizations"] == {"fr": "l'allure"}
+    assert mode["choices"][0]["name_localizations"] == {"fr": "Rapide"}
+
+
+async def test_hindi_names_keep_their_vowel_signs(
+    fake_discord: FakeDiscord, start_bot: Any
+) -> None:
+    """Devanagari vowel signs and viramas are marks, not letters; Discord's rule allows the
+    whole script (`\\p{sc=Deva}`) [D2]."""
+    fake = fake_discord
+    hindi = {"server": "सर्वर", "start": "शुरू"}
+    bot = await start_bot(LocalizedBot(fake.guild.id, hindi, discord.Locale.hindi))
+    await bot.tree.sync(guild=bot.guild)
+    server = fake.commands(fake.guild)["server"]
+    assert server["name_localizations"] == {"hi": "सर्वर"}
+    assert server["options"][0]["name_localizations"] == {"hi": "शुरू"}
+
+
+INVALID_NAME = "Command name is invalid"
+BAD_LENGTH = "Must be between 1 and 100 in length."
+
+
+@pytest.mark.parametrize(
+    ("change", "where", "message"),
+    [
+        ({"server": "Serveur"}, "0.name_localizations", INVALID_NAME),  # no locale [D4]
+        ({"start": "mon démarrage"}, "0.options.0.name_localizations.fr", INVALID_NAME),
+        ({"mode": "m" * 33}, "0.options.0.options.0.name_localizations.fr", INVALID_NAME),
+        ({"Start a server": "d" * 101}, "0.options.0.description_localizations.fr", BAD_LENGTH),
+        ({"Quick": "q" * 101}, "0.options.0.options.0.choices.0.name_localizations.fr", BAD_LENGTH),
+    ],
+    ids=["upper-case", "space", "too-long-name", "long-description", "long-choice"],
+)
+async def test_invalid_localizations_are_refused_like_discord(
+    fake_discord: FakeDiscord, start_bot: Any, change: dict[str, str], where: str, message: str
+) -> None:
+    fake = fake_discord
+    bot = await start_bot(LocalizedBot(fake.guild.id, GOOD_FR | change, discord.Locale.french))
+    with pytest.raises(discord.HTTPException) as refused:
+        await bot.tree.sync(guild=bot.guild)
+    assert (refused.value.status, refused.value.code) == (400, 50035)
+    assert f"In {where}: {message}" in refused.value.text, refused.value.text
+    assert fake.commands(fake.guild) == {}  # nothing of a refused sync is kept
+
+
+async def test_unknown_locale_keys_are_refused(fake_discord: FakeDiscord, start_bot: Any) -> None:
+    """discord.py only sends its own `Locale` values; a raw call can send any key."""
+    fake = fake_discord
+    bot = await start_bot(LocalizedBot(fake.guild.id, {}, discord.Locale.french))
+    command = {"name": "ping", "description": "Ping", "type": 1}
+    for key, value in (("name_localizations", "ping"), ("description_localizations", "Ping")):
+        for locale in ("fr-FR", "en"):
+            with pytest.raises(discord.HTTPException) as refused:
+                await bot.http.bulk_upsert_guild_commands(
+                    fake.world.application_id, fake.guild.id, [{**command, key: {locale: value}}]
+                )
+            assert refused.value.code == 50035
+            assert f"In 0.{key}.{locale}: " in refused.value.text, refused.value.text
+    await bot.http.bulk_upsert_guild_commands(
+        fake.world.application_id, fake.guild.id, [{**command, "name_localizations": None}]
+    )
+    assert set(fake.commands(fake.guild)) == {"ping"}

@@ -24,7 +24,8 @@ written on every change) and appends every RCon `say` to `chat.log` in its cwd.
 Test-only RCon commands: `fake.join <name> <guid> <ip>` (banned GUID/IP ⇒ kicked),
 `fake.leave <slot>`, `fake.chat <slot> <channel> <text>`, `fake.hang` (RCon goes silent, the
 process lives), `fake.crash <code>`, `fake.state` (JSON). Knobs: `fake_arma3.json` in the cwd
-(`rcon_delay`: seconds before RCon listens, default 0.3; `windows`, `stdout`: see above).
+(`rcon_delay`: seconds before RCon listens, default 0.3; `windows`, `stdout`: see above;
+`vars_every`: seconds between rewrites of `profiles/Users/<name>/<name>.vars.Arma3Profile`).
 """
 
 from __future__ import annotations
@@ -196,6 +197,8 @@ class FakeArma3:
         self.log(f"Game Port: {port}, Steam Query Port: {port + 1}")
         await self._start_battleye()
         self.log("Host identity created.")
+        if self.knobs.get("vars_every"):
+            self._vars_task = asyncio.create_task(self._write_vars(float(self.knobs["vars_every"])))
         if self.mission:
             self._load_mission(self.mission, self.difficulty)
         else:
@@ -209,6 +212,23 @@ class FakeArma3:
             self.active_cfg.unlink(missing_ok=True)
         self.log("Dedicated host shut down.")
         return 0
+
+    async def _write_vars(self, every: float) -> None:
+        """Knob `vars_every`: mission persistence (`saveProfileNamespace`) rewrites
+        `<name>.vars.Arma3Profile` in place, in two halves, every `every` seconds."""
+        name = self.args.get("name") or "server"
+        path = self.profiles / "Users" / name / f"{name}.vars.Arma3Profile"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        count = 0
+        while True:
+            count += 1
+            body = f"begin={count}\n".encode() + b"x" * 4000 + f"\nend={count}\n".encode()
+            with path.open("wb") as out:
+                out.write(body[:2000])
+                out.flush()
+                await asyncio.sleep(0.002)
+                out.write(body[2000:])
+            await asyncio.sleep(every)
 
     @staticmethod
     def _read(path: Path) -> str:

@@ -5,14 +5,16 @@ It reads `server.properties` with its own Java-faithful reader (not core's), lis
 (`[12:34:56] [Server thread/INFO]: ...`), rolling a previous `latest.log` into
 `logs/YYYY-MM-DD-N.log.gz` at start like log4j, prints `Done (0.123s)! For help, type "help"`,
 and reads console commands on stdin: `list`, `kick`, `ban`, `ban-ip`, `pardon`, `pardon-ip`,
-`banlist`, `say`, `stop`, `help`. Bans live in `banned-players.json` / `banned-ips.json` in
-vanilla's format. With `enable-rcon=true` and a password it serves Source RCON on `rcon.port`
-(tests/fakes/source_server.py, Minecraft flavour), where replies lose their newlines and the
-outcome of kick/ban/pardon is logged as `[Rcon: ...]`, as in vanilla.
+`banlist`, `say`, `stop`, `help`, `save-off`, `save-on`, `save-all [flush]`. Bans live in
+`banned-players.json` / `banned-ips.json` in vanilla's format. With `enable-rcon=true` and a
+password it serves Source RCON on `rcon.port` (tests/fakes/source_server.py, Minecraft
+flavour), where replies lose their newlines and the outcome of kick/ban/pardon is logged as
+`[Rcon: ...]`, as in vanilla.
 
 Test-only console commands: `fake.join <name> [ip]` (a banned name or IP is refused with the
 real "You are banned" disconnect), `fake.leave <name>`, `fake.chat <name> <text>`,
-`fake.hang` (stop answering the console and RCON, stay alive), `fake.crash <code>`.
+`fake.hang` (stop answering the console and RCON, stay alive), `fake.crash <code>`,
+`fake.world <seconds>` (keep rewriting the world's files while saving is on).
 Flags: `--fake-ready-after S`, `--fake-old-list` (the pre-1.13 `list` form). Anything else
 on the command line (`-jar server.jar nogui`) is ignored.
 
@@ -192,6 +194,9 @@ class FakeMinecraft:
         self.rcon: FakeSourceServer | None = None
         self.listener: socket.socket | None = None
         self._stdin = b""
+        self.autosave = True
+        self.world_ticks = 0
+        self._world_task: asyncio.Task[None] | None = None
         self.banned_players = self._load("banned-players.json")
         self.banned_ips = self._load("banned-ips.json")
         self.latest = self._open_latest()
@@ -534,6 +539,60 @@ class FakeMinecraft:
     def cmd_fake_crash(self, rest: str, source: str) -> list[str]:
         self.log("Encountered an unexpected exception", level="ERROR")
         os._exit(int(rest) if rest.isdigit() else 1)
+
+    # -- the world (`fake.world <seconds>` keeps writing it while saving is on) -----------
+
+    async def write_world(self) -> None:
+        """One save: level.dat then a region file, each rewritten in place in two halves,
+        both stamped with the same tick (a consistent copy has equal ticks everywhere)."""
+        self.world_ticks += 1
+        tick = self.world_ticks
+        world = self.folder / (self.props.get("level-name") or "world")
+        for rel, size in (("level.dat", 3000), ("region/r.0.0.mca", 60000)):
+            path = world / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            body = f"tick={tick}\n".encode() + b"w" * size + f"\nend={tick}\n".encode()
+            with path.open("wb") as out:
+                out.write(body[: len(body) // 2])
+                out.flush()
+                await asyncio.sleep(0.002)
+                out.write(body[len(body) // 2 :])
+
+    async def _autosave(self, every: float) -> None:
+        while True:
+            if self.autosave:
+                await self.write_world()
+            await asyncio.sleep(every)
+
+    def cmd_fake_world(self, rest: str, source: str) -> list[str]:
+        if self._world_task is None:
+            every = float(rest) if rest else 0.01
+            self._world_task = asyncio.get_running_loop().create_task(self._autosave(every))
+        return []
+
+    def cmd_save_off(self, rest: str, source: str) -> list[str]:
+        if not self.autosave:
+            return ["Saving is already turned off"]
+        self.autosave = False
+        return self._admin(source, "Automatic saving is now disabled")
+
+    def cmd_save_on(self, rest: str, source: str) -> list[str]:
+        if self.autosave:
+            return ["Saving is already turned on"]
+        self.autosave = True
+        return self._admin(source, "Automatic saving is now enabled")
+
+    def cmd_save_all(self, rest: str, source: str) -> list[str]:
+        """Vanilla answers at once, then logs `Saved the game` once the (slow) flush is
+        done: later here than the console link's quiet time, as with a big world."""
+
+        async def flush() -> None:
+            await asyncio.sleep(0.6)
+            await self.write_world()
+            self.log("Saved the game")
+
+        asyncio.get_running_loop().create_task(flush())
+        return ["Saving the game (this may take a moment!)"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -192,3 +192,57 @@ def test_the_checker_sees_typing_only_and_relative_imports(
     assert len(found) == 4, found
     assert any("arma3_link" in f and "game link" in f for f in found)
     assert discord_in_core_or_data() == ["core/y.py:1 imports discord"]
+
+
+# -- the supervisor stays behind the services ----------------------------------------------
+
+SERVICE_ONLY_BOT_MODULES = (
+    "bot/embeds.py",
+    "bot/modals.py",
+    "bot/progress.py",
+    "bot/selects.py",
+    "bot/status_board.py",
+    "bot/status_buttons.py",
+)
+"""bot/ modules that answer members; the channel hub may still wire the supervisor into
+the relay and alerts at start-up, these never reach it."""
+
+
+def supervisor_reaches(paths: list[Path]) -> list[str]:
+    """Each `<anything>.supervisor` attribute or import of the Supervisor in `paths`:
+    a command that holds the supervisor can skip the service's audit and checks."""
+    found: list[str] = []
+    for path in paths:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            rel = f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', 0)}"
+            if isinstance(node, ast.Attribute) and node.attr == "supervisor":
+                found.append(f"{rel} uses .supervisor")
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "core.supervisor.supervisor"
+            ):
+                found.append(f"{rel} imports the Supervisor")
+    return found
+
+
+def test_cogs_and_member_facing_bot_modules_never_reach_the_supervisor() -> None:
+    paths = sorted((ROOT / "cogs").rglob("*.py"))
+    paths += [ROOT / rel for rel in SERVICE_ONLY_BOT_MODULES]
+    assert supervisor_reaches(paths) == []
+
+
+def test_the_supervisor_check_sees_attributes_and_imports(tmp_path: Path) -> None:
+    cog = tmp_path / "cog.py"
+    cog.write_text(
+        "from core.supervisor.supervisor import Supervisor\n"
+        "def f(bot):\n"
+        "    '''bot.services.supervisor in a docstring is fine'''\n"
+        "    return bot.services.supervisor.by_name('x')  # .supervisor\n",
+        encoding="utf-8",
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(globals(), "ROOT", tmp_path)
+        assert supervisor_reaches([cog]) == [
+            "cog.py:1 imports the Supervisor",
+            "cog.py:4 uses .supervisor",
+        ]

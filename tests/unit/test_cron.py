@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
@@ -152,12 +153,43 @@ def test_rare_schedules_are_found() -> None:
         ("0 " * 60, "at most 100 characters"),
         ("-1 * * * *", "not a number"),
         ("99999 * * * *", "0-59; 99999 is out of range"),
+        # cronsim's extensions are kept out: they would not mean the same in a crontab
+        ("0 0 L * *", "`L` in the day-of-month field is not a number"),
+        ("0 0 LW * *", "`LW` in the day-of-month field is not a number"),
+        ("0 0 * * 5L", "`5L` in the day-of-week field is not a number"),
+        ("0 0 * * 1#2", "`1#2` in the day-of-week field is not a number"),
+        ("0 0 * * mon#1", "not a number or a name like `sun`"),
+        ("0 0 0 * * *", "got 6 fields"),
     ],
 )
 def test_refusals_say_what_to_fix(text: str, says: str) -> None:
     with pytest.raises(InvalidInput) as info:
         parse_schedule(text, UTC)
     assert says in str(info.value)
+
+
+def test_refusals_carry_a_template_and_fields() -> None:
+    """The front end translates the template; the English must not hide in a field."""
+    with pytest.raises(InvalidInput) as info:
+        parse_schedule("0 0 * foo *", UTC)
+    assert info.value.template == (
+        "`{item}` in the {name} field is not a number or a name like `{example}`"
+    )
+    assert info.value.params == {"item": "foo", "name": "month", "example": "jan"}
+    with pytest.raises(InvalidInput) as info:
+        parse_schedule("0 0 * *", UTC)
+    assert info.value.params == {"n_parts": 4}
+
+
+def test_a_copy_in_another_zone_recomputes_its_runs() -> None:
+    """The scheduler probes gaps on a copy in UTC (`dataclasses.replace`)."""
+    berlin = parse_schedule("0 6 * * mon-fri", BERLIN)
+    copy = dataclasses.replace(berlin, tz=UTC)
+    assert copy == berlin  # the zone is not part of equality
+    start = utc(2024, 5, 3, 12)  # a Friday
+    assert berlin.next_after(start) == utc(2024, 5, 6, 4)  # 06:00 CEST
+    assert copy.next_after(start) == utc(2024, 5, 6, 6)
+    assert copy.matches(datetime(2024, 5, 6, 6, 0)) and not copy.matches(datetime(2024, 5, 5, 6))
 
 
 def test_next_after_needs_an_aware_time() -> None:

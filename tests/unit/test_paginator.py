@@ -6,6 +6,7 @@ import warnings
 
 with warnings.catch_warnings():  # discord.py imports the deprecated stdlib audioop
     warnings.filterwarnings("ignore", "'audioop' is deprecated", DeprecationWarning)
+    from bot.i18n import tr
     from bot.paginator import (
         DESCRIPTION_BUDGET,
         ListSource,
@@ -13,6 +14,7 @@ with warnings.catch_warnings():  # discord.py imports the deprecated stdlib audi
         fit_entries,
         footer_text,
         plan_pages,
+        takes_plural,
     )
 from core.paging import window
 
@@ -50,10 +52,21 @@ async def test_list_source_slices() -> None:
 
 
 def test_totals_are_always_shown() -> None:
-    bans = Noun("ban", "bans")
-    assert footer_text(bans.count(45), 1, 2) == "45 bans · page 1 of 2"
-    assert footer_text(bans.count(1), 1, 1) == "1 ban"
-    assert footer_text(bans.count(0), 1, 1) == "0 bans"
+    bans = Noun("{count} ban", "{count} bans")
+    assert footer_text(None, bans.count(45), 1, 2) == "45 bans · page 1 of 2"
+    assert footer_text("en-US", bans.count(1), 1, 1) == "1 ban"
+    assert footer_text(None, bans.count(0), 1, 1) == "0 bans"
+    assert Noun("ban", "bans").count(2) == "2 bans"  # a bare word: the number goes first
+
+
+def test_french_counts_and_pages() -> None:
+    """French says "0 ban" and "1 ban" (singular up to one), and "page 2 sur 3"."""
+    bans = Noun(tr("fr", "{count} ban"), tr("fr", "{count} bans"), "fr")
+    assert [bans.count(n) for n in (0, 1, 2)] == ["0 ban", "1 ban", "2 bans"]
+    entries = Noun(tr("fr", "{count} entry"), tr("fr", "{count} entries"), "fr")
+    assert footer_text("fr", entries.count(0), 1, 1) == "0 entrée"
+    assert footer_text("fr", entries.count(45), 2, 3) == "45 entrées · page 2 sur 3"
+    assert takes_plural("fr-CA", 1) is False and takes_plural("en-GB", 0) is True
 
 
 def test_window_bounds_what_a_button_can_ask() -> None:

@@ -134,9 +134,11 @@ class InteractionDriver(WorldAPI):
         custom_id: str,
         *,
         user: Principal | None = None,
+        locale: str = "en-US",
     ) -> InteractionHandle:
-        """Click a button on a message the bot sent (type 3 interaction)."""
-        return await self._component(message, custom_id, user, None)
+        """Click a button on a message the bot sent (type 3 interaction); `locale` is the
+        clicking user's client language, sent with every interaction as for commands."""
+        return await self._component(message, custom_id, user, None, locale)
 
     async def select_option(
         self,
@@ -155,6 +157,7 @@ class InteractionDriver(WorldAPI):
         custom_id: str,
         who: Principal | None,
         values: list[Any] | None,
+        locale: str = "en-US",
     ) -> InteractionHandle:
         msg = self._message_of(target)
         comp = msg.component(custom_id)
@@ -197,6 +200,7 @@ class InteractionDriver(WorldAPI):
                 channel=channel,
                 data=data,
                 message=msg,
+                locale=locale,
             )
 
         inter = self.state.new_interaction(

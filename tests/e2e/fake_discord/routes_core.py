@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from aiohttp import web
@@ -19,12 +18,12 @@ from .errors import (
     invalid_form,
     not_found,
 )
+from .localizations import check_localizations, valid_name
 from .models import FakeGuild
 from .records import SyncRecord
 from .state import GUILD_MEMBERS_INTENT, FakeState, StoredCommand
 from .web_common import API, body_of, no_content, ok, snowflake, state_of
 
-COMMAND_NAME = re.compile(r"^[-_'\w]{1,32}$")
 CHAT_INPUT = 1
 SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2
 
@@ -143,7 +142,7 @@ def _validate_options(options: list[dict[str, Any]], path: str, depth: int = 0) 
     for i, opt in enumerate(options):
         where = f"{path}.{i}"
         name = str(opt.get("name", ""))
-        if not COMMAND_NAME.match(name) or name != name.lower():
+        if not valid_name(name):
             raise invalid_form(
                 f"{where}.name", "Command name is invalid", "APPLICATION_COMMAND_INVALID_NAME"
             )
@@ -152,8 +151,11 @@ def _validate_options(options: list[dict[str, Any]], path: str, depth: int = 0) 
         seen.add(name)
         if not 1 <= len(str(opt.get("description", ""))) <= 100:
             raise invalid_form(f"{where}.description", "Must be between 1 and 100 in length.")
+        check_localizations(opt, where, name_rule=True)
         if len(opt.get("choices") or []) > 25:
             raise invalid_form(f"{where}.choices", "Must be 25 or fewer in length.")
+        for c, choice in enumerate(opt.get("choices") or []):
+            check_localizations(choice, f"{where}.choices.{c}", name_rule=False)
         kind = int(opt.get("type", 0))
         if kind in (SUB_COMMAND, SUB_COMMAND_GROUP):
             if depth >= 2 or (kind == SUB_COMMAND_GROUP and depth >= 1):
@@ -174,12 +176,14 @@ def _validate_command(data: dict[str, Any], index: int) -> None:
     kind = int(data.get("type", CHAT_INPUT))
     name = str(data.get("name", ""))
     if kind == CHAT_INPUT:
-        if not COMMAND_NAME.match(name) or name != name.lower():
+        if not valid_name(name):
             raise invalid_form(
                 f"{index}.name", "Command name is invalid", "APPLICATION_COMMAND_INVALID_NAME"
             )
         if not 1 <= len(str(data.get("description", ""))) <= 100:
             raise invalid_form(f"{index}.description", "Must be between 1 and 100 in length.")
+        # translations follow the same rules, checked by Discord only ([D2][D4])
+        check_localizations(data, str(index), name_rule=True, top_level=True)
         _validate_options(data.get("options") or [], f"{index}.options")
     elif not 1 <= len(name) <= 32:
         raise invalid_form(f"{index}.name", "Must be between 1 and 32 in length.")
