@@ -25,7 +25,7 @@ import discord
 from bot.channel_permissions import check_channels
 from bot.embeds import Lang, clean_game_text, strip_terminal
 from bot.i18n import tr
-from bot.outbox import Stream
+from bot.outbox_types import Stream
 from bot.services_access import HasServices
 from core.errors import InvalidInput
 from core.events import AuditRecorded, EventBus, Subscription
@@ -64,6 +64,19 @@ STREAM_TITLE = "audit"
 AUDIT_ACTIONS = frozenset(
     {
         "audit.channel",
+        "backup.create",
+        "backup.delete",
+        "backup.restore",
+        "backup.settings",
+        "mods.add",
+        "mods.check",
+        "mods.import",
+        "mods.order",
+        "mods.pin",
+        "mods.remove",
+        "mods.set",
+        "mods.update",
+        "schedule.backup.add",
         "bans.add",
         "bans.expire",
         "bans.import",

@@ -8,37 +8,25 @@ request in flight finish (and its cursor be saved) before letting go.
 
 Each outbox asks the hub for its channel's language (the guild's preferred locale, read
 from discord.py's cache when a message is worded), so what the bot writes in a channel
-everyone reads is in that guild's language.
+everyone reads is in that guild's language. Its requests go through `bot.discord_sender`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import logging
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
 
-import aiohttp
 import discord
 
 from bot.alerts import AlertConfig, AlertDesk, AlertRoute
 from bot.channel_permissions import bot_permissions, missing_permissions
+from bot.discord_sender import UNKNOWN_CHANNEL, DiscordSender
 from bot.i18n import guild_locale
-from bot.outbox import (
-    ChannelUnavailable,
-    FileTooLarge,
-    MessageGone,
-    Outbox,
-    OutboxConfig,
-    Rejected,
-    RetryAfter,
-    Transient,
-    Trouble,
-)
-from bot.outbox_plan import OutMessage
+from bot.outbox import Outbox
+from bot.outbox_types import OutboxConfig, Trouble
 from bot.pacing import GlobalPacer
 from bot.relay import ChatTarget, LogTarget, Relay
 from bot.services_access import services_of
@@ -61,16 +49,10 @@ from core.events import (
 from core.runtime import Runtime
 from core.services.channels import Binding, ChannelKind, ChannelService
 
-__all__ = ["ChannelHub", "DiscordSender", "HubConfig", "hub_of"]
+__all__ = ["ChannelHub", "HubConfig", "hub_of"]
 
 _log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-UNKNOWN_MESSAGE = 10008
-UNKNOWN_CHANNEL = 10003
-CLOSED_TO_US = frozenset({0, 50001, 50013})
-"""403 codes that close a channel to the bot: Missing Access, Missing Permissions (0: none)."""
-REQUEST_TOO_LARGE = 40005
 EVENTS = (
     LogLines,
     Chat,
@@ -86,88 +68,6 @@ EVENTS = (
 ALERT_EVENTS = (ServerCrashed, ServerFailed, ServerHung, RconStatus, StorageTrouble)
 STATUS_EVENTS = (ServerStateChanged, PlayerJoined, PlayerLeft, RconStatus)
 """CPU/RAM (ServerMetrics) is refreshed at the status interval, not per sample."""
-
-
-def _retry_after(exc: discord.HTTPException) -> float:
-    headers = getattr(exc.response, "headers", None) or {}
-    for name in ("X-RateLimit-Reset-After", "Retry-After"):
-        with contextlib.suppress(TypeError, ValueError):
-            if headers.get(name) is not None:
-                return max(0.0, float(headers[name]))
-    return 1.0
-
-
-async def _mapped(call: Awaitable[T]) -> T:
-    """discord.py's errors as the outbox's: what to wait for, retry, or give up on."""
-    try:
-        return await call
-    except discord.RateLimited as exc:
-        raise RetryAfter(exc.retry_after) from exc
-    except discord.NotFound as exc:
-        if exc.code == UNKNOWN_MESSAGE:
-            raise MessageGone(str(exc)) from exc
-        raise ChannelUnavailable(str(exc), exc.code) from exc
-    except discord.Forbidden as exc:
-        if exc.code not in CLOSED_TO_US:  # e.g. 50005: about this message, not the channel
-            raise Rejected(str(exc)) from exc
-        raise ChannelUnavailable(str(exc), exc.code) from exc
-    except discord.HTTPException as exc:
-        if exc.status == 429:
-            raise RetryAfter(_retry_after(exc)) from exc
-        if exc.status == 413 or exc.code == REQUEST_TOO_LARGE:
-            raise FileTooLarge(str(exc)) from exc
-        if exc.status >= 500:
-            raise Transient(str(exc)) from exc
-        raise Rejected(str(exc)) from exc
-    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-        raise Transient(f"{type(exc).__name__}: {exc}") from exc
-
-
-def _mentions(message: OutMessage) -> discord.AllowedMentions:
-    if message.mention_role:
-        return discord.AllowedMentions(
-            everyone=False, users=False, roles=[discord.Object(message.mention_role)]
-        )
-    return discord.AllowedMentions.none()
-
-
-class DiscordSender:
-    """One channel's REST calls through discord.py (no cache needed: a partial channel)."""
-
-    def __init__(self, client: discord.Client, channel_id: int) -> None:
-        self._client = client
-        self.channel_id = channel_id
-
-    def _channel(self) -> discord.PartialMessageable:
-        return self._client.get_partial_messageable(self.channel_id)
-
-    async def send(self, message: OutMessage) -> int:
-        kwargs: dict[str, Any] = {"allowed_mentions": _mentions(message)}
-        if message.content is not None:
-            kwargs["content"] = message.content
-        if message.embed is not None:
-            kwargs["embed"] = message.embed
-        if message.file is not None:
-            kwargs["file"] = discord.File(io.BytesIO(message.file.data), message.file.filename)
-        if message.view is not None:
-            kwargs["view"] = message.view
-        sent = await _mapped(self._channel().send(**kwargs))
-        return sent.id
-
-    async def edit(self, message_id: int, message: OutMessage) -> None:
-        partial = self._channel().get_partial_message(message_id)
-        extra: dict[str, Any] = {} if message.view is None else {"view": message.view}
-        await _mapped(
-            partial.edit(
-                content=message.content,
-                embed=message.embed,
-                allowed_mentions=_mentions(message),
-                **extra,
-            )
-        )
-
-    async def delete(self, message_id: int) -> None:
-        await _mapped(self._channel().get_partial_message(message_id).delete())
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from core.services.audit import Actor
 from core.services.servers import NAME_PATTERN
 
 __all__ = [
+    "BACKUP_RATE",
     "LIFECYCLE_RATE",
     "MISSION_CHANGE_RATE",
     "MISSION_UPLOAD_RATE",
@@ -296,7 +297,10 @@ MISSION_UPLOAD_RATE = RateRule("mission upload", 2, 60.0)
 """/missions upload: each one downloads and writes up to the size cap to disk."""
 MISSION_CHANGE_RATE = RateRule("mission change", 5, 60.0)
 """/missions rotation, load and delete: each rewrites config or interrupts the game."""
-RATE_RULES = (LIFECYCLE_RATE, RCON_RATE, MISSION_UPLOAD_RATE, MISSION_CHANGE_RATE)
+BACKUP_RATE = RateRule("backup", 3, 300.0)
+"""/backup now and restore, together: each reads (and a restore rewrites) a server's whole
+folder and waits in the one job queue; more than three in five minutes only fills both."""
+RATE_RULES = (LIFECYCLE_RATE, RCON_RATE, MISSION_UPLOAD_RATE, MISSION_CHANGE_RATE, BACKUP_RATE)
 
 
 class MemberRates:

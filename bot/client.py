@@ -33,6 +33,7 @@ COGS = (
     "cogs.missions",
     "cogs.logs",
     "cogs.schedule",
+    "cogs.backup",
     "cogs.perms",
     "cogs.audit",
     "cogs.host",

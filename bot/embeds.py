@@ -223,6 +223,9 @@ def server_status_embed(status: ServerStatus, locale: Lang) -> discord.Embed:
         )
     if status.mission:
         embed.add_field(name=tr(locale, "Mission"), value=clean_game_text(status.mission, 100))
+    if status.headless is not None:
+        running, wanted = status.headless
+        embed.add_field(name=tr(locale, "Headless clients"), value=f"{running}/{wanted}")
     if status.cpu_percent is not None:
         embed.add_field(name=tr(locale, "CPU"), value=f"{status.cpu_percent:.0f}%")
     if status.rss_bytes is not None:

@@ -16,6 +16,7 @@ import string
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from functools import cache
 from pathlib import Path
 
@@ -129,11 +130,17 @@ def error_text(locale: str | discord.Locale | None, error: LanguardError) -> str
     core error it wraps as a field (`"{name}: {exc}"`) translated the same way."""
     if not error.template:
         return str(error)
-    params = {
-        key: error_text(locale, value) if isinstance(value, LanguardError) else value
-        for key, value in error.params.items()
-    }
-    return tr(locale, error.template, **params)
+    return tr(locale, error.template, **{k: _field(locale, v) for k, v in error.params.items()})
+
+
+def _field(locale: str | discord.Locale | None, value: object) -> object:
+    """A field of a core error as the reader should see it: a wrapped core error translated,
+    a fixed word (a `StrEnum` member such as a server state) translated, data as it is."""
+    if isinstance(value, LanguardError):
+        return error_text(locale, value)
+    if isinstance(value, StrEnum):
+        return tr(locale, value.value)
+    return value
 
 
 def guild_locale(client: discord.Client, channel_id: int | None) -> discord.Locale | None:

@@ -19,7 +19,9 @@ from bot.i18n import tr
 from core.errors import InvalidInput
 from core.permissions import Level
 from core.services.servers import SetResult
-from core.services.settings_schema import MAX_VALUE_CHARS, NOT_SET, Effect, Kind, SettingKey
+from core.services.settings_keys import Effect, Kind, SettingKey
+from core.services.settings_schema import NOT_SET
+from core.services.settings_values import MAX_VALUE_CHARS
 
 __all__ = [
     "SettingForm",

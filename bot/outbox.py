@@ -36,15 +36,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from bot.outbox_buffer import LineBuffer
-from bot.outbox_plan import (
-    FENCE,
-    OutFile,
-    OutMessage,
-    PlannedMessage,
-    file_summary,
-    plan_message,
-    text_units,
-)
+from bot.outbox_plan import OutMessage, PlannedMessage
 from bot.outbox_requests import RequestQueue
 from bot.outbox_types import (
     ChannelUnavailable,
@@ -63,31 +55,7 @@ from bot.outbox_unwritable import Refusal, log_episode
 from bot.pacing import ChannelPacer, Clock, GlobalPacer
 from core.backoff import Backoff
 
-# FENCE, ChannelPacer, GlobalPacer, OutFile, OutMessage, file_summary, plan_message and
-# text_units moved to bot.outbox_plan and bot.pacing, the exceptions, Sender, Stream,
-# Trouble and OutboxConfig to bot.outbox_types (import them from there); they are
-# re-exported here so that older imports keep working.
-__all__ = [
-    "FENCE",
-    "ChannelPacer",
-    "ChannelUnavailable",
-    "FileTooLarge",
-    "GlobalPacer",
-    "MessageGone",
-    "OutFile",
-    "OutMessage",
-    "Outbox",
-    "OutboxConfig",
-    "Rejected",
-    "RetryAfter",
-    "Sender",
-    "Stream",
-    "Transient",
-    "Trouble",
-    "file_summary",
-    "plan_message",
-    "text_units",
-]
+__all__ = ["LocaleOf", "Outbox", "TroubleHandler"]
 
 _log = logging.getLogger(__name__)
 

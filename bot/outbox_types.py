@@ -3,8 +3,7 @@ the configuration.
 
 Kept apart from `bot.outbox` (the worker) so the line buffers (`bot.outbox_buffer`), the
 unwritable-channel handling (`bot.outbox_unwritable`) and the channel hub can share these
-types without importing the worker. `bot.outbox` re-exports the public names, so
-`from bot.outbox import X` still works.
+types without importing the worker; import them from here.
 """
 
 from __future__ import annotations

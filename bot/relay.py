@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 
 from bot.embeds import clean_game_text, strip_terminal
 from bot.i18n import tr
-from bot.outbox import Outbox, Stream
+from bot.outbox import Outbox
+from bot.outbox_types import Stream
 from core.events import Chat, LogLines
 from core.logs.lines import LineBatch, LogLevel, LogLine
 from core.services.channels import ChannelService, LogFilter

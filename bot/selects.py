@@ -21,7 +21,7 @@ from bot.i18n import tr
 from bot.modals import AppCommand, recheck_level, report_error
 from core.errors import InvalidInput
 from core.permissions import Level
-from core.services.missions import MissionInfo, RotationEntry, RotationResult
+from core.services.mission_types import MissionInfo, RotationEntry, RotationResult
 
 __all__ = ["MAX_OPTIONS", "RotationPicker", "open_rotation_picker", "rotation_embed"]
 

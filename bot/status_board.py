@@ -40,8 +40,9 @@ from bot.embeds import (
     state_text,
 )
 from bot.i18n import tr
-from bot.outbox import MessageGone, Outbox
+from bot.outbox import Outbox
 from bot.outbox_plan import OutMessage
+from bot.outbox_types import MessageGone
 from bot.status_buttons import lifecycle_view
 from core.errors import NotFound
 from core.events import Event

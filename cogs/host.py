@@ -1,4 +1,5 @@
-"""/host: the machine the servers run on, and the bot itself."""
+"""/host: the machine the servers run on, and the bot itself, with a chart of its CPU and
+RAM over a period (sampled once a minute by the stats service)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.chart_embeds import DEFAULT_PERIOD, PERIOD_CHOICES, add_host_chart, host_labels
 from bot.checks import require
 from bot.client import LanguardBot
 from bot.embeds import format_bytes, format_uptime, info_embed
@@ -18,9 +20,13 @@ class Host(commands.Cog):
         self.bot = bot
 
     @app_commands.command(name="host", description="Host CPU, RAM, disk, addresses and uptime")
+    @app_commands.describe(period="How far back the CPU and RAM chart goes (default: 24 hours)")
+    @app_commands.choices(period=PERIOD_CHOICES)
     @app_commands.guild_only()
     @require(Level.VIEWER)
-    async def host(self, interaction: discord.Interaction[LanguardBot]) -> None:
+    async def host(
+        self, interaction: discord.Interaction[LanguardBot], period: str = DEFAULT_PERIOD
+    ) -> None:
         await interaction.response.defer()
         locale = interaction.locale
         info = await self.bot.services.host.info()
@@ -62,7 +68,9 @@ class Host(commands.Cog):
             ),
         )
         embed.add_field(name=tr(locale, "Errors (24 h)"), value=str(info.errors_recorded))
-        await interaction.followup.send(embed=embed)
+        chart = await self.bot.services.stats.host_chart(period, host_labels(locale, period))
+        image = add_host_chart(embed, chart, locale)
+        await interaction.followup.send(embed=embed, files=[image] if image else [])
 
 
 async def setup(bot: LanguardBot) -> None:

@@ -25,7 +25,7 @@ from bot.paginator import ListSource, Noun, Paginator, send_pages
 from bot.views import confirm
 from core.errors import InvalidInput, LanguardError
 from core.permissions import Level
-from core.services.missions import MissionProgress
+from core.services.mission_types import MissionProgress
 
 Difficulty = Literal["Recruit", "Regular", "Veteran", "Custom"]
 MISSIONS_PER_PAGE = 20

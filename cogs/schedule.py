@@ -1,4 +1,4 @@
-"""/schedule: planned restarts with in-game warnings, and repeating in-game messages."""
+"""/schedule: planned restarts with in-game warnings, backups, and repeating in-game messages."""
 
 from __future__ import annotations
 
@@ -41,6 +41,17 @@ def _describe(locale: Locale | None, service: ScheduleService, entry: ScheduleEn
         label = tr(
             locale,
             "#{id} {server} · restart {spec} · next {day} {time}",
+            id=entry.id,
+            server=entry.server,
+            spec=entry.spec,
+            day=_weekday(locale, local.weekday()),
+            time=local.strftime("%H:%M"),
+        )
+    elif entry.kind == "backup":
+        local = entry.next_run.astimezone(service.tz)
+        label = tr(
+            locale,
+            "#{id} {server} · backup {spec} · next {day} {time}",
             id=entry.id,
             server=entry.server,
             spec=entry.spec,
@@ -107,6 +118,26 @@ class Schedule(commands.GroupCog, group_name="schedule", description="Planned re
         locale = interaction.locale
         await interaction.response.send_message(
             embed=ok_embed(tr(locale, "Restart scheduled"), _line(locale, service, entry))
+        )
+
+    @app_commands.command(name="backup", description="Back a server up at a time, at most hourly")
+    @app_commands.describe(
+        server="The server to back up",
+        when="`06:00` (daily) or a cron-like `0 */6 * * *` (host time zone)",
+    )
+    @app_commands.autocomplete(server=server_names)
+    @require(Level.OPERATOR)
+    async def backup(
+        self,
+        interaction: discord.Interaction[LanguardBot],
+        server: str,
+        when: app_commands.Range[str, 1, 100],
+    ) -> None:
+        service = self.bot.services.schedule
+        entry = await service.add_backup(actor_of(interaction), server, when)
+        locale = interaction.locale
+        await interaction.response.send_message(
+            embed=ok_embed(tr(locale, "Backup scheduled"), _line(locale, service, entry))
         )
 
     @app_commands.command(name="message", description="Say a message in game at an interval")

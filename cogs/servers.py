@@ -10,37 +10,27 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.autocomplete import choices, chosen_server, server_names
+from bot.chart_embeds import DEFAULT_PERIOD, PERIOD_CHOICES, server_chart_reply, server_labels
 from bot.checks import LIFECYCLE_RATE, RCON_RATE, actor_of, limit, require
 from bot.client import LanguardBot
 from bot.embeds import (
-    STATE_ICONS,
     clean_game_text,
     code_block,
-    format_uptime,
     info_embed,
     ok_embed,
     result_embed,
     server_status_embed,
-    state_text,
 )
 from bot.i18n import tr
 from bot.paginator import ListSource, Noun, Paginator, send_pages
 from bot.progress import action_title, follow_states, players_question
+from bot.server_lines import bindings_text, list_line
 from bot.views import confirm
 from core.errors import InvalidInput
 from core.permissions import Level
-from core.services.servers import ActionResult, ServerRef, ServerSummary
+from core.services.servers import ActionResult, ServerRef
 
 SERVERS_PER_PAGE = 20
-
-
-def _list_line(locale: discord.Locale, server: ServerSummary) -> str:
-    """One server in `/server list`: icon, name, game, state, uptime and address."""
-    state = state_text(locale, server.state)
-    line = f"{STATE_ICONS.get(server.state, '')} **{server.name}** ({server.game}) — {state}"
-    if server.uptime is not None:
-        line += tr(locale, ", up {uptime}", uptime=format_uptime(server.uptime, locale))
-    return line + f" — `{server.address}`"
 
 
 async def game_names(
@@ -76,7 +66,7 @@ class Servers(commands.GroupCog, group_name="server", description="Game servers"
     async def list_(self, interaction: discord.Interaction[LanguardBot]) -> None:
         locale = interaction.locale
         servers = await self.bot.services.servers.list()
-        lines = [_list_line(locale, summary) for summary in servers]
+        lines = [list_line(locale, summary) for summary in servers]
         view = Paginator(
             ListSource(lines, SERVERS_PER_PAGE),
             owner=interaction.user,
@@ -96,6 +86,25 @@ class Servers(commands.GroupCog, group_name="server", description="Game servers"
         await interaction.response.defer()
         status = await self.bot.services.servers.status(server)
         await interaction.followup.send(embed=server_status_embed(status, interaction.locale))
+
+    @app_commands.command(name="stats", description="Players, CPU and RAM over time, as a chart")
+    @app_commands.describe(server="The server to chart", period="How far back (default: 24 hours)")
+    @app_commands.choices(period=PERIOD_CHOICES)
+    @app_commands.autocomplete(server=server_names)
+    @require(Level.VIEWER)
+    async def stats(
+        self,
+        interaction: discord.Interaction[LanguardBot],
+        server: str,
+        period: str = DEFAULT_PERIOD,
+    ) -> None:
+        locale, stats = interaction.locale, self.bot.services.stats
+        managed = self.bot.services.servers.ref(server)  # unknown: refused before "thinking"
+        await interaction.response.defer()
+        labels = server_labels(locale, managed.name, period)
+        chart = await stats.server_chart(managed.name, period, labels)
+        embed, image = server_chart_reply(chart, locale, stats.tz)
+        await interaction.followup.send(embed=embed, files=[image] if image else [])
 
     @app_commands.command(name="create", description="Add a game server")
     @app_commands.describe(
@@ -310,20 +319,7 @@ class Servers(commands.GroupCog, group_name="server", description="Game servers"
             alert_role=alert_role.id if alert_role else None,
         )
         locale = interaction.locale
-        summary = "\n".join(
-            f"**{tr(locale, b.kind.value)}** → <#{b.channel_id}>"
-            + (
-                " " + tr(locale, "(filter: {filter})", filter=tr(locale, b.log_filter.value))
-                if b.kind.value == "logs"
-                else ""
-            )
-            + (
-                " " + tr(locale, "(mentions {role})", role=f"<@&{b.alert_role}>")
-                if b.alert_role
-                else ""
-            )
-            for b in bindings
-        ) or tr(locale, "No channels bound.")
+        summary = bindings_text(locale, bindings)
         hub = getattr(self.bot, "channel_hub", None)
         if hub is not None:
             await hub.rebind()

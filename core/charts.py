@@ -238,7 +238,15 @@ def _time_axis(axes: Sequence[Axes], since: float, until: float, tz: tzinfo) -> 
     ticks = [float(t) for t in found if start <= t <= end]
     bottom = axes[-1]
     bottom.xaxis.set_major_locator(FixedLocator(ticks))
-    formatter = mdates.ConciseDateFormatter(auto, tz=tz)  # type: ignore[no-untyped-call]
+    # numeric dates (ISO order): matplotlib's month names are English whatever the reader's
+    # language, and numbers read the same in every language
+    formatter = mdates.ConciseDateFormatter(  # type: ignore[no-untyped-call]
+        auto,
+        tz=tz,
+        formats=["%Y", "%Y-%m", "%d", "%H:%M", "%H:%M", "%S.%f"],
+        zero_formats=["", "%Y", "%Y-%m", "%m-%d", "%H:%M", "%H:%M"],
+        offset_formats=["", "%Y", "%Y-%m", "%Y-%m-%d", "%Y-%m-%d", "%Y-%m-%d %H:%M"],
+    )
     bottom.xaxis.set_major_formatter(formatter)
     bottom.set_xlim(start, end)
 

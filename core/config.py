@@ -60,6 +60,7 @@ _FIXES: dict[str, str] = {
     "LANGUARD_STEAMCMD": "use the path of steamcmd.sh",
     "LANGUARD_STEAM_USER": "use the name of a Steam account that owns Arma 3",
     "LANGUARD_WORKSHOP_API_URL": "use an http(s) URL, or leave it empty for Steam's own",
+    "LANGUARD_MODS_DIR": "use a folder path the bot may write to, or leave it empty",
     "LANGUARD_METRICS_INTERVAL": "use a number of seconds from 0.1 to 3600 (15 by default)",
 }
 
@@ -131,6 +132,9 @@ class Settings(BaseSettings):
     """Given to SteamCMD in a private runscript file, never on its command line."""
     workshop_api_url: str = WORKSHOP_API_URL
     """Where Workshop item details are asked (a setting so tests can run a local fake)."""
+    mods_dir: Path | None = None
+    """Where Workshop mods are downloaded and their lowercase trees kept (default:
+    <data dir>/mods); it needs room for every mod of the library."""
 
     @field_validator(
         "discord_token", "secret_key", "webhook_secret", "steam_password", mode="before"
@@ -149,6 +153,7 @@ class Settings(BaseSettings):
         "log_file",
         "steamcmd",
         "steam_user",
+        "mods_dir",
         mode="before",
     )
     @classmethod
@@ -302,6 +307,11 @@ class Settings(BaseSettings):
     def backup_root(self) -> Path:
         """Where server backups go: LANGUARD_BACKUP_DIR, else `backups` in the data dir."""
         return self.backup_dir if self.backup_dir is not None else self.data_dir / "backups"
+
+    @property
+    def mods_root(self) -> Path:
+        """Where mods go: LANGUARD_MODS_DIR, else `mods` in the data dir."""
+        return self.mods_dir if self.mods_dir is not None else self.data_dir / "mods"
 
     @property
     def minecraft_argv(self) -> list[str]:

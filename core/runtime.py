@@ -29,6 +29,7 @@ from core.services.channels import ChannelService
 from core.services.console import ConsoleService
 from core.services.host import HostService
 from core.services.missions import MissionService
+from core.services.mods import ModService
 from core.services.permissions import PermissionService
 from core.services.players import PlayerService
 from core.services.schedule import ScheduleService
@@ -41,6 +42,7 @@ from data.repositories.backups import BackupPolicyRepository
 from data.repositories.bindings import BindingRepository
 from data.repositories.grants import GrantRepository
 from data.repositories.history import AuditRepository
+from data.repositories.mods import ModRepository
 
 __all__ = ["DATABASE_FILE", "Runtime", "default_profiles"]
 
@@ -59,6 +61,26 @@ def default_profiles(settings: Settings) -> list[GameProfile]:
         Arma3Profile(settings.arma3_executable),
         MinecraftProfile(settings.minecraft_argv, accept_eula=settings.minecraft_accept_eula),
     ]
+
+
+def _mod_service(
+    settings: Settings, supervisor: Supervisor, db: Database, audit: AuditLog, jobs: JobQueue
+) -> ModService:
+    """The mod library: SteamCMD when the operator set it up, the Workshop details API,
+    and the install's `keys/` (the game's own a3.bikey goes into each server's keys)."""
+    from core.steam import SteamCmd, WorkshopClient
+
+    exe = settings.arma3_executable
+    return ModService(
+        supervisor,
+        ModRepository(db),
+        audit,
+        jobs,
+        WorkshopClient(settings.workshop_api_url),
+        root=settings.mods_root.resolve(),
+        steam=SteamCmd.from_settings(settings) if settings.steamcmd is not None else None,
+        base_keys=exe.parent / "keys" if exe is not None else None,
+    )
 
 
 @dataclass
@@ -84,6 +106,7 @@ class Runtime:
     jobs: JobQueue
     backups: BackupService
     stats: StatsService
+    mods: ModService
 
     @classmethod
     async def open(
@@ -167,7 +190,9 @@ class Runtime:
                 jobs=jobs,
                 backups=backups,
                 stats=StatsService(supervisor, db, sample_interval=settings.metrics_interval),
+                mods=_mod_service(settings, supervisor, db, audit, jobs),
             )
+            schedule.backups = backups  # what `/schedule backup` runs
             servers.on_manual_start.append(schedule.end_maintenance)
             servers.on_deleted.append(schedule.forget_server)
             servers.on_deleted.append(metrics.forget_server)
@@ -197,6 +222,7 @@ class Runtime:
     async def close(self) -> None:
         """Let go of everything; game servers keep running."""
         await self.jobs.close()
+        await self.mods.close()
         await self.stats.close()
         await self.schedule.close()
         await self.players.close()

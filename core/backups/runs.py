@@ -261,7 +261,7 @@ class BackupRuns:
             raise InvalidInput(
                 "`{server}` is {state}; stop it before restoring a backup",
                 server=server.name,
-                state=server.state.value,
+                state=server.state,
             )
 
     async def restore(

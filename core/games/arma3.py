@@ -30,16 +30,14 @@ from pydantic import ValidationError
 from core.config import ARMA3_EXECUTABLE_NAMES
 from core.errors import ConfigWriteError, ExecutableNotAllowed, ExecutableNotFound, NotRunning
 from core.games.arma3_bans import found_in_bans_txt, merge_bans_txt, read_bans_txt
-from core.games.arma3_config import (
-    render_arma3profile,
-    render_basic_cfg,
-    render_beserver_cfg,
-    render_server_cfg,
-)
+from core.games.arma3_config import render_beserver_cfg
+from core.games.arma3_files import render_arma3profile, render_basic_cfg, render_server_cfg
+from core.games.arma3_headless import headless_specs
 from core.games.arma3_link import Arma3Link, RconOptions
 from core.games.arma3_logs import CONSOLE_SOURCE, RPT_SOURCE, LogChoice
 from core.games.arma3_settings import Arma3Settings
 from core.games.base import (
+    CompanionSpec,
     ConfigFile,
     GameBan,
     GameLink,
@@ -50,6 +48,7 @@ from core.games.base import (
     ServerContext,
 )
 from core.logs.tailer import newest_file
+from core.mods import LaunchMods, launch_mods
 from core.rcon.battleye_client import BattlEyeClient
 from core.rcon.errors import RconError, RconLoginError, RconTimeout
 from core.validation import first_problem
@@ -331,12 +330,16 @@ class Arma3Profile:
             "-name=server",
             f"-bepath={layout.battleye}",
         ]
-        if settings.mods:
-            argv.append("-mod=" + ";".join(settings.mods))
-        if settings.server_mods:
-            argv.append("-serverMod=" + ";".join(settings.server_mods))
+        # the managed set (core/mods: `modset/@name` links, in load order) comes first;
+        # the free-text `mods`/`server_mods` settings follow (alone when there is no set)
+        managed = launch_mods(layout.folder) or LaunchMods()
+        argv.extend(managed.server_args(settings.mods, settings.server_mods))
         argv.extend(settings.extra_flags)
         return LaunchSpec(tuple(argv), cwd=layout.folder, env={"HOME": str(layout.folder)})
+
+    def companions(self, ctx: ServerContext) -> Sequence[CompanionSpec]:
+        """The server's headless clients (core/games/arma3_headless.py)."""
+        return headless_specs(self.executable(), ctx, load_arma3_settings(ctx))
 
     def log_sources(self, ctx: ServerContext) -> Sequence[LogSourceSpec]:
         """stdout (console.log), the whole log on Linux; a start's RPT only when that start

@@ -1,5 +1,7 @@
 """Arma config syntax (server.cfg, basic.cfg, *.Arma3Profile), BattlEye's cfg and bans.txt.
 
+The files themselves (what goes into server.cfg) are built in core/games/arma3_files.py.
+
 Every file the Arma 3 profile writes comes out of a tree of `ConfigClass` values rendered
 here, never out of a template with user text pasted in. Strings are escaped exactly the way
 Arma's config parser reads them back:
@@ -25,10 +27,7 @@ import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeAlias
-
-if TYPE_CHECKING:
-    from core.games.arma3_settings import Arma3Settings
+from typing import TypeAlias
 
 __all__ = [
     "Assign",
@@ -42,12 +41,9 @@ __all__ = [
     "parse_beserver_cfg",
     "parse_config",
     "quote",
-    "render_arma3profile",
     "render_bans_txt",
-    "render_basic_cfg",
     "render_beserver_cfg",
     "render_config",
-    "render_server_cfg",
     "sanitize_line",
 ]
 
@@ -436,87 +432,3 @@ def parse_bans_txt(text: str) -> list[BanLine]:
             continue
         bans.append(BanLine(fields[0].lower(), expires, fields[2] if len(fields) > 2 else ""))
     return bans
-
-
-# --- the Arma 3 files ----------------------------------------------------------------------
-
-_HEADER = ("Written by Languard before every start; changes made here are overwritten.",)
-
-_CUSTOM_OPTIONS: dict[str, int] = {
-    "groupIndicators": 0,
-    "friendlyTags": 0,
-    "enemyTags": 0,
-    "detectedMines": 0,
-    "commands": 1,
-    "waypoints": 1,
-    "tacticalPing": 0,
-    "weaponInfo": 2,
-    "stanceIndicator": 2,
-    "staminaBar": 0,
-    "weaponCrosshair": 0,
-    "visionAid": 0,
-    "thirdPersonView": 0,
-    "cameraShake": 1,
-    "scoreTable": 1,
-    "deathMessages": 1,
-    "vonID": 1,
-    "mapContent": 0,
-    "autoReport": 0,
-    "multipleSaves": 0,
-}
-"""The `Custom` difficulty: Veteran-like, so choosing Custom without editing still plays."""
-
-
-def render_server_cfg(settings: Arma3Settings) -> str:
-    """server.cfg. `timeStampFormat = "full"` so every RPT line carries its date."""
-    root = ConfigClass()
-    root.set("hostname", settings.hostname)
-    secrets = (
-        ("password", settings.password),
-        ("passwordAdmin", settings.admin_password),
-        ("serverCommandPassword", settings.server_command_password),
-    )
-    for key, secret in secrets:
-        if secret is not None:
-            root.set(key, secret.get_secret_value())
-    root.set("maxPlayers", settings.max_players)
-    if settings.motd:
-        root.set("motd", list(settings.motd))
-        root.set("motdInterval", settings.motd_interval)
-    root.set("verifySignatures", settings.verify_signatures)
-    root.set("BattlEye", settings.battleye)
-    root.set("persistent", settings.persistent)
-    root.set("disableVoN", not settings.von)
-    root.set("kickDuplicate", 1)
-    root.set("timeStampFormat", "full")
-    if settings.mission_rotation:
-        missions = root.add_class("Missions")
-        for number, entry in enumerate(settings.mission_rotation, 1):
-            mission = missions.add_class(f"Mission{number:02d}")
-            mission.set("template", entry.template)
-            mission.set("difficulty", entry.difficulty or settings.difficulty)
-    return render_config(root, _HEADER)
-
-
-def render_basic_cfg() -> str:
-    """basic.cfg with the wiki's defaults (the engine's own are tuned for a 2013 uplink)."""
-    root = ConfigClass()
-    root.set("MaxMsgSend", 128).set("MaxSizeGuaranteed", 512).set("MaxSizeNonguaranteed", 256)
-    root.set("MinBandwidth", 131072).set("MinErrorToSend", 0.001)
-    root.set("MinErrorToSendNear", 0.01).set("MaxCustomFileSize", 0)
-    root.add_class("sockets").set("maxPacketSize", 1400)
-    return render_config(root, _HEADER)
-
-
-def render_arma3profile(settings: Arma3Settings) -> str:
-    """`server.Arma3Profile`: the difficulty presets `difficulty = "Custom"` reads."""
-    root = ConfigClass()
-    root.set("difficulty", settings.difficulty)
-    presets = root.add_class("DifficultyPresets")
-    custom = presets.add_class("CustomDifficulty")
-    options = custom.add_class("Options")
-    for key, value in _CUSTOM_OPTIONS.items():
-        options.set(key, value)
-    custom.set("aiLevelPreset", 3)
-    presets.add_class("CustomAILevel").set("skillAI", 0.5).set("precisionAI", 0.5)
-    return render_config(root, _HEADER)

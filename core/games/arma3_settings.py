@@ -20,6 +20,7 @@ from core.errors import InvalidValue
 __all__ = [
     "DIFFICULTIES",
     "EXTRA_FLAGS",
+    "MAX_HEADLESS_CLIENTS",
     "Arma3Settings",
     "Difficulty",
     "MissionEntry",
@@ -51,6 +52,9 @@ Left out on purpose: everything the profile sets itself (-port, -config, -cfg, -
 loads more arguments from a file; -ranking, -pid, -mpmissions, -keysFolder, -ip), and
 -noLogs, which would blind the log channel and the crash report.
 """
+
+MAX_HEADLESS_CLIENTS = 10
+"""Each headless client is a whole game process (1-3 GB of RAM) and takes a player slot."""
 
 _FLAG_BY_LOWER = {name.lower(): name for name in EXTRA_FLAGS}
 _MOD_SEGMENT = re.compile(r"[A-Za-z0-9@_+\-.][A-Za-z0-9@_+\-. ]*")
@@ -240,6 +244,13 @@ class Arma3Settings(BaseModel):
         json_schema_extra={"separator": " "},  # the validator splits on spaces and commas
     )
     mission_rotation: list[MissionEntry] = Field(default_factory=list, max_length=50)
+    headless_clients: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_HEADLESS_CLIENTS,
+        description="headless clients that run the AI beside the server, 0-10",
+    )
+    """Started once the server runs, stopped before it (core/games/arma3_headless.py)."""
 
     @property
     def effective_rcon_port(self) -> int:
@@ -328,6 +339,13 @@ class Arma3Settings(BaseModel):
                 rcon=rcon,
                 port=self.port,
                 last=self.port + 4,
+            )
+        if self.headless_clients >= self.max_players:
+            raise InvalidValue(
+                "each headless client takes a player slot: headless_clients ({count}) "
+                "must stay below max_players ({most})",
+                count=self.headless_clients,
+                most=self.max_players,
             )
         if "-autoInit" in self.extra_flags and not self.persistent:
             raise InvalidValue("-autoInit only works with persistent on; set persistent first")

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 __all__ = [
     "BanFiles",
     "BanKind",
+    "CompanionSpec",
+    "Companions",
     "ConfigFile",
     "GameBan",
     "GameLink",
@@ -118,6 +120,20 @@ class LaunchSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     console: bool = False
     """True when the game reads commands on stdin: it then gets a FIFO."""
+
+
+@dataclass(frozen=True, slots=True)
+class CompanionSpec:
+    """A process that lives beside the running server (an Arma 3 headless client): started
+    once the server is ready, restarted with it, stopped before it (core.supervisor.companions)."""
+
+    key: str
+    """Stable and unique per server (`hc-1`): names its marker and its record."""
+    launch: LaunchSpec
+    log_path: Path
+    """Where its stdout and stderr are appended (inside the server folder)."""
+    files: tuple[ConfigFile, ...] = ()
+    """Written before each start of it (a secret one 0600), like the server's own."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +257,14 @@ class GameProfile(Protocol):
         self, ctx: ServerContext, control: RuntimeControl, bus: EventBus
     ) -> GameLink | None:
         """Open the command channel once the server runs (None: this game has none)."""
+
+
+@runtime_checkable
+class Companions(Protocol):
+    """A profile whose server has companion processes (Arma 3: `headless_clients`)."""
+
+    def companions(self, ctx: ServerContext) -> Sequence[CompanionSpec]:
+        """The companions this server should have now (none: an empty list)."""
 
 
 @runtime_checkable

@@ -6,7 +6,8 @@ command's answer there and nowhere else). Either way the link also reads the con
 publish what happens in game: players joining and leaving, kicks, bans, chat.
 
 The log lines themselves are read by `core.games.minecraft_logs`, which says which lines
-are believed.
+are believed; the console channel is `core.games.minecraft_console`, and the ban commands'
+words are shaped in `core.games.minecraft_ban_commands`.
 
 Two choices a caller cannot see:
 
@@ -22,20 +23,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
-import json
 import logging
 import re
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 from core.backoff import Backoff
 from core.errors import InvalidInput, LanguardError, NotFound, NotRunning, NotSupported
 from core.events import EventBus, LogLines, RconStatus
 from core.games.base import BanKind, GameBan, OnlinePlayer, RuntimeControl
+from core.games.minecraft_ban_commands import (
+    BAN_IP_OK,
+    BAN_OK,
+    ban_reason,
+    ipv4,
+    ipv4_or_none,
+    name_in_files,
+)
 from core.games.minecraft_bans import found_in_ban_files
+from core.games.minecraft_console import ConsoleUnavailable, MinecraftConsole, one_line
 from core.games.minecraft_logs import (
     LogEventParser,
     banlist_reply_complete,
@@ -46,14 +53,10 @@ from core.games.minecraft_logs import (
     parse_message,
 )
 from core.games.minecraft_settings import clean_text, valid_player_name
-from core.logs.rotation_state import logical_size
 from core.rcon.errors import RconError, RconLoginError
 from core.rcon.source_client import SourceRconClient
 
-__all__ = [
-    "CONSOLE_SOURCE",
-    "MinecraftLink",
-]
+__all__ = ["CONSOLE_SOURCE", "MinecraftLink"]
 
 _log = logging.getLogger(__name__)
 
@@ -61,34 +64,6 @@ CONSOLE_SOURCE = "console"
 """The log source (the game's stdout) the link reads events and console replies from."""
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029]")
-_NAME_FILES = ("usercache.json", "banned-players.json")
-
-
-def _one_line(lines: list[str]) -> bool:
-    return bool(lines)
-
-
-class _Waiter:
-    """The reply lines of one console command, collected as the console log grows."""
-
-    def __init__(self, after: int, complete: Callable[[list[str]], bool] | None) -> None:
-        self.after = after
-        self.complete = complete
-        self.lines: list[str] = []
-        self.first = asyncio.Event()
-        self.done = asyncio.Event()
-
-    def offer(self, text: str) -> None:
-        if self.done.is_set():
-            return
-        self.lines.append(text)
-        self.first.set()
-        if self.complete is not None and self.complete(self.lines):
-            self.done.set()
-
-
-class _ConsoleUnavailable(NotRunning):
-    pass
 
 
 class _Refused(LanguardError):
@@ -122,8 +97,7 @@ class MinecraftLink:
         self.quiet = quiet
         self.parser = LogEventParser(server_id, server)
         self._sub = bus.subscribe(LogLines)
-        self._waiter: _Waiter | None = None
-        self._console_lock = asyncio.Lock()
+        self._stdin = MinecraftConsole(server, folder, control)
         self._closed = False
         self._tasks: list[asyncio.Task[None]] = []
         if rcon is not None:
@@ -206,56 +180,21 @@ class MinecraftLink:
                         self._bus.publish(found)
                 except Exception:  # a parser bug must not stop the replies
                     _log.exception("%s: cannot parse a log line", self.server)
-                waiter = self._waiter
+                waiter = self._stdin.waiter
                 if waiter is not None and line.end > waiter.after and is_reply(message):
                     waiter.offer(message.text)
 
     # -- transports ------------------------------------------------------------------------
 
-    def _console_size(self) -> int:
-        """Bytes ever written to console.log: line ends are logical offsets (rotation)."""
-        return logical_size(self._folder / "console.log")
-
     async def _console(self, text: str, complete: Callable[[list[str]], bool] | None) -> str:
-        async with self._console_lock:
-            waiter = _Waiter(self._console_size(), complete)
-            self._waiter = waiter
-            try:
-                try:
-                    self._control.write_console(text)
-                except (OSError, ValueError) as exc:
-                    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-                    raise _ConsoleUnavailable(
-                        "{server}: the console cannot be written ({reason})",
-                        server=self.server,
-                        reason=reason,
-                    ) from None
-                if complete is None:  # a raw command: whatever comes, briefly
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(min(self.timeout, self.reply_wait)):
-                            await waiter.first.wait()
-                    if waiter.first.is_set():
-                        await asyncio.sleep(self.quiet)
-                    return "\n".join(waiter.lines)
-                try:
-                    async with asyncio.timeout(self.timeout):
-                        await waiter.done.wait()
-                except TimeoutError:
-                    head = text.split(" ", 1)[0][:32]
-                    raise LanguardError(
-                        "{server} did not answer `{head}` on the console within {timeout:g} s",
-                        server=self.server,
-                        head=head,
-                        timeout=self.timeout,
-                    ) from None
-                return "\n".join(waiter.lines)
-            finally:
-                self._waiter = None
+        return await self._stdin.run(
+            text, complete, timeout=self.timeout, reply_wait=self.reply_wait, quiet=self.quiet
+        )
 
     async def _run(
         self,
         text: str,
-        complete: Callable[[list[str]], bool] | None = _one_line,
+        complete: Callable[[list[str]], bool] | None = one_line,
         *,
         console_first: bool = False,
     ) -> str:
@@ -264,7 +203,7 @@ class MinecraftLink:
         if self._rcon is None:
             return await self._console(text, complete)
         if console_first:
-            with contextlib.suppress(_ConsoleUnavailable):
+            with contextlib.suppress(ConsoleUnavailable):
                 return await self._console(text, complete)
         try:
             return await self._rcon.command(text, timeout=self.timeout)
@@ -349,7 +288,7 @@ class MinecraftLink:
 
     async def remove_ban(self, ban: GameBan) -> None:
         if ban.kind is BanKind.IP:
-            address = _ipv4(ban.value)
+            address = ipv4(ban.value)
             await self._expect(f"pardon-ip {address}", ("Unbanned IP ", "Nothing changed"))
             return
         if ban.kind is BanKind.UUID:
@@ -382,7 +321,7 @@ class MinecraftLink:
         for ban in bans:
             if ban.expires_at is not None and ban.expires_at <= now:
                 continue
-            if ban.kind is BanKind.IP and _ipv4_or_none(ban.value):
+            if ban.kind is BanKind.IP and ipv4_or_none(ban.value):
                 ips[ban.value] = ban
                 continue
             name = self._name_of(ban)
@@ -392,7 +331,7 @@ class MinecraftLink:
                 _log.warning("%s: cannot apply %s ban %s now", self.server, ban.kind, ban.value)
         gone_names = {n.lower() for b in lifted if (n := self._name_of(b)) is not None}
         gone_names -= set(names)
-        gone_ips = {a for b in lifted if b.kind is BanKind.IP and (a := _ipv4_or_none(b.value))}
+        gone_ips = {a for b in lifted if b.kind is BanKind.IP and (a := ipv4_or_none(b.value))}
         gone_ips -= set(ips)
         players = parse_banlist(
             await self._run("banlist players", banlist_reply_complete, console_first=True)
@@ -410,11 +349,11 @@ class MinecraftLink:
             await self._lenient(f"pardon-ip {address}", ("Unbanned IP ", "Nothing changed"))
         for key, (name, ban) in names.items():
             if key not in held:
-                await self._lenient(f"ban {name} {_ban_reason(ban)}".rstrip(), _BAN_OK)
+                await self._lenient(f"ban {name} {ban_reason(ban)}".rstrip(), BAN_OK)
         for address, ban in ips.items():
             if address not in addresses:
-                command = f"ban-ip {address} {_ban_reason(ban)}".rstrip()
-                await self._lenient(command, _BAN_IP_OK)
+                command = f"ban-ip {address} {ban_reason(ban)}".rstrip()
+                await self._lenient(command, BAN_IP_OK)
 
     def _name_of(self, ban: GameBan) -> str | None:
         """The name Minecraft's commands take for a player ban (None: IP, or not known)."""
@@ -435,12 +374,12 @@ class MinecraftLink:
     # -- helpers ---------------------------------------------------------------------------
 
     async def _ban_name(self, name: str, ban: GameBan) -> None:
-        command = f"ban {name} {_ban_reason(ban)}".rstrip()
-        await self._expect(command, _BAN_OK, ("That player does not exist",))
+        command = f"ban {name} {ban_reason(ban)}".rstrip()
+        await self._expect(command, BAN_OK, ("That player does not exist",))
 
     async def _ban_ip(self, value: str, ban: GameBan) -> None:
-        command = f"ban-ip {_ipv4(value)} {_ban_reason(ban)}".rstrip()
-        await self._expect(command, _BAN_IP_OK, ("Invalid IP address",))
+        command = f"ban-ip {ipv4(value)} {ban_reason(ban)}".rstrip()
+        await self._expect(command, BAN_IP_OK, ("Invalid IP address",))
 
     async def _lenient(self, command: str, ok: tuple[str, ...]) -> None:
         try:
@@ -453,49 +392,4 @@ class MinecraftLink:
         found = self.parser.name_of(uuid)
         if found is not None:
             return found
-        for file_name in _NAME_FILES:
-            try:
-                entries = json.loads((self._folder / file_name).read_bytes()[: 4 * 1024 * 1024])
-            except (OSError, ValueError):
-                continue
-            for entry in entries if isinstance(entries, list) else []:
-                if (
-                    not isinstance(entry, dict)
-                    or str(entry.get("uuid", "")).lower() != uuid.lower()
-                ):
-                    continue
-                name = str(entry.get("name", ""))
-                if re.fullmatch(r"[A-Za-z0-9_]{1,16}", name):
-                    return name
-        return None
-
-
-_BAN_OK = ("Banned ", "Nothing changed")
-_BAN_IP_OK = ("Banned IP ", "Nothing changed")
-
-
-def _ban_reason(ban: GameBan) -> str:
-    """The reason players see; Minecraft has no end date, so a temporary ban names it."""
-    reason = clean_text(ban.reason, 150)
-    if ban.expires_at is not None:
-        until = datetime.fromtimestamp(ban.expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
-        reason = f"{reason} (until {until})".strip()
-    return reason
-
-
-def _ipv4_or_none(value: str) -> str | None:
-    try:
-        address = ipaddress.ip_address(value.strip())
-    except ValueError:
-        return None
-    return str(address) if isinstance(address, ipaddress.IPv4Address) else None
-
-
-def _ipv4(value: str) -> str:
-    address = _ipv4_or_none(value)
-    if address is None:
-        raise InvalidInput(
-            "Minecraft bans IPv4 addresses only, not {value!r}",
-            value=clean_text(value, 45),
-        )
-    return address
+        return name_in_files(self._folder, uuid)

@@ -5,7 +5,8 @@ a terminator), the file data in header order, then a 0x00 byte and the SHA-1 of 
 before that byte (as HEMTT writes it). Anything else (a renamed text file, a truncated
 download, a hand-made archive whose names climb out of the mission folder) is refused with
 a `PboError` whose reason a Discord user can act on. The data is hashed in chunks, never
-loaded whole. Mission file names (`missionName.terrainName.pbo`) are checked here too.
+loaded whole. Mission file names (`missionName.terrainName.pbo`) are checked in
+`core.games.mission_names`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,26 +23,15 @@ from core.errors import InvalidInput
 
 __all__ = [
     "COMPRESSED_METHOD",
-    "MISSION_FOLDER",
     "PRODUCT_METHOD",
-    "ROTATION_SETTING",
     "STORED_METHOD",
     "PboEntry",
     "PboError",
     "PboSummary",
-    "mission_template",
-    "mission_terrain",
     "read_pbo",
     "read_pbo_bytes",
     "read_pbo_stream",
-    "validate_mission_filename",
 ]
-
-MISSION_FOLDER = "mpmissions"
-"""Where a server's mission files live, inside its folder."""
-ROTATION_SETTING = "mission_rotation"
-"""Server setting the Arma 3 profile renders into `class Missions`:
-[{"template": "co10_Escape.Altis", "difficulty": "Regular" or None}, ...] in order."""
 
 PRODUCT_METHOD = 0x56657273  # bytes "sreV"
 COMPRESSED_METHOD = 0x43707273  # bytes "srpC"
@@ -55,17 +44,9 @@ MAX_PROPERTIES = 64
 MAX_PROPERTY_BYTES = 1024
 MAX_HEADER_BYTES = 32 * 1024 * 1024
 TRAILER_SIZE = 21  # 0x00 + SHA-1
-MAX_MISSION_FILENAME = 120
 _FIELDS = struct.Struct("<5I")
 _READ_CHUNK = 64 * 1024
 _HASH_CHUNK = 1024 * 1024
-_MISSION_NAME = re.compile(
-    r"[A-Za-z0-9_][A-Za-z0-9_\-]*(\.[A-Za-z0-9_\-]+)*\.[A-Za-z0-9_]+\.pbo", re.ASCII
-)
-_RESERVED = frozenset(
-    {"con", "prn", "aux", "nul"} | {f"{d}{i}" for d in ("com", "lpt") for i in range(1, 10)}
-)
-_EXAMPLE = "missionName.terrainName.pbo, e.g. co10_Escape.Altis.pbo"
 
 
 class PboError(InvalidInput):
@@ -113,54 +94,6 @@ class PboSummary:
     @property
     def has_mission_sqm(self) -> bool:
         return any(entry.name.lower() == "mission.sqm" for entry in self.entries)
-
-
-def validate_mission_filename(filename: str) -> str:
-    """A mission file name as stored (`.pbo` lower-cased), or InvalidInput saying what is wrong.
-
-    ASCII letters, digits, `_`, `-` and dots only: no folders, no look-alike characters,
-    no Windows device names, so the name is safe on every file system and in server.cfg.
-    """
-    if not filename:
-        raise InvalidInput("give the mission file name: {EXAMPLE}", EXAMPLE=_EXAMPLE)
-    if len(filename) > MAX_MISSION_FILENAME:
-        raise InvalidInput(
-            "the file name is longer than {MAX_MISSION_FILENAME} characters",
-            MAX_MISSION_FILENAME=MAX_MISSION_FILENAME,
-        )
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in filename):
-        raise InvalidInput("the file name contains control characters")
-    if "/" in filename or "\\" in filename or ".." in filename or ":" in filename:
-        raise InvalidInput("the file name must be a plain name, without folders, '..' or ':'")
-    if not filename.isascii():
-        raise InvalidInput(
-            "use only letters A-Z, digits, '_', '-' and '.' in the file name "
-            "(no accents, spaces or look-alike characters)"
-        )
-    if not filename.lower().endswith(".pbo"):
-        raise InvalidInput("a mission must be a .pbo file named {EXAMPLE}", EXAMPLE=_EXAMPLE)
-    name = filename[:-4] + ".pbo"
-    if not _MISSION_NAME.fullmatch(name) or os.path.basename(name) != name:
-        raise InvalidInput(
-            "name the file {EXAMPLE}, using letters, digits, '_' and '-' (no spaces)",
-            EXAMPLE=_EXAMPLE,
-        )
-    if name.split(".", 1)[0].lower() in _RESERVED:
-        raise InvalidInput(
-            "{name} is a reserved device name; rename the file", name=name.split(".", 1)[0]
-        )
-    return name
-
-
-def mission_template(filename: str) -> str:
-    """What server.cfg and #mission call a mission: its file name without `.pbo`."""
-    return filename[:-4] if filename.lower().endswith(".pbo") else filename
-
-
-def mission_terrain(filename: str) -> str:
-    """The terrain of `missionName.terrainName.pbo` ("" when the name has none)."""
-    stem = mission_template(filename)
-    return stem.rsplit(".", 1)[1] if "." in stem else ""
 
 
 def read_pbo(path: Path) -> PboSummary:

@@ -46,6 +46,7 @@ from core.logs.lines import LineBatch, LineOrigin
 from core.logs.parser import make_origin, parse_block, parse_piece
 from core.logs.ring import RingBuffer
 from core.logs.rotation_state import Layout, RotationTarget, recover_layout
+from core.logs.tail_checks import first_line_after, replaced_in_place
 
 __all__ = ["LogPosition", "LogTailer", "newest_file", "position_at_end"]
 
@@ -209,7 +210,7 @@ class LogTailer:
             if layout is not None and st.st_size + layout.shift >= start.offset:
                 offset = start.offset
                 if offset < layout.first:
-                    offset = self._first_line_after(fd, layout)
+                    offset = first_line_after(fd, layout, self._max_line)
                     _log.warning(
                         "%s/%s: bytes %d-%d were rotated out of %s before they were read",
                         self.server,
@@ -236,12 +237,6 @@ class LogTailer:
             self._retired = start.file_id
         self._adopt(path, fd, 0, "")
         return True
-
-    def _first_line_after(self, fd: int, layout: Layout) -> int:
-        """The logical offset of the first line that starts in what the file still holds."""
-        data = os.pread(fd, self._max_line, layout.hole)
-        cut = data.find(b"\n") + 1
-        return layout.first + (cut or len(data))
 
     def _open_if_other(self, path: Path) -> int | None:
         """A descriptor on the located file when it is not the file being read."""
@@ -301,7 +296,9 @@ class LogTailer:
         if bounded and size == self._read_pos and st.st_mtime_ns == self._seen_mtime:
             return 0  # idle: the common case costs one fstat
         self._seen_mtime = st.st_mtime_ns
-        if self._replaced_in_place(fd, size):
+        if replaced_in_place(
+            fd, size, self._read_pos, self._shift, self._hole, self._head, self._last
+        ):
             count += self._restart_truncated()
         while not bounded or self._budget > 0:
             data = os.pread(fd, self._chunk, self._read_pos - self._shift)
@@ -313,25 +310,6 @@ class LogTailer:
             self._mtime = os.fstat(fd).st_mtime
             count += self._consume(data)
         return count
-
-    def _replaced_in_place(self, fd: int, size: int) -> bool:
-        """Truncated, or rewritten: the first bytes or the last bytes read are not there now.
-
-        Catches a copy-truncate even when the new content has already grown past our offset;
-        only a rewrite identical in both places goes unseen (and then it changed nothing).
-        `size` is logical.
-        """
-        if size < self._read_pos:
-            return True
-        head = self._head
-        held = size - self._shift
-        if head is not None and (
-            held < self._hole + head[0] or head_of(fd, head[0], self._hole) != head
-        ):
-            return True
-        last = self._last
-        at = self._read_pos - self._shift - len(last)
-        return bool(last) and os.pread(fd, len(last), at) != last
 
     def _restart_truncated(self) -> int:
         _log.info(

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from collections.abc import AsyncIterator, Callable
-from typing import Any, Final
+from typing import Final
 
 from core.backoff import Backoff
 from core.rcon.battleye import (
@@ -22,6 +21,7 @@ from core.rcon.battleye import (
     ServerMessage,
 )
 from core.rcon.battleye_commands import CommandQueue, verb
+from core.rcon.battleye_endpoint import BattlEyeEndpoint, grow_receive_buffer
 from core.rcon.battleye_messages import MessageBuffer, MessageStream
 from core.rcon.battleye_reassembly import DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_REPLY_BYTES
 from core.rcon.errors import (
@@ -40,33 +40,6 @@ _log = logging.getLogger(__name__)
 StatusCallback = Callable[[bool, str], None]
 
 _DISALLOWED: Final = "Disallowed command"
-_RECEIVE_BUFFER: Final = 1 << 20
-
-
-def _grow_receive_buffer(transport: asyncio.DatagramTransport) -> None:
-    """Room for 256 replies arriving at once; the default buffer holds about 200 datagrams."""
-    sock = transport.get_extra_info("socket")
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECEIVE_BUFFER)
-    except OSError as exc:  # capped or refused by the OS: losses are then resent
-        _log.debug("could not enlarge the UDP receive buffer: %s", exc)
-
-
-class _Endpoint(asyncio.DatagramProtocol):
-    """One UDP socket's callbacks; a replaced endpoint is ignored by its client."""
-
-    def __init__(self, client: BattlEyeClient) -> None:
-        self._client = client
-
-    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
-        client = self._client
-        if client._endpoint is self:
-            client._on_datagram(data)
-
-    def error_received(self, exc: Exception) -> None:
-        _log.debug("socket error (nothing listening?): %s", exc)
-        if isinstance(exc, ConnectionRefusedError) and self._client._endpoint is self:
-            self._client._commands.refused = True
 
 
 class BattlEyeClient:
@@ -138,7 +111,7 @@ class BattlEyeClient:
             reconnect=reconnect,
             on_lost=self._connection_lost,
         )
-        self._endpoint: _Endpoint | None = None
+        self._endpoint: BattlEyeEndpoint | None = None
         self._transport: asyncio.DatagramTransport | None = None
         self._login_waiter: asyncio.Future[bool] | None = None
         self._messages = MessageBuffer(message_buffer, message_bytes)
@@ -217,14 +190,14 @@ class BattlEyeClient:
         """Open a fresh socket and log in, resending the login like a command."""
         self._drop_transport()
         loop = asyncio.get_running_loop()
-        endpoint = _Endpoint(self)
+        endpoint = BattlEyeEndpoint(self._datagram_from, self._refused_by)
         self._endpoint = endpoint
         self._commands.refused = False
         transport, _ = await loop.create_datagram_endpoint(
             lambda: endpoint, remote_addr=(self.host, self.port)
         )
         self._transport = transport
-        _grow_receive_buffer(transport)
+        grow_receive_buffer(transport)
         datagram = self._proto.login(self._password)
         waiter: asyncio.Future[bool] = loop.create_future()
         self._login_waiter = waiter
@@ -381,6 +354,14 @@ class BattlEyeClient:
             raise
 
     # --- datagrams -------------------------------------------------------------------------
+
+    def _datagram_from(self, endpoint: BattlEyeEndpoint, data: bytes) -> None:
+        if self._endpoint is endpoint:  # a replaced endpoint is ignored
+            self._on_datagram(data)
+
+    def _refused_by(self, endpoint: BattlEyeEndpoint) -> None:
+        if self._endpoint is endpoint:
+            self._commands.refused = True
 
     def _on_datagram(self, data: bytes) -> None:
         proto = self._proto

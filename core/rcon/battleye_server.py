@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from typing import Final, TypeAlias
 
-from core.rcon.battleye import (
+from core.rcon.battleye_packets import (
     CommandReplyPart,
     LoginReply,
     LoginRequest,

@@ -168,13 +168,7 @@ class BackupService:
         self, actor: Actor, server: str, backup: str, *, on_update: UpdateListener | None = None
     ) -> Job[RestoreResult]:
         """Queue a restore; refused at once while the server runs or the name is unknown."""
-        managed = self._server(server)
-        name = _backup_name(backup)
-        self._runs.require_stopped(managed)
-        if not (self.store.folder(managed.name) / name).is_dir():
-            raise NotFound(
-                "there is no backup named `{name}` for `{server}`", name=name, server=managed.name
-            )
+        managed, name = self._restorable(server, backup)
 
         async def run(ctx: JobContext) -> RestoreResult:
             arguments = {"server": managed.name, "backup": name}
@@ -187,6 +181,21 @@ class BackupService:
         return self._jobs.submit(
             f"restore {managed.name}", run, on_update=on_update, key=f"restore:{managed.name}"
         )
+
+    def check_restore(self, server: str, backup: str) -> None:
+        """Refuse now what `restore` would refuse at once (a running server, an unknown
+        backup), so a front end asks for confirmation only when the restore can go ahead."""
+        self._restorable(server, backup)
+
+    def _restorable(self, server: str, backup: str) -> tuple[ManagedServer, str]:
+        managed = self._server(server)
+        name = _backup_name(backup)
+        self._runs.require_stopped(managed)
+        if not (self.store.folder(managed.name) / name).is_dir():
+            raise NotFound(
+                "there is no backup named `{name}` for `{server}`", name=name, server=managed.name
+            )
+        return managed, name
 
     # -- listing and deleting --------------------------------------------------------------
 

@@ -32,18 +32,12 @@ from core.events import (
     Subscription,
 )
 from core.games.base import BanFiles, BanKind, GameBan, GameLink, OnlinePlayer
-from core.paging import Page, window
 from core.parsing import format_duration, parse_duration
 from core.services.audit import SYSTEM, Actor, AuditLog
 from core.services.ban_import import import_found
+from core.services.ban_ledger import BanLedger
 from core.services.ban_sync import BanSyncer
-from core.services.ban_targets import (
-    GAME_BAN_KINDS,
-    KIND_TITLES,
-    BanTarget,
-    clean_text,
-    parse_target,
-)
+from core.services.ban_targets import BanTarget, clean_text, parse_target
 from core.supervisor.server import ManagedServer
 from core.supervisor.states import RESTING_STATES, ServerState
 from core.supervisor.supervisor import Supervisor
@@ -59,7 +53,9 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 
-class BanService:
+class BanService(BanLedger):
+    """The ledger's changes, pushed to the games in scope; the reads are in `BanLedger`."""
+
     def __init__(
         self,
         supervisor: Supervisor,
@@ -73,12 +69,10 @@ class BanService:
         game_timeout: float = 10.0,
         sync_timeout: float = 60.0,
     ) -> None:
-        self._supervisor = supervisor
+        super().__init__(supervisor, BanRepository(db), clock)
         self._db = db
         self._bus = bus
         self._audit = audit
-        self._repo = BanRepository(db)
-        self._clock = clock
         self._expiry_interval = expiry_interval
         self._game_timeout = game_timeout
         self._sync_timeout = sync_timeout
@@ -117,32 +111,6 @@ class BanService:
             self._supervisor.bans_provider = None
 
     # -- queries -------------------------------------------------------------------------
-
-    def kinds_for(self, game: str) -> frozenset[BanKind]:
-        profile = self._supervisor.profiles.get(game) if game in self._supervisor.profiles else None
-        declared = getattr(profile, "ban_kinds", None)
-        if isinstance(declared, frozenset):
-            return frozenset(BanKind(k) for k in declared)
-        return GAME_BAN_KINDS.get(game, frozenset())
-
-    async def get(self, ban_id: int) -> Ban:
-        ban = await self._repo.get(ban_id)
-        if ban is None:
-            raise NotFound("there is no ban #{ban_id}; `/bans list` shows them", ban_id=ban_id)
-        return ban
-
-    async def active_for(self, server_id: int) -> list[GameBan]:
-        """The bans a server's game must hold now: one entry per target, the longest wins."""
-        game = await self._repo.game_of(server_id)
-        if game is None:
-            return []
-        chosen: dict[tuple[BanKind, str], Ban] = {}
-        for ban in await self._repo.active_for(server_id, self.kinds_for(game), self._clock()):
-            key = (ban.kind, ban.value.lower())
-            held = chosen.get(key)
-            if held is None or _outlasts(ban, held):
-                chosen[key] = ban
-        return [ban.game_ban() for ban in chosen.values()]
 
     async def bans_for_start(self, server_id: int) -> list[GameBan]:
         """The supervisor's ban source for a server's context: before a start (no game
@@ -305,35 +273,6 @@ class BanService:
 
     # -- games ---------------------------------------------------------------------------
 
-    def _check_kind(self, server: ManagedServer, kind: BanKind) -> None:
-        kinds = self.kinds_for(server.game)
-        if not kinds:
-            raise NotSupported(
-                "{name} ({game}) has no ban list", name=server.name, game=server.game
-            )
-        if kind not in kinds:
-            takes = " or ".join(sorted(KIND_TITLES[k] for k in kinds))
-            raise _wrong_kind(server.name, server.game, takes, kind)
-
-    def _scope(self, ban: Ban) -> list[ManagedServer]:
-        """Servers the ban applies to (those whose game knows its kind)."""
-        if ban.server_id is not None:
-            try:
-                servers = [self._supervisor.get(ban.server_id)]
-            except NotFound:
-                return []
-        else:
-            servers = self._supervisor.all()
-        return [s for s in servers if ban.kind in self.kinds_for(s.game)]
-
-    def _in_scope(self, ban: Ban) -> list[ManagedServer]:
-        """Running servers the ban applies to."""
-        return [s for s in self._scope(ban) if s.state is ServerState.RUNNING]
-
-    def _lift_servers(self, ban: Ban) -> list[int]:
-        """Every server whose game may hold a ban being lifted: it is taken out of each."""
-        return [s.id for s in self._scope(ban)]
-
     async def _apply(
         self, ban: Ban, replaced: Sequence[Ban], online: tuple[int, OnlinePlayer] | None
     ) -> tuple[list[str], list[str]]:
@@ -421,44 +360,6 @@ class BanService:
             self._syncer.retry_pending()
             await asyncio.sleep(self._expiry_interval)
 
-    # -- listing (last: the name shadows the builtin inside the class) -------------------
-
-    async def list(
-        self, server_name: str | None = None, include_expired: bool = False, limit: int = 100
-    ) -> list[Ban]:
-        """Newest first; for a server, its own bans and the ones for every server."""
-        server_id = None if server_name is None else self._supervisor.by_name(server_name).id
-        return await self._repo.list_bans(
-            server_id,
-            include_expired=include_expired,
-            now=self._clock(),
-            limit=max(1, min(limit, 500)),
-        )
-
-    async def page(
-        self,
-        server_name: str | None,
-        offset: int,
-        limit: int,
-        include_expired: bool = False,
-    ) -> Page[Ban]:
-        """One page of what `list` lists (newest first) and how many there are in all, so
-        `/bans list` pages through every ban without loading them all."""
-        server_id = None if server_name is None else self._supervisor.by_name(server_name).id
-        offset, limit = window(offset, limit)
-        now = self._clock()
-        total = await self._repo.count_bans(server_id, include_expired=include_expired, now=now)
-        items = await self._repo.list_bans(
-            server_id, include_expired=include_expired, now=now, limit=limit, offset=offset
-        )
-        return Page(total, offset, items)
-
-
-def _outlasts(ban: Ban, other: Ban) -> bool:
-    if other.expires_at is None:
-        return False
-    return ban.expires_at is None or ban.expires_at > other.expires_at
-
 
 def _outcome(what: str, applied: Sequence[str], missed: Sequence[str]) -> str:
     parts = [what]
@@ -477,34 +378,3 @@ def _not_active(ban: Ban, now: float) -> InvalidInput:
     if status == "expired":
         return InvalidInput("ban #{id} is already expired", id=ban.id)
     return InvalidInput("ban #{id} is already active", id=ban.id)
-
-
-def _wrong_kind(name: str, game: str, takes: str, kind: BanKind) -> NotSupported:
-    """A ban whose kind of id the server's game cannot hold; `takes` names those it can."""
-    if kind is BanKind.GUID:
-        return NotSupported(
-            "{name} is a {game} server: it bans by {takes}, not by BattlEye GUID",
-            name=name,
-            game=game,
-            takes=takes,
-        )
-    if kind is BanKind.IP:
-        return NotSupported(
-            "{name} is a {game} server: it bans by {takes}, not by IP address",
-            name=name,
-            game=game,
-            takes=takes,
-        )
-    if kind is BanKind.NAME:
-        return NotSupported(
-            "{name} is a {game} server: it bans by {takes}, not by Minecraft name",
-            name=name,
-            game=game,
-            takes=takes,
-        )
-    return NotSupported(
-        "{name} is a {game} server: it bans by {takes}, not by Minecraft UUID",
-        name=name,
-        game=game,
-        takes=takes,
-    )

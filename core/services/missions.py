@@ -10,28 +10,37 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import inspect
 import logging
 import ssl as ssl_module
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
-
-from yarl import URL
+from typing import TYPE_CHECKING
 
 from core.errors import InvalidInput, NotFound, NotRunning, NotSupported
-from core.games.pbo import (
+from core.games.mission_names import (
     MISSION_FOLDER,
     ROTATION_SETTING,
     mission_template,
     mission_terrain,
-    read_pbo,
     validate_mission_filename,
 )
+from core.games.pbo import read_pbo
 from core.net.download import AddressResolver, IPNetwork, download_https, parse_download_url
 from core.services.audit import Actor, AuditLog
+from core.services.mission_lookup import find_mission, shorten, start_first
+from core.services.mission_types import (
+    DuplicateMission,
+    LoadResult,
+    MissionInfo,
+    MissionProgress,
+    MissionProgressCallback,
+    RotationEntry,
+    RotationResult,
+    UploadResult,
+    validate_difficulty,
+)
+from core.services.mission_upload import emit_progress, mib, safe_url, write_temp
 from core.supervisor.states import ServerState
 from data.repositories.missions import MissionFiles, MissionRecord, MissionRepository
 
@@ -40,101 +49,14 @@ if TYPE_CHECKING:
     from core.supervisor.supervisor import Supervisor
     from data.db import Database
 
-__all__ = [
-    "DIFFICULTIES",
-    "MISSION_FOLDER",
-    "ROTATION_KEY",
-    "DuplicateMission",
-    "LoadResult",
-    "MissionInfo",
-    "MissionProgress",
-    "MissionProgressCallback",
-    "MissionService",
-    "RotationEntry",
-    "RotationResult",
-    "UploadResult",
-    "validate_difficulty",
-]
+__all__ = ["ROTATION_KEY", "MissionService"]
 
 _log = logging.getLogger(__name__)
 
 ARMA3 = "arma3"
 ROTATION_KEY = ROTATION_SETTING
-DIFFICULTIES = ("Recruit", "Regular", "Veteran", "Custom")
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 MAX_ROTATION = 64
-Stage = Literal["downloading", "validating", "stored"]
-
-
-@dataclass(frozen=True, slots=True)
-class MissionProgress:
-    """Where an upload is: bytes so far while downloading, then validating, then stored."""
-
-    stage: Stage
-    received: int = 0
-    total: int | None = None
-
-
-MissionProgressCallback = Callable[[MissionProgress], Awaitable[None] | None]
-
-
-@dataclass(frozen=True, slots=True)
-class UploadResult:
-    filename: str
-    template: str
-    terrain: str
-    size: int
-    sha256: str
-    replaced: bool
-
-
-@dataclass(frozen=True, slots=True)
-class MissionInfo:
-    filename: str
-    template: str
-    terrain: str
-    size: int
-    sha256: str
-    in_rotation: bool
-    uploaded_by: str
-    """"" when the file was put in the folder by hand."""
-    uploaded_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class RotationEntry:
-    template: str
-    difficulty: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class RotationResult:
-    entries: tuple[RotationEntry, ...]
-    note: str
-    """Tells the user when the change takes effect."""
-
-
-@dataclass(frozen=True, slots=True)
-class LoadResult:
-    template: str
-    difficulty: str | None
-
-
-class DuplicateMission(InvalidInput):
-    """The same content is already on the server (under `existing`)."""
-
-    def __init__(self, existing: str) -> None:
-        super().__init__("this mission is already on the server as {existing}", existing=existing)
-        self.existing = existing
-
-
-def validate_difficulty(value: str | None) -> str | None:
-    if value is None or not value.strip():
-        return None
-    for known in DIFFICULTIES:
-        if value.strip().lower() == known.lower():
-            return known
-    raise InvalidInput("difficulty must be one of {choices}", choices=", ".join(DIFFICULTIES))
 
 
 class MissionService:
@@ -188,7 +110,7 @@ class MissionService:
                 raise InvalidInput("the file is empty")
             self._check_size(len(data))
             files = self._files(server)
-            tmp = await _write_temp(files, data)
+            tmp = await write_temp(files, data)
             result = await self._store(actor, server, files, name, tmp, replace, progress)
             scope.result = f"stored {result.filename} ({result.size} bytes)"
             scope.arguments["sha256"] = result.sha256
@@ -204,7 +126,7 @@ class MissionService:
         replace: bool = False,
     ) -> UploadResult:
         """Fetch a mission from an https link (for files over Discord's upload cap)."""
-        arguments = {"source": "url", "url": _safe_url(url)}
+        arguments = {"source": "url", "url": safe_url(url)}
         async with self._audit.scope(
             actor, "missions.upload", {**arguments, "replace": replace}
         ) as scope:
@@ -221,7 +143,7 @@ class MissionService:
             await asyncio.to_thread(files.create)
 
             async def on_bytes(received: int, total: int | None) -> None:
-                await _emit(progress, MissionProgress("downloading", received, total))
+                await emit_progress(progress, MissionProgress("downloading", received, total))
 
             tmp = await download_https(
                 str(parsed),
@@ -252,7 +174,7 @@ class MissionService:
         """Validate the temp file, then rename it into place; on any failure it is removed."""
         try:
             size = (await asyncio.to_thread(tmp.stat)).st_size
-            await _emit(progress, MissionProgress("validating", size, size))
+            await emit_progress(progress, MissionProgress("validating", size, size))
             summary = await asyncio.to_thread(read_pbo, tmp)
             if not summary.has_mission_sqm:
                 raise InvalidInput(
@@ -296,7 +218,7 @@ class MissionService:
         finally:
             files.discard(tmp)  # gone already when it was renamed into place
         _log.info("mission %s stored for %s by %s", name, server.name, actor.name)
-        await _emit(progress, MissionProgress("stored", summary.size, summary.size))
+        await emit_progress(progress, MissionProgress("stored", summary.size, summary.size))
         return UploadResult(
             filename=name,
             template=mission_template(name),
@@ -337,7 +259,7 @@ class MissionService:
             server = self._arma(server_name)
             scope.server_id = server.id
             async with self._lock(server.id):
-                record = _find(await self._reconcile(server), mission, server.name)
+                record = find_mission(await self._reconcile(server), mission, server.name)
                 template = mission_template(record.filename)
                 if template.casefold() in {
                     e.template.casefold() for e in await self._rotation(server)
@@ -384,13 +306,14 @@ class MissionService:
                     try:
                         entries.append(
                             RotationEntry(
-                                mission_template(_find(records, name, server.name).filename), level
+                                mission_template(find_mission(records, name, server.name).filename),
+                                level,
                             )
                         )
                     except NotFound:
                         unknown.append(name)
                 if unknown:
-                    shown = ", ".join(_short(n) for n in unknown[:5])
+                    shown = ", ".join(shorten(n) for n in unknown[:5])
                     raise NotFound(
                         "not on {name}: {shown}; see /missions list", name=server.name, shown=shown
                     )
@@ -416,9 +339,9 @@ class MissionService:
             scope.server_id = server.id
             level = validate_difficulty(difficulty)
             async with self._lock(server.id):
-                record = _find(await self._reconcile(server), mission, server.name)
+                record = find_mission(await self._reconcile(server), mission, server.name)
             if server.state is not ServerState.RUNNING:
-                raise _start_first(server.name, server.state)
+                raise start_first(server.name, server.state)
             link = server.link
             if link is None or not link.connected:
                 raise NotRunning(
@@ -449,8 +372,8 @@ class MissionService:
         if size > self.max_bytes:
             raise InvalidInput(
                 "the file is {mib}, over the {limit} limit for missions",
-                mib=_mib(size),
-                limit=_mib(self.max_bytes),
+                mib=mib(size),
+                limit=mib(self.max_bytes),
             )
 
     async def _rotation(self, server: ManagedServer) -> builtins.list[RotationEntry]:
@@ -469,78 +392,3 @@ class MissionService:
 
     def _files(self, server: ManagedServer) -> MissionFiles:
         return MissionFiles(self._sup.folder_for(server.name) / MISSION_FOLDER)
-
-
-def _find(records: Sequence[MissionRecord], wanted: str, server: str) -> MissionRecord:
-    """A mission by file name or template: exact first, then a unique case-insensitive match."""
-    wanted = wanted.strip()
-    for record in records:
-        if wanted in (record.filename, mission_template(record.filename)):
-            return record
-    folded = wanted.casefold()
-    matches = [
-        r
-        for r in records
-        if folded in (r.filename.casefold(), mission_template(r.filename).casefold())
-    ]
-    if len(matches) == 1:
-        return matches[0]
-    raise NotFound(
-        "no mission {short} on {server}; see /missions list", short=_short(wanted), server=server
-    )
-
-
-async def _write_temp(files: MissionFiles, data: bytes) -> Path:
-    """Write in a thread; if we are cancelled meanwhile, the file is removed once written."""
-    future = asyncio.ensure_future(asyncio.to_thread(files.write_temp, data))
-    try:
-        return await asyncio.shield(future)
-    except asyncio.CancelledError:
-        future.add_done_callback(
-            lambda done: (
-                None if done.cancelled() or done.exception() else files.discard(done.result())
-            )
-        )
-        raise
-
-
-async def _emit(progress: MissionProgressCallback | None, event: MissionProgress) -> None:
-    """Progress is cosmetic: a failing callback (an expired interaction) never fails the upload."""
-    if progress is None:
-        return
-    try:
-        result = progress(event)
-        if inspect.isawaitable(result):
-            await result
-    except Exception:
-        _log.warning("a mission progress callback failed", exc_info=True)
-
-
-def _safe_url(url: str) -> str:
-    """What the audit keeps of a link: host and file name, never credentials or query."""
-    try:
-        parsed = URL(url.strip())
-        return f"{parsed.host}/…/{parsed.name}"[:200]
-    except (ValueError, TypeError):
-        return "<invalid link>"
-
-
-def _short(text: str) -> str:
-    return repr(text if len(text) <= 60 else text[:60] + "…")
-
-
-def _mib(size: int) -> str:
-    return f"{size / (1024 * 1024):.1f} MiB"
-
-
-def _start_first(name: str, state: ServerState) -> NotRunning:
-    """A load refused because the server is not running, saying what it is doing instead."""
-    if state is ServerState.STARTING:
-        return NotRunning("{name} is starting; start it first", name=name)
-    if state is ServerState.STOPPING:
-        return NotRunning("{name} is stopping; start it first", name=name)
-    if state is ServerState.CRASHED:
-        return NotRunning("{name} is crashed; start it first", name=name)
-    if state is ServerState.FAILED:
-        return NotRunning("{name} is failed; start it first", name=name)
-    return NotRunning("{name} is stopped; start it first", name=name)

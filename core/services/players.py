@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import ipaddress
 import logging
-import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -25,79 +22,17 @@ from core.parsing import parse_duration
 from core.services.audit import Actor, AuditLog
 from core.services.ban_targets import BanTarget, clean_text, normalise_target
 from core.services.bans import Ban, BanService
+from core.services.player_errors import AmbiguousPlayer, UnknownPlayer
+from core.services.player_identity import history_match, norm_id, normalised, same_person
 from core.supervisor.server import ManagedServer
 from core.supervisor.states import ServerState
 from core.supervisor.supervisor import Supervisor
 from data.db import Database
-from data.repositories.players import PlayerHistory, PlayerMatch, PlayerRepository
+from data.repositories.players import PlayerHistory, PlayerRepository
 
-__all__ = ["AmbiguousPlayer", "PlayerService", "UnknownPlayer"]
+__all__ = ["PlayerService"]
 
 _log = logging.getLogger(__name__)
-
-MAX_NAME = 256
-"""Names are kept verbatim, but a game (or a forged event) cannot make a row huge."""
-MAX_LISTED = 10
-_HEX32 = re.compile(r"[0-9a-fA-F]{32}")
-_UUID_DASHED = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
-
-
-def _listing(players: Sequence[OnlinePlayer]) -> tuple[str, int]:
-    """The first players as `name (#key), ...`, and how many more there are."""
-    shown = ", ".join(f"{p.name} (#{p.key})" for p in players[:MAX_LISTED])
-    return shown, max(0, len(players) - MAX_LISTED)
-
-
-class AmbiguousPlayer(InvalidInput):
-    """Several online players match; `candidates` lets the front end offer them."""
-
-    def __init__(self, query: str, candidates: Sequence[OnlinePlayer]) -> None:
-        self.candidates = tuple(candidates)
-        listing, more = _listing(candidates)
-        if more:
-            super().__init__(
-                "{count} players match {query!r}: {listing} and {more} more; "
-                "pick one from the list or give their number",
-                count=len(candidates),
-                query=query,
-                listing=listing,
-                more=more,
-            )
-        else:
-            super().__init__(
-                "{count} players match {query!r}: {listing}; "
-                "pick one from the list or give their number",
-                count=len(candidates),
-                query=query,
-                listing=listing,
-            )
-
-
-class UnknownPlayer(NotFound):
-    """Nobody online matches; `candidates` are the players who are online."""
-
-    def __init__(self, server: str, query: str, candidates: Sequence[OnlinePlayer]) -> None:
-        self.candidates = tuple(candidates)
-        listing, more = _listing(candidates)
-        if more:
-            super().__init__(
-                "no player {query!r} on {server}; online now: {listing} and {more} more",
-                query=query,
-                server=server,
-                listing=listing,
-                more=more,
-            )
-        elif candidates:
-            super().__init__(
-                "no player {query!r} on {server}; online now: {listing}",
-                query=query,
-                server=server,
-                listing=listing,
-            )
-        else:
-            super().__init__(
-                "no player {query!r} on {server}; nobody is online", query=query, server=server
-            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,10 +40,6 @@ class _Live:
     player: OnlinePlayer
     player_id: int
     session_id: int
-
-
-def _same_person(a: OnlinePlayer, b: OnlinePlayer) -> bool:
-    return a.name == b.name and (a.guid is None or b.guid is None or a.guid == b.guid)
 
 
 class PlayerService:
@@ -261,7 +192,7 @@ class PlayerService:
     def _ban_target(self, server: ManagedServer, player: OnlinePlayer) -> BanTarget:
         kinds = self._bans.kinds_for(server.game)
         if BanKind.GUID in kinds:
-            guid = _norm_id(player.guid, BanKind.GUID)
+            guid = norm_id(player.guid, BanKind.GUID)
             if guid is None:
                 raise InvalidInput(
                     "the BattlEye GUID of {name} is not known yet (BattlEye checks it a few "
@@ -270,7 +201,7 @@ class PlayerService:
                     name=player.name,
                 )
             return BanTarget(BanKind.GUID, guid)
-        uuid_value = _norm_id(player.guid, BanKind.UUID) if BanKind.UUID in kinds else None
+        uuid_value = norm_id(player.guid, BanKind.UUID) if BanKind.UUID in kinds else None
         if uuid_value is not None:
             return BanTarget(BanKind.UUID, uuid_value)
         if BanKind.NAME in kinds:
@@ -328,12 +259,12 @@ class PlayerService:
 
     async def history(self, query: str, limit: int = 10) -> list[PlayerHistory]:
         """Players by (part of) a name they used, their GUID/UUID, or an IP they came from."""
-        return await self._repo.search(_history_match(query), max(1, min(limit, 25)))
+        return await self._repo.search(history_match(query), max(1, min(limit, 25)))
 
     async def history_page(self, query: str, offset: int, limit: int) -> Page[PlayerHistory]:
         """One page of `history`'s matches and how many there are in all, so `/players
         history` pages through every match without loading them all."""
-        match = _history_match(query)
+        match = history_match(query)
         offset, limit = window(offset, limit, 25)
         total = await self._repo.count(match)
         return Page(total, offset, await self._repo.search(match, limit, offset))
@@ -416,10 +347,10 @@ class PlayerService:
     async def _see(self, server: ManagedServer, seen: OnlinePlayer, now: float) -> None:
         """Record a sighting (under the lock): open, continue, or replace a session."""
         live = self._live.setdefault(server.id, {})
-        player = _normalised(seen, server.game)
+        player = normalised(seen, server.game)
         current = live.get(player.key)
         async with self._db.transaction():
-            if current is not None and not _same_person(current.player, player):
+            if current is not None and not same_person(current.player, player):
                 await self._repo.close_session(current.session_id, now)
                 current = None
             if current is None:
@@ -436,58 +367,3 @@ class PlayerService:
                 )
             await self._repo.seen(player_id, player.name, player.ip, now)
         live[player.key] = _Live(player, player_id, session_id)
-
-
-def _history_match(query: str) -> PlayerMatch:
-    """What a history query means: a GUID/UUID, an IP address, or (part of) a name."""
-    text = query.strip()
-    if not text or len(text) > 64:
-        raise InvalidInput("search by a name (or part of one), a GUID, a UUID or an IP address")
-    if _HEX32.fullmatch(text):
-        return PlayerMatch.guids([text.lower(), str(uuid.UUID(text))])
-    if _UUID_DASHED.fullmatch(text):
-        return PlayerMatch.guids([str(uuid.UUID(text))])
-    address = _norm_ip(text)
-    if address is not None:
-        return PlayerMatch.ip(address)
-    return PlayerMatch.name(text)
-
-
-def _norm_id(value: str | None, kind: BanKind) -> str | None:
-    if not value:
-        return None
-    try:
-        return normalise_target(kind, value)
-    except InvalidInput:
-        return None
-
-
-def _norm_ip(text: str | None) -> str | None:
-    """An address as stored, from `1.2.3.4`, `1.2.3.4:2304`, `[::1]:25565` or `::1`."""
-    if not text:
-        return None
-    value = text.strip()
-    if value.startswith("[") and "]" in value:
-        value = value[1 : value.index("]")]
-    elif value.count(":") == 1:
-        value = value.split(":", 1)[0]
-    try:
-        address = ipaddress.ip_address(value)
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return str(address)
-
-
-def _normalised(player: OnlinePlayer, game: str) -> OnlinePlayer:
-    """What the games report, made safe to store: the name is kept as it is (only capped)."""
-    kind = BanKind.UUID if game == "minecraft" else BanKind.GUID
-    guid = _norm_id(player.guid, kind) or _norm_id(player.guid, BanKind.UUID)
-    return dataclasses.replace(
-        player,
-        key=player.key[:MAX_NAME] or player.name[:MAX_NAME],
-        name=player.name[:MAX_NAME],
-        guid=guid,
-        ip=_norm_ip(player.ip),
-    )

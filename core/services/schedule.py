@@ -25,8 +25,9 @@ import unicodedata
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from core.backups.layout import BackupKind
 from core.cron import CronSchedule, local_zone, parse_schedule
 from core.errors import InvalidInput, LanguardError, NotFound
 from core.events import MaintenanceChanged
@@ -38,6 +39,9 @@ from core.supervisor.states import ServerState
 from core.supervisor.supervisor import Supervisor
 from data.db import Database
 from data.repositories.schedules import ScheduleKind, ScheduleRecord, ScheduleRepository
+
+if TYPE_CHECKING:
+    from core.services.backups import BackupService
 
 __all__ = [
     "MaintenanceChanged",
@@ -56,6 +60,8 @@ MAX_SCHEDULES_PER_SERVER = 20
 MAX_MESSAGE_CHARS = 200
 MAX_WARN_MINUTES = 180
 MIN_RESTART_GAP_MINUTES = 10
+MIN_BACKUP_GAP_MINUTES = 60
+"""Scheduled backups at most hourly: more only fills the disk (retention keeps a count)."""
 LABEL_CHARS = 100
 WARN_GRACE = 60.0
 """Seconds a warning or message may be late and still be sent; later ones are dropped."""
@@ -143,6 +149,8 @@ class ScheduleService:
         self._restarts: dict[int, asyncio.Task[None]] = {}
         self._warned: set[tuple[int, float, int]] = set()
         self._started = False
+        self.backups: BackupService | None = None
+        """What a backup schedule runs (set by the runtime once the BackupService exists)."""
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -168,7 +176,7 @@ class ScheduleService:
                 )
                 continue
             try:
-                if record.kind == "restart":
+                if record.kind != "message":
                     await self._note_missed(record, now)
                 self._launch(record, since=now)
             except InvalidInput as exc:  # stored before a rule was tightened: keep the rest
@@ -249,6 +257,29 @@ class ScheduleService:
         self._launch(record, since=record.created_at)
         return self._entry(record, server)
 
+    async def add_backup(self, actor: Actor, server_name: str, when: str) -> ScheduleEntry:
+        """Back the server up at `when` (in any state: a stopped server's files count too)."""
+        server = self._server_named(server_name)
+        schedule = parse_schedule(when, self.tz)
+        _check_gap(schedule, (), backup=True)
+        await self._check_room(server)
+        record = await self._schedules.add(
+            server_id=server.id,
+            kind="backup",
+            spec=schedule.text,
+            created_at=self._now(),
+            created_by=actor.name[:100],
+        )
+        await self._audit.record(
+            actor,
+            "schedule.backup.add",
+            server_id=server.id,
+            arguments={"when": schedule.text},
+            result=f"schedule #{record.id}",
+        )
+        self._launch(record, since=record.created_at)
+        return self._entry(record, server)
+
     async def remove(self, actor: Actor, entry_id: int | str) -> ScheduleEntry:
         """Delete a schedule (`12` or `#12`, as autocomplete sends it); returns what it was."""
         schedule_id = _entry_id(entry_id)
@@ -296,8 +327,8 @@ class ScheduleService:
     def describe(self, entry: ScheduleEntry) -> str:
         """A one-line label (autocomplete choices allow 100 characters)."""
         when = entry.next_run.astimezone(self.tz).strftime("%a %H:%M")
-        if entry.kind == "restart":
-            label = f"#{entry.id} {entry.server} · restart {entry.spec} · next {when}"
+        if entry.kind != "message":
+            label = f"#{entry.id} {entry.server} · {entry.kind} {entry.spec} · next {when}"
         else:
             label = f"#{entry.id} {entry.server} · every {entry.spec}: {entry.message}"
         return label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
@@ -327,7 +358,7 @@ class ScheduleService:
     def _launch(self, record: ScheduleRecord, *, since: float) -> None:
         if not self._started:
             return
-        if record.kind == "restart":
+        if record.kind != "message":  # a restart's or a backup's loop
             loop: Coroutine[Any, Any, None] = self._restart_loop(
                 record, parse_schedule(record.spec, self.tz), since
             )
@@ -366,23 +397,26 @@ class ScheduleService:
             try:
                 await self._schedules.set_last_run(record.id, run_at)
             except sqlite3.Error as exc:  # only the missed-run log line depends on it
-                _log.warning("restart schedule #%d: last run not saved: %s", record.id, exc)
+                _log.warning("%s schedule #%d: last run not saved: %s", record.kind, record.id, exc)
             if late > RUN_GRACE:
                 _log.warning(
-                    "restart schedule #%d: the run due at %s was missed (%.0f s late); "
-                    "not replayed",
+                    "%s schedule #%d: the run due at %s was missed (%.0f s late); not replayed",
+                    record.kind,
                     record.id,
                     self._at(run_at),
                     late,
                 )
+            elif record.kind == "backup":
+                await self._run_backup(record)
             else:
                 await self._run_restart(record)
             cursor = max(run_at, self._now())
             passed = _next_run(schedule, run_at)
             if passed <= cursor:
                 _log.info(
-                    "restart schedule #%d: the run due at %s passed meanwhile (a slow "
-                    "restart or a suspended host); not replayed",
+                    "%s schedule #%d: the run due at %s passed meanwhile (a slow "
+                    "restart or backup, or a suspended host); not replayed",
+                    record.kind,
                     record.id,
                     self._at(passed),
                 )
@@ -431,6 +465,22 @@ class ScheduleService:
             ok=ok,
         )
 
+    async def _run_backup(self, record: ScheduleRecord) -> None:
+        """Queue the backup and wait for it, so a slow one skips the next run, never doubles."""
+        server = self._find(record.server_id)
+        if server is None or self.backups is None:
+            _log.warning("backup schedule #%d: nothing to back up with; skipped", record.id)
+            return
+        try:
+            job = self.backups.backup(SYSTEM, server.name, kind=BackupKind.SCHEDULED)
+            result = await job.result()
+        except LanguardError as exc:  # audited by the BackupService; the next run may work
+            _log.warning("scheduled backup of %s failed: %s", server.name, exc)
+        except Exception:
+            _log.exception("scheduled backup of %s failed", server.name)
+        else:
+            _log.info("backup schedule #%d: %s written", record.id, result.backup.name)
+
     async def _message_loop(self, record: ScheduleRecord, since: float) -> None:
         interval = record.interval_s or 60.0
         cursor = since
@@ -462,8 +512,9 @@ class ScheduleService:
         due = _next_run(parse_schedule(record.spec, self.tz), record.last_run or record.created_at)
         if due < now:
             _log.warning(
-                "restart schedule #%d: the run due at %s was missed while the bot was down; "
+                "%s schedule #%d: the run due at %s was missed while the bot was down; "
                 "not replayed",
+                record.kind,
                 record.id,
                 self._at(due),
             )
@@ -471,7 +522,7 @@ class ScheduleService:
 
     def _entry(self, record: ScheduleRecord, server: ManagedServer) -> ScheduleEntry:
         now = self._now()
-        if record.kind == "restart":
+        if record.kind != "message":
             schedule = parse_schedule(record.spec, self.tz)
             spec, next_run = schedule.describe(), _next_run(schedule, now)
         else:
@@ -526,9 +577,12 @@ def _next_run(schedule: CronSchedule, after: float) -> float:
     return schedule.next_after(datetime.fromtimestamp(after, UTC)).timestamp()
 
 
-def _check_gap(schedule: CronSchedule, warn: tuple[int, ...]) -> None:
-    """Refuse restarts closer together than 10 minutes or than the earliest warning."""
+def _check_gap(schedule: CronSchedule, warn: tuple[int, ...], *, backup: bool = False) -> None:
+    """Refuse restarts closer together than 10 minutes or than the earliest warning, and
+    backups closer than an hour."""
     need = max(MIN_RESTART_GAP_MINUTES, (warn[0] + 1) if warn else 0)
+    if backup:
+        need = MIN_BACKUP_GAP_MINUTES
     probe = dataclasses.replace(schedule, tz=UTC)
     start = datetime(2024, 1, 25, tzinfo=UTC)  # two weeks across a month's end
     previous: datetime | None = None
@@ -537,6 +591,13 @@ def _check_gap(schedule: CronSchedule, warn: tuple[int, ...]) -> None:
             return
         if previous is not None and run - previous < timedelta(minutes=need):
             gap = int((run - previous).total_seconds() // 60)
+            if backup:
+                raise InvalidInput(
+                    "backups would come {gap} minute(s) apart; leave at least {need} "
+                    "minutes between them",
+                    gap=gap,
+                    need=need,
+                )
             if gap == 1:
                 raise InvalidInput(
                     "restarts would come 1 minute apart; leave at least {need} "

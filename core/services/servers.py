@@ -35,14 +35,8 @@ from core.services.port_plan import (
     occupied_ports,
     overlapping_server,
 )
-from core.services.settings_schema import (
-    MASK,
-    NOT_SET,
-    Effect,
-    SettingKey,
-    SettingsSchema,
-    schema_for,
-)
+from core.services.settings_keys import Effect, SettingKey
+from core.services.settings_schema import MASK, NOT_SET, SettingsSchema, schema_for
 from core.supervisor.server import ManagedServer
 from core.supervisor.states import ACTIVE_STATES, ServerState
 from core.supervisor.supervisor import Supervisor
@@ -177,6 +171,8 @@ class ServerStatus:
     paused: bool
     started_at: float | None = None
     """When the running process started (epoch seconds); None when there is none."""
+    headless: tuple[int, int] | None = None
+    """Arma 3 headless clients (running, wanted) while the server runs with some; else None."""
 
 
 def _valid_name(name: str) -> str:
@@ -196,6 +192,11 @@ def _strong_password() -> str:
 
 def _as_int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _headless(server: ManagedServer) -> tuple[int, int] | None:
+    running, wanted = server.companions.counts()
+    return (running, wanted) if wanted else None
 
 
 def _mission(settings: Mapping[str, Any]) -> str | None:
@@ -637,6 +638,7 @@ class ServerService:
             address=self._address(server.profile, settings),
             paused=server.paused,
             started_at=None if handle is None else handle.started_at,
+            headless=_headless(server),
         )
 
     async def list(self) -> builtins.list[ServerSummary]:

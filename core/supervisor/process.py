@@ -40,6 +40,7 @@ __all__ = [
     "identity_of",
     "matches_identity",
     "spawn",
+    "wait_exit",
 ]
 
 _log = logging.getLogger(__name__)
@@ -308,15 +309,17 @@ def spawn(
     env: Mapping[str, str],
     console_path: Path | None,
     mode: SpawnMode | None = None,
+    unit: str | None = None,
 ) -> ProcessHandle:
     """Start a process detached from the bot: own session, output appended to `log_path`.
 
     Under systemd it also gets its own transient scope (see core.supervisor.spawn_mode), so
     restarting the bot's unit cannot kill it. systemd-run execs the game in place, so the
-    pid (and start time, session, environment) recorded here is the game's own.
+    pid (and start time, session, environment) recorded here is the game's own. `unit`
+    names the scope (`instance/id/...`); by default the game's marker does.
     """
     mode = mode or default_spawn_mode()
-    command = wrap_argv(mode, argv, scope_unit_name(env.get(_MARKER_ENV)))
+    command = wrap_argv(mode, argv, scope_unit_name(unit or env.get(_MARKER_ENV)))
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
     stdin_fd: int | None = None
     try:
@@ -351,3 +354,14 @@ def adopt(
     if not matches_identity(identity, identity_of(identity.pid)):
         return None
     return ProcessHandle(identity, console=console_path, started_at=started_at)
+
+
+async def wait_exit(handle: ProcessHandle, timeout: float) -> bool:
+    """Wait up to `timeout` seconds for the process to exit; False if it still runs."""
+    exited = handle.watch()
+    try:
+        async with asyncio.timeout(timeout):
+            await asyncio.shield(exited)
+    except TimeoutError:
+        return False
+    return True

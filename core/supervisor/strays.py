@@ -9,10 +9,14 @@ next bot still finds the game instead of calling it stopped and starting a secon
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
+import re
+import signal
 import socket
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,21 +24,28 @@ from pathlib import Path
 import psutil
 
 from core.games.base import PortNeed
-from core.supervisor.process import ProcessIdentity, identity_of
+from core.supervisor.process import ProcessIdentity, adopt, identity_of, wait_exit
 
 __all__ = [
+    "COMPANION_ENV",
     "MARKER_ENV",
     "PortHolder",
     "find_marked",
     "instance_of",
     "marker_value",
     "port_holders",
+    "scan_companions",
     "scan_marked",
+    "sweep_marked",
 ]
 
 _log = logging.getLogger(__name__)
 
 MARKER_ENV = "LANGUARD_SERVER"
+COMPANION_ENV = "LANGUARD_COMPANION"
+"""`<instance>/<server id>/<key>` on a companion (an Arma 3 headless client): a marker of
+its own, so a server's adoption and stray sweep never take a companion for its game."""
+_KEY = re.compile(rb"[a-z0-9][a-z0-9-]{0,31}")
 _PROC = Path("/proc")
 _ENVIRON_CAP = 1 << 20
 """Bytes read of one process's environment at most: a process can make it huge."""
@@ -57,18 +68,10 @@ def scan_marked(instance: str) -> dict[int, list[ProcessIdentity]]:
     """
     prefix = f"{MARKER_ENV}={instance}/".encode()
     found: dict[int, list[tuple[bool, float, ProcessIdentity]]] = {}
-    try:
-        entries = os.listdir(_PROC)
-    except OSError:
-        return {}
-    me = os.getpid()
-    for entry in entries:
-        if not entry.isdigit() or int(entry) == me:
+    for pid, tail in _marked(prefix):
+        if not (tail.isdigit() and len(tail) < 12):
             continue
-        pid = int(entry)
-        server_id = _marked_server(pid, prefix)
-        if server_id is None:
-            continue
+        server_id = int(tail)
         identity = identity_of(pid)
         if identity is None:
             continue
@@ -83,12 +86,42 @@ def scan_marked(instance: str) -> dict[int, list[ProcessIdentity]]:
     }
 
 
-def find_marked(instance: str, server_id: int) -> list[ProcessIdentity]:
-    """The live processes Languard started for one server (see `scan_marked`)."""
-    return scan_marked(instance).get(server_id, [])
+def scan_companions(instance: str) -> dict[int, dict[str, list[ProcessIdentity]]]:
+    """Live companions carrying this installation's marker: by server id, then key; for one
+    key the oldest comes first (a duplicate is the younger one)."""
+    prefix = f"{COMPANION_ENV}={instance}/".encode()
+    found: dict[int, dict[str, list[ProcessIdentity]]] = {}
+    for pid, tail in _marked(prefix):
+        server, _, key = tail.partition(b"/")
+        if not (server.isdigit() and len(server) < 12 and _KEY.fullmatch(key)):
+            continue
+        identity = identity_of(pid)
+        if identity is not None:
+            found.setdefault(int(server), {}).setdefault(key.decode(), []).append(identity)
+    for keys in found.values():
+        for identities in keys.values():
+            identities.sort(key=lambda i: i.create_time)
+    return found
 
 
-def _marked_server(pid: int, prefix: bytes) -> int | None:
+def _marked(prefix: bytes) -> list[tuple[int, bytes]]:
+    """(pid, what follows `prefix`) of every process whose environment has it."""
+    try:
+        entries = os.listdir(_PROC)
+    except OSError:
+        return []
+    me = os.getpid()
+    marked = []
+    for entry in entries:
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        tail = _environ_item(int(entry), prefix)
+        if tail is not None:
+            marked.append((int(entry), tail))
+    return marked
+
+
+def _environ_item(pid: int, prefix: bytes) -> bytes | None:
     try:
         with open(_PROC / str(pid) / "environ", "rb") as environ:
             raw = environ.read(_ENVIRON_CAP)
@@ -96,9 +129,23 @@ def _marked_server(pid: int, prefix: bytes) -> int | None:
         return None
     for item in raw.split(b"\0"):
         if item.startswith(prefix):
-            tail = item[len(prefix) :]
-            return int(tail) if tail.isdigit() and len(tail) < 12 else None
+            return item[len(prefix) :]
     return None
+
+
+def find_marked(instance: str, server_id: int) -> list[ProcessIdentity]:
+    """The live processes Languard started for one server (see `scan_marked`)."""
+    return scan_marked(instance).get(server_id, [])
+
+
+async def sweep_marked(instance: str, server_id: int, server: str) -> None:
+    """Kill processes of a server that outlived its main one (they hold its ports)."""
+    for identity in await asyncio.to_thread(find_marked, instance, server_id):
+        handle = adopt(identity, console_path=None, started_at=time.time())
+        if handle is not None and handle.signal_group(signal.SIGKILL):
+            _log.warning("%s: killed pid %d left behind by its game", server, handle.pid)
+            await wait_exit(handle, 5.0)
+            handle.close()
 
 
 @dataclass(frozen=True, slots=True)

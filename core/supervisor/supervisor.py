@@ -28,7 +28,7 @@ from core.supervisor.record_keeper import StorageErrors
 from core.supervisor.server import ManagedServer, ServerDeps
 from core.supervisor.server_logs import READER, ServerLogs, resume_positions, rotation_floor
 from core.supervisor.spawn_mode import default_spawn_mode
-from core.supervisor.strays import instance_of, scan_marked
+from core.supervisor.strays import instance_of, scan_companions, scan_marked
 from data.db import Database
 from data.repositories.history import HistoryRepository
 from data.repositories.servers import ServerRecord, ServerRepository
@@ -102,9 +102,10 @@ class Supervisor:
         """Load every server, re-adopt the live ones, start the background loops.
 
         One scan of /proc finds every game carrying this installation's marker, so a game
-        whose pid never reached the database is adopted too.
+        whose pid never reached the database is adopted too; another its companions.
         """
         marked = await asyncio.to_thread(scan_marked, self.instance)
+        companions = await asyncio.to_thread(scan_companions, self.instance)
         # systemd-run is probed once, off the loop, so no start ever waits on it
         await asyncio.to_thread(default_spawn_mode)
         for record in await self.servers_repo.list():
@@ -112,7 +113,7 @@ class Supervisor:
                 _log.warning("server %s uses unknown game %s; skipped", record.name, record.game)
                 continue
             server = await self._register(record)
-            outcome = await server.resume(marked.get(record.id, ()))
+            outcome = await server.resume(marked.get(record.id, ()), companions.get(record.id, {}))
             _log.info("server %s: %s", record.name, outcome)
         self.watcher.start()
         self._loops.append(asyncio.create_task(self._checkpoint_loop(), name="log-checkpoints"))

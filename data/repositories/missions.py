@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import InvalidInput
-from core.games.pbo import mission_terrain
+from core.games.mission_names import mission_terrain
 from data.db import Database
 
 __all__ = ["MissionFiles", "MissionRecord", "MissionRepository"]

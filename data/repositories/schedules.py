@@ -17,7 +17,7 @@ __all__ = [
     "ScheduleRepository",
 ]
 
-ScheduleKind = Literal["restart", "message"]
+ScheduleKind = Literal["restart", "message", "backup"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +26,8 @@ class ScheduleRecord:
     server_id: int
     kind: ScheduleKind
     spec: str
-    """A restart's `at` text (`06:00`, a cron expression), a message's `every` text (`30m`)."""
+    """A restart's or backup's `at` text (`06:00`, a cron expression), a message's `every`
+    text (`30m`)."""
     interval_s: float | None
     warn: tuple[int, ...]
     message: str
@@ -39,7 +40,7 @@ class ScheduleRecord:
 
 
 def _schedule(row: Any) -> ScheduleRecord:
-    kind: ScheduleKind = "restart" if row["kind"] == "restart" else "message"
+    kind: ScheduleKind = row["kind"] if row["kind"] in ("restart", "backup") else "message"
     return ScheduleRecord(
         id=int(row["id"]),
         server_id=int(row["server_id"]),

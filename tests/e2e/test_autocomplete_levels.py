@@ -31,7 +31,16 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 ALPHA = "ac-alpha"
 BETA = "ac-beta"
-TYPED = {"server": "", "player": "", "mission": "", "ban": "", "entry": "", "key": "", "game": ""}
+TYPED = {
+    "server": "",
+    "player": "",
+    "mission": "",
+    "ban": "",
+    "entry": "",
+    "key": "",
+    "game": "",
+    "backup": "",
+}
 """What is typed into each autocompleted option: nothing, so every choice may show."""
 
 
@@ -66,7 +75,8 @@ class Completion:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def product(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Product]:
-    """Something behind every autocomplete: a player online, a mission, a ban, a schedule."""
+    """Something behind every autocomplete: a player online, a mission, a ban, a schedule,
+    a backup."""
     async with open_product(tmp_path_factory.mktemp("autocomplete")) as opened:
         await opened.stop_bot()  # every cog, /status too: all autocompletes are covered
         await opened.start_bot(COGS)
@@ -82,6 +92,9 @@ async def product(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pro
         assert "Ban added" in text_of(ban), text_of(ban)
         every = {"server": ALPHA, "every": "30m", "message": "hello"}
         assert "scheduled" in text_of(await opened.reply("schedule message", every))
+        handle = await opened.run("backup now", {"server": ALPHA})
+        done = await handle.message(60, until=lambda m: bool(m.embeds))
+        assert "Backup of ac-alpha taken" in text_of(done), text_of(done)
         yield opened
 
 

@@ -23,7 +23,7 @@ import pytest
 from bot.alerts import AlertConfig
 from bot.channels import ChannelHub, HubConfig
 from bot.client import LanguardBot
-from bot.outbox import OutboxConfig
+from bot.outbox_types import OutboxConfig
 from core.config import Settings
 from core.services.audit import Actor
 from core.supervisor.server import ManagedServer

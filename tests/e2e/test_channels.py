@@ -21,7 +21,7 @@ import pytest
 from bot.alerts import AlertConfig
 from bot.channels import ChannelHub, HubConfig
 from bot.client import LanguardBot
-from bot.outbox import OutboxConfig
+from bot.outbox_types import OutboxConfig
 from core.config import Settings
 from core.errors import InvalidInput, NotFound
 from core.events import Chat, ServerCrashed, ServerHung

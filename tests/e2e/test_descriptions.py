@@ -20,6 +20,9 @@ import pytest
 import pytest_asyncio
 
 from bot.client import COGS
+from core.backups.layout import NAME_PATTERN as BACKUP_NAME_PATTERN
+from core.backups.manifest import MAX_NOTE_CHARS
+from core.backups.retention import DAY, MAX_AGE, MAX_KEEP, MIN_AGE
 from core.cron import MAX_TEXT as MAX_SCHEDULE_TEXT
 from core.errors import InvalidInput
 from core.games.arma3_link import _COMMAND_LIMIT as ARMA3_COMMAND_LIMIT
@@ -27,11 +30,12 @@ from core.net.download import MAX_URL_LENGTH
 from core.parsing import parse_duration
 from core.services.ban_targets import MAX_TEXT as MAX_REASON
 from core.services.maintenance import MAX_MAINTENANCE_MINUTES
-from core.services.players import MAX_NAME as MAX_PLAYER_NAME
+from core.services.player_identity import MAX_NAME as MAX_PLAYER_NAME
 from core.services.port_plan import HIGHEST_PORT, LOWEST_PORT
 from core.services.schedule import MAX_MESSAGE_CHARS
 from core.services.servers import NAME_PATTERN
-from core.services.settings_schema import _SAFE_KEY, MAX_VALUE_CHARS
+from core.services.settings_schema import _SAFE_KEY
+from core.services.settings_values import MAX_VALUE_CHARS
 from tests.e2e.product import Product, free_arma_port, open_product
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -58,6 +62,13 @@ def _key_rule() -> tuple[int, int]:
     return _accepted_lengths(lambda n: _SAFE_KEY.fullmatch("a" * n) is not None)
 
 
+def _backup_name_rule() -> tuple[int, int]:
+    longest = "20240131T120000Z-12"
+    return _accepted_lengths(
+        lambda n: BACKUP_NAME_PATTERN.fullmatch(longest[:n]) is not None, len(longest)
+    )
+
+
 def _duration_rule() -> tuple[int, int]:
     def accepts(n: int) -> bool:
         text = "1s" + " " * (n - 4) + "1s" if n >= 4 else "1s"[:n]  # `1s   1s` is valid
@@ -71,7 +82,7 @@ def _duration_rule() -> tuple[int, int]:
     return 1, _accepted_lengths(accepts)[1]
 
 
-RULES: dict[tuple[str, str], tuple[int, int]] = {
+RULES: dict[tuple[str, str], tuple[float, float]] = {
     ("server create", "name"): _name_rule(),
     # the union over games (Arma 3's own schema stops at 65000; the service says so)
     ("server create", "port"): (LOWEST_PORT, HIGHEST_PORT),
@@ -101,6 +112,14 @@ RULES: dict[tuple[str, str], tuple[int, int]] = {
     ("schedule message", "every"): _duration_rule(),
     ("schedule message", "message"): (1, MAX_MESSAGE_CHARS),
     ("audit", "limit"): (1, 100),  # AuditService.recent reads at most 100
+    ("schedule backup", "when"): (1, MAX_SCHEDULE_TEXT),
+    ("backup now", "note"): (0, MAX_NOTE_CHARS),
+    ("backup restore", "backup"): _backup_name_rule(),
+    ("backup delete", "backup"): _backup_name_rule(),
+    ("backup settings", "keep"): (1, MAX_KEEP),
+    ("backup settings", "max_age_days"): (MIN_AGE / DAY, MAX_AGE / DAY),
+    # the service counts the globs (50 of 200 characters), not the text: Discord's cap applies
+    ("backup settings", "exclude"): (1, DISCORD_MAX_STRING),
 }
 
 

@@ -22,8 +22,8 @@ from bot.channel_permissions import PERMISSION_NAMES, REQUIRED, ChannelProblem, 
 from bot.channels import HubConfig
 from bot.client import LanguardBot
 from bot.i18n import catalogue
-from bot.outbox import OutboxConfig
 from bot.outbox_plan import file_summary, gap_note
+from bot.outbox_types import OutboxConfig
 from core.config import Settings
 from core.services.audit import Actor
 from core.supervisor.server import ManagedServer

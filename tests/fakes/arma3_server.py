@@ -54,6 +54,7 @@ from core.games.arma3_config import (
     render_bans_txt,
 )
 from core.rcon.battleye_server import ServerProtocol
+from tests.fakes.arma3_client import HeadlessRegistry
 from tests.fakes.battleye_server import FakeBattlEyeServer
 
 __all__ = ["FakeArma3", "main", "parse_launch_args"]
@@ -190,9 +191,10 @@ class FakeArma3:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop, f"received {signal.Signals(sig).name}")
         port = int(self.args.get("port") or 2302)
-        game, _ = await loop.create_datagram_endpoint(
-            asyncio.DatagramProtocol, local_addr=("0.0.0.0", port)
+        game, self.registry = await loop.create_datagram_endpoint(
+            lambda: HeadlessRegistry(config, self.log, self.cwd), local_addr=("0.0.0.0", port)
         )
+        self._mod_list()
         self.log("Dedicated host created.")
         self.log(f"Game Port: {port}, Steam Query Port: {port + 1}")
         await self._start_battleye()
@@ -205,6 +207,7 @@ class FakeArma3:
             self.log("Waiting for next game.")
         reason = await self.stopping
         self.log(f"Shutting down: {reason}")
+        self.registry.shutdown()  # headless clients are told, then the game port closes
         if self.rcon is not None:
             await self.rcon.stop()
         game.close()
@@ -212,6 +215,25 @@ class FakeArma3:
             self.active_cfg.unlink(missing_ok=True)
         self.log("Dedicated host shut down.")
         return 0
+
+    def _mod_list(self) -> None:
+        """The `List of mods` table of the `-mod=`/`-serverMod=` folders that exist, each
+        named by its mod.cpp (the shape of public RPTs; core/mods/verify.py reads it)."""
+        paths = [p for k in ("mod", "servermod") for p in self.args.get(k, "").split(";") if p]
+        if not paths:
+            return
+        self.log("=" * 30 + " List of mods " + "=" * 30)
+        self.log("modsReadOnly = true")
+        self.log(f"{'name':>24} | {'modDir':>24} |  default |   origin | fullPath")
+        self.log("-" * 90)
+        for rel in paths:
+            folder = self.cwd / rel
+            if folder.is_dir():
+                cpp = (folder / "mod.cpp").read_text() if (folder / "mod.cpp").is_file() else ""
+                found = re.search(r'name\s*=\s*"([^"]*)"', cpp)
+                name = found[1] if found else folder.name
+                self.log(f"{name:>24} | {rel:>24} |    false | GAME DIR | {folder.resolve()}")
+        self.log("=" * 74)
 
     async def _write_vars(self, every: float) -> None:
         """Knob `vars_every`: mission persistence (`saveProfileNamespace`) rewrites
@@ -398,6 +420,8 @@ class FakeArma3:
         handler = self._handlers().get(verb)
         if handler is not None:
             return handler(rest)
+        if verb in ("#lock", "#unlock"):
+            self.log(f"Server {verb[1:]}ed by RCon admin")  # fake only: tests see the order
         if verb in ("#restart", "#reassign", "#lock", "#unlock", "#init", "loadscripts"):
             return ""
         return "Unknown command"
@@ -534,6 +558,7 @@ class FakeArma3:
                 "bans": [asdict(b) for b in self._ordered_bans()],
                 "rpt": None if self.rpt_path is None else str(self.rpt_path),
                 "pid": os.getpid(),
+                "headless": self.registry.state() if hasattr(self, "registry") else [],
             }
         )
 
@@ -541,6 +566,10 @@ class FakeArma3:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `arma3server_x64` shim (see tests/fakes/arma3_bin.py)."""
     args = sys.argv if argv is None else argv
+    if any(arg.lower() == "-client" for arg in args[1:]):  # a headless client
+        from tests.fakes import arma3_client
+
+        return arma3_client.main(Path(args[0]), args[1:])
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)
     return asyncio.run(FakeArma3(Path(args[0]), args[1:]).run())

@@ -19,7 +19,7 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from core.rcon.battleye import CommandReplyPart
+from core.rcon.battleye_packets import CommandReplyPart
 from core.rcon.battleye_server import (
     Address,
     AdminDropped,

@@ -69,11 +69,18 @@ async def main_async(args: argparse.Namespace) -> None:
             queue.put_nowait(event)
 
     data_dir = Path(args.data_dir)
+    profiles = ProfileRegistry([FakeProfile()])
+    if args.arma3:  # the fake arma3server_x64 (tests/fakes/arma3_bin.py), quick to answer
+        from core.games.arma3 import Arma3Profile
+        from core.games.arma3_link import RconOptions
+
+        rcon = RconOptions(timeout=0.3, retries=1, keepalive_interval=5.0, guid_wait=1.0)
+        profiles.add(Arma3Profile(Path(args.arma3), rcon=rcon, ready_poll=0.1))
     supervisor = Supervisor(
         db=db,
         bus=bus,
         data_dir=data_dir,
-        profiles=ProfileRegistry([FakeProfile()]),
+        profiles=profiles,
         secret_box=SecretBox(load_or_create_key(data_dir)),
         metrics_interval=args.metrics_interval,
         checkpoint_interval=args.checkpoint_interval,
@@ -113,6 +120,7 @@ def main() -> int:
     parser.add_argument("--timing", action="store_true", help="print ADOPTED <n> <s>")
     parser.add_argument("--rotate-bytes", type=int, default=50 * 1024 * 1024)
     parser.add_argument("--rotate-keep", type=int, default=5)
+    parser.add_argument("--arma3", help="the Arma 3 executable (a fake one) to supervise too")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     asyncio.run(main_async(args))

@@ -80,6 +80,7 @@ async def supervised(
         yield Env(db, bus, supervisor, data_dir, key)
     finally:
         pids = [s.handle.pid for s in supervisor.all() if s.handle is not None]
+        pids += [pid for s in supervisor.all() for pid in s.companions.pids()]
         await supervisor.close()
         await db.close()
         kill_groups(pids)

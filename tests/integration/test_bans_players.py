@@ -21,7 +21,8 @@ from core.events import RconStatus
 from core.games.base import BanKind, GameBan, OnlinePlayer
 from core.services.audit import Actor, AuditLog
 from core.services.bans import BanService
-from core.services.players import AmbiguousPlayer, PlayerService, UnknownPlayer
+from core.services.player_errors import AmbiguousPlayer, UnknownPlayer
+from core.services.players import PlayerService
 from core.supervisor.server import ManagedServer
 from core.supervisor.states import ServerState
 from data.repositories.history import AuditEntry, AuditRepository

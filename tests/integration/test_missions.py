@@ -23,15 +23,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from core.errors import InvalidInput, NotFound, NotRunning, NotSupported
+from core.games.mission_names import MISSION_FOLDER
 from core.net.download import address_refusal, download_https, parse_download_url
 from core.services.audit import Actor, AuditLog
-from core.services.missions import (
-    MISSION_FOLDER,
-    ROTATION_KEY,
-    DuplicateMission,
-    MissionProgress,
-    MissionService,
-)
+from core.services.mission_types import DuplicateMission, MissionProgress
+from core.services.missions import ROTATION_KEY, MissionService
 from core.supervisor.server import ManagedServer
 from core.supervisor.states import ServerState
 from data.repositories.history import AuditEntry, AuditRepository

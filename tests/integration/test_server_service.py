@@ -20,7 +20,8 @@ from core.events import ServerCrashed
 from core.secrets import SecretBox
 from core.services.audit import MASK, Actor, AuditLog
 from core.services.servers import ServerService
-from core.services.settings_schema import NOT_SET, Effect
+from core.services.settings_keys import Effect
+from core.services.settings_schema import NOT_SET
 from core.supervisor.ports import port_is_free
 from core.supervisor.states import ServerState
 from data.repositories.history import AuditEntry, AuditRepository

@@ -20,8 +20,8 @@ from core.rcon.errors import (
     RconLoginError,
     RconTimeout,
 )
-from core.rcon.source import LocalProtocolError
 from core.rcon.source_client import SourceRconClient, StatusCallback
+from core.rcon.source_packets import LocalProtocolError
 from tests.fakes.source_server import FakeSourceServer, Flavour, long_text
 
 pytestmark = pytest.mark.timeout(20)

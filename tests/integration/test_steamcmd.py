@@ -345,7 +345,7 @@ async def test_cancelling_a_queued_job_stops_steamcmd(tmp_path: Path) -> None:
         )
         hang = (await until(lambda: fake.events("hang"), 30, "the fake to hang"))[0]
         assert job.cancel()
-        with pytest.raises(asyncio.CancelledError):
+        with pytest.raises(LanguardError, match="cancelled"):
             await asyncio.wait_for(job.result(), 20)
         assert job.state is JobState.CANCELLED
     finally:

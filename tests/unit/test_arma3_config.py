@@ -16,14 +16,12 @@ from core.games.arma3_config import (
     parse_beserver_cfg,
     parse_config,
     quote,
-    render_arma3profile,
     render_bans_txt,
-    render_basic_cfg,
     render_beserver_cfg,
     render_config,
-    render_server_cfg,
     sanitize_line,
 )
+from core.games.arma3_files import render_arma3profile, render_basic_cfg, render_server_cfg
 from core.games.arma3_settings import Arma3Settings
 
 HOSTILE = [

@@ -14,16 +14,18 @@ from core.rcon.battleye import (
     ClientProtocol,
     ClientState,
     CommandReply,
+    LocalProtocolError,
+    LoginResult,
+    ServerMessage,
+)
+from core.rcon.battleye_packets import (
     CommandReplyPart,
     CommandRequest,
-    LocalProtocolError,
     LoginReply,
     LoginRequest,
-    LoginResult,
     MalformedPacket,
     MessageAck,
     MessagePacket,
-    ServerMessage,
     decode_client_packet,
     decode_server_packet,
 )

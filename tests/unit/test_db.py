@@ -217,3 +217,13 @@ async def test_the_database_and_its_journal_files_are_owner_only(tmp_path: Path)
             assert mode == 0o600, f"{suffix or 'db'} is {oct(mode)}"
     finally:
         await db.close()
+
+
+def test_migration_numbers_are_unique_and_without_gaps() -> None:
+    """Two branches adding "0011_..." would apply in name order by luck; a number is a
+    migration's place, so each is used once and none is skipped."""
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[2] / "data" / "migrations"
+    numbers = sorted(int(p.name.split("_", 1)[0]) for p in folder.glob("*.sql"))
+    assert numbers == list(range(1, len(numbers) + 1))

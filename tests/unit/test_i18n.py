@@ -345,3 +345,20 @@ def test_every_front_end_error_has_a_translation(language: str) -> None:
     assert any(t.startswith("`{key}` is a secret") for _, _, t in found)  # the scan sees them
     missing = sorted({f"{p}:{n}: {t}" for p, n, t in found if t not in texts})
     assert not missing, f"{language}: {len(missing)} front-end errors untranslated: {missing}"
+
+
+def test_a_fixed_word_in_a_core_error_is_translated() -> None:
+    """A server state passed as a field reads "en marche", not "running", in French."""
+    from bot.i18n import error_text
+    from core.errors import InvalidInput
+    from core.supervisor.states import ServerState
+
+    error = InvalidInput(
+        "`{server}` is {state}; stop it before restoring a backup",
+        server="main",
+        state=ServerState.RUNNING,
+    )
+    assert str(error) == "`main` is running; stop it before restoring a backup"
+    french = error_text("fr", error)
+    assert "running" not in french
+    assert tr("fr", "running") in french

@@ -10,17 +10,17 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from bot.embeds import code_block, escape_code
-from bot.outbox import (
+from bot.outbox import Outbox
+from bot.outbox_plan import OutMessage, file_summary, plan_message, text_units
+from bot.outbox_types import (
     ChannelUnavailable,
     MessageGone,
-    Outbox,
     OutboxConfig,
     Rejected,
     RetryAfter,
     Stream,
     Transient,
 )
-from bot.outbox_plan import OutMessage, file_summary, plan_message, text_units
 from bot.pacing import ChannelPacer
 
 FAST = OutboxConfig(

@@ -9,16 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.errors import InvalidInput
-from core.games.pbo import (
-    COMPRESSED_METHOD,
-    MAX_ENTRIES,
-    PboError,
-    mission_template,
-    mission_terrain,
-    read_pbo,
-    read_pbo_bytes,
-    validate_mission_filename,
-)
+from core.games.mission_names import mission_template, mission_terrain, validate_mission_filename
+from core.games.pbo import COMPRESSED_METHOD, MAX_ENTRIES, PboError, read_pbo, read_pbo_bytes
 from tests.fakes.pbo_factory import PboFile, build_pbo, mission_pbo, padded_mission_pbo
 
 

@@ -11,14 +11,8 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core.errors import InvalidInput
-from core.services.settings_schema import (
-    MASK,
-    NOT_SET,
-    Effect,
-    Kind,
-    SettingsSchema,
-    schema_for,
-)
+from core.services.settings_keys import Effect, Kind
+from core.services.settings_schema import MASK, NOT_SET, SettingsSchema, schema_for
 from tests.fakes.fake_profile import FakeProfile
 
 

@@ -17,6 +17,14 @@ from hypothesis import strategies as st
 
 from core.rcon.errors import RconError
 from core.rcon.source import (
+    Authenticated,
+    AuthenticationFailed,
+    CommandReply,
+    Event,
+    ProtocolState,
+    SourceRconProtocol,
+)
+from core.rcon.source_packets import (
     MAX_COMMAND_BYTES,
     MAX_PACKET_SIZE,
     MIN_PACKET_SIZE,
@@ -24,16 +32,10 @@ from core.rcon.source import (
     SERVERDATA_AUTH_RESPONSE,
     SERVERDATA_EXECCOMMAND,
     SERVERDATA_RESPONSE_VALUE,
-    Authenticated,
-    AuthenticationFailed,
-    CommandReply,
-    Event,
     LocalProtocolError,
     Packet,
     PacketDecoder,
-    ProtocolState,
     RemoteProtocolError,
-    SourceRconProtocol,
     encode_command,
 )
 

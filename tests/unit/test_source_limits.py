@@ -12,16 +12,18 @@ import pytest
 
 from core.rcon.source import (
     DEFAULT_MAX_REPLY_BYTES,
-    MAX_PACKET_SIZE,
-    SERVERDATA_AUTH_RESPONSE,
-    SERVERDATA_RESPONSE_VALUE,
     Authenticated,
     CommandReply,
     Event,
-    PacketDecoder,
-    RemoteProtocolError,
     ReplyTooLarge,
     SourceRconProtocol,
+)
+from core.rcon.source_packets import (
+    MAX_PACKET_SIZE,
+    SERVERDATA_AUTH_RESPONSE,
+    SERVERDATA_RESPONSE_VALUE,
+    PacketDecoder,
+    RemoteProtocolError,
 )
 
 MiB = 1 << 20
