@@ -16,7 +16,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, NoReturn, Protocol, TypeVar, cast
 
 import discord
 from discord import app_commands
@@ -237,6 +237,28 @@ def command_level(command: object) -> Level:
     return level if isinstance(level, Level) else Level.ADMIN
 
 
+async def refuse_level(
+    interaction: discord.Interaction[Any],
+    command: str,
+    server_id: int | None,
+    level: Level,
+    has: Level,
+) -> NoReturn:
+    """Audit a refusal for a too-low level and raise it. One row a minute per member,
+    command and server: a member with no level can't flood the audit log by repeating it."""
+    bot = _bot(interaction)
+    if bot.audit_throttle.allow(("level", interaction.user.id, command, server_id)):
+        await bot.services.audit.record(
+            actor_of(interaction),
+            f"denied:{command}",
+            server_id=server_id,
+            arguments={"needed": level.label, "has": has.label},
+            result="refused: level too low",
+            ok=False,
+        )
+    raise LevelTooLow(level, has)
+
+
 def require(level: Level) -> Callable[[T], T]:
     """Allow the command only to members whose level is at least `level`."""
 
@@ -249,19 +271,7 @@ def require(level: Level) -> Callable[[T], T]:
                 raise UnknownServer(name)
             return True
         command = interaction.command.qualified_name if interaction.command else "?"
-        bot = _bot(interaction)
-        # one row a minute per member, command and server: a member with no level can't
-        # flood the audit log by repeating a refused command
-        if bot.audit_throttle.allow(("level", interaction.user.id, command, server_id)):
-            await bot.services.audit.record(
-                actor_of(interaction),
-                f"denied:{command}",
-                server_id=server_id,
-                arguments={"needed": level.label, "has": has.label},
-                result="refused: level too low",
-                ok=False,
-            )
-        raise LevelTooLow(level, has)
+        await refuse_level(interaction, command, server_id, level, has)
 
     check = app_commands.check(predicate)
 

@@ -34,6 +34,7 @@ COGS = (
     "cogs.logs",
     "cogs.schedule",
     "cogs.backup",
+    "cogs.mods",
     "cogs.perms",
     "cogs.audit",
     "cogs.host",

@@ -13,7 +13,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot.checks import LevelTooLow, actor_of, guard_guild, member_level, server_id_of
+from bot.checks import actor_of, guard_guild, member_level, refuse_level, server_id_of
 from bot.embeds import Lang, clean_game_text, ok_embed
 from bot.i18n import tr
 from core.errors import InvalidInput
@@ -112,17 +112,7 @@ async def recheck_level(
     has = await member_level(interaction, server_id)
     if has >= level:
         return
-    bot = interaction.client
-    if bot.audit_throttle.allow(("level", interaction.user.id, command, server_id)):
-        await bot.services.audit.record(
-            actor_of(interaction),
-            f"denied:{command}",
-            server_id=server_id,
-            arguments={"needed": level.label, "has": has.label},
-            result="refused: level too low",
-            ok=False,
-        )
-    raise LevelTooLow(level, has)
+    await refuse_level(interaction, command, server_id, level, has)
 
 
 async def report_error(

@@ -22,6 +22,8 @@ from bot.embeds import (
     server_status_embed,
 )
 from bot.i18n import tr
+from bot.mod_choices import mod_set_choices
+from bot.mod_embeds import server_mods_reply
 from bot.paginator import ListSource, Noun, Paginator, send_pages
 from bot.progress import action_title, follow_states, players_question
 from bot.server_lines import bindings_text, list_line
@@ -354,6 +356,21 @@ class Servers(commands.GroupCog, group_name="server", description="Game servers"
             until=int(until.timestamp()),
         )
         await interaction.response.send_message(embed=ok_embed(tr(locale, "Maintenance"), text))
+
+    @app_commands.command(name="mods", description="An Arma 3 server's mods, in load order")
+    @app_commands.describe(
+        server="The Arma 3 server",
+        set="Mods in load order, comma-separated; add :server-only or :headless-only; - clears",
+    )
+    @app_commands.autocomplete(server=server_names, set=mod_set_choices)
+    @require(Level.OPERATOR)
+    async def mods(
+        self,
+        interaction: discord.Interaction[LanguardBot],
+        server: str,
+        set: app_commands.Range[str, 1, 6000] | None = None,
+    ) -> None:
+        await server_mods_reply(interaction, server, set)  # bot/mod_embeds.py
 
 
 class Rcon(commands.Cog):

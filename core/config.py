@@ -61,6 +61,8 @@ _FIXES: dict[str, str] = {
     "LANGUARD_STEAM_USER": "use the name of a Steam account that owns Arma 3",
     "LANGUARD_WORKSHOP_API_URL": "use an http(s) URL, or leave it empty for Steam's own",
     "LANGUARD_MODS_DIR": "use a folder path the bot may write to, or leave it empty",
+    "LANGUARD_HOSTS_FILE": "use the path of a hosts.toml file, or leave it empty for "
+    "hosts.toml in the data folder",
     "LANGUARD_METRICS_INTERVAL": "use a number of seconds from 0.1 to 3600 (15 by default)",
 }
 
@@ -135,6 +137,9 @@ class Settings(BaseSettings):
     mods_dir: Path | None = None
     """Where Workshop mods are downloaded and their lowercase trees kept (default:
     <data dir>/mods); it needs room for every mod of the library."""
+    hosts_file: Path | None = None
+    """The hosts declared for Docker engines (default: <data dir>/hosts.toml; when that
+    file is absent only `local` exists). Named here, the file must exist."""
 
     @field_validator(
         "discord_token", "secret_key", "webhook_secret", "steam_password", mode="before"
@@ -154,6 +159,7 @@ class Settings(BaseSettings):
         "steamcmd",
         "steam_user",
         "mods_dir",
+        "hosts_file",
         mode="before",
     )
     @classmethod
@@ -312,6 +318,11 @@ class Settings(BaseSettings):
     def mods_root(self) -> Path:
         """Where mods go: LANGUARD_MODS_DIR, else `mods` in the data dir."""
         return self.mods_dir if self.mods_dir is not None else self.data_dir / "mods"
+
+    @property
+    def hosts_path(self) -> Path:
+        """Where hosts are declared: LANGUARD_HOSTS_FILE, else `hosts.toml` in the data dir."""
+        return self.hosts_file if self.hosts_file is not None else self.data_dir / "hosts.toml"
 
     @property
     def minecraft_argv(self) -> list[str]:

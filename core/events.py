@@ -26,6 +26,8 @@ __all__ = [
     "Chat",
     "Event",
     "EventBus",
+    "HostReachable",
+    "HostUnreachable",
     "LogLines",
     "MaintenanceChanged",
     "PlayerBanned",
@@ -120,6 +122,24 @@ class StorageTrouble(Event):
     reason: str
     disk_full: bool = False
     recovered: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HostUnreachable(Event):
+    """A host's engine stopped answering (server_id 0). Its servers are "unknown (host
+    unreachable)", never crashed: they may well still run, and are reconciled on return."""
+
+    host: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HostReachable(Event):
+    """A host that was unreachable answers again (server_id 0); `down_for_s` is how long
+    it was away, as the registry saw it."""
+
+    host: str
+    down_for_s: float
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

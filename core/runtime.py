@@ -29,6 +29,7 @@ from core.services.channels import ChannelService
 from core.services.console import ConsoleService
 from core.services.host import HostService
 from core.services.missions import MissionService
+from core.services.mod_updates import ModUpdates
 from core.services.mods import ModService
 from core.services.permissions import PermissionService
 from core.services.players import PlayerService
@@ -64,23 +65,33 @@ def default_profiles(settings: Settings) -> list[GameProfile]:
 
 
 def _mod_service(
-    settings: Settings, supervisor: Supervisor, db: Database, audit: AuditLog, jobs: JobQueue
-) -> ModService:
+    settings: Settings,
+    supervisor: Supervisor,
+    db: Database,
+    audit: AuditLog,
+    jobs: JobQueue,
+    bus: EventBus,
+) -> tuple[ModService, ModUpdates]:
     """The mod library: SteamCMD when the operator set it up, the Workshop details API,
-    and the install's `keys/` (the game's own a3.bikey goes into each server's keys)."""
+    and the install's `keys/` (the game's own a3.bikey goes into each server's keys);
+    and the update-aware maintenance, with the same SteamCMD and the game's folder."""
     from core.steam import SteamCmd, WorkshopClient
 
     exe = settings.arma3_executable
-    return ModService(
+    steam = SteamCmd.from_settings(settings) if settings.steamcmd is not None else None
+    mods = ModService(
         supervisor,
         ModRepository(db),
         audit,
         jobs,
         WorkshopClient(settings.workshop_api_url),
         root=settings.mods_root.resolve(),
-        steam=SteamCmd.from_settings(settings) if settings.steamcmd is not None else None,
+        steam=steam,
         base_keys=exe.parent / "keys" if exe is not None else None,
     )
+    game_dir = exe.parent if exe is not None else None
+    updates = ModUpdates(supervisor, mods, audit, jobs, bus, steam=steam, game_dir=game_dir)
+    return mods, updates
 
 
 @dataclass
@@ -107,6 +118,7 @@ class Runtime:
     backups: BackupService
     stats: StatsService
     mods: ModService
+    mod_updates: ModUpdates
 
     @classmethod
     async def open(
@@ -154,6 +166,7 @@ class Runtime:
             schedule = ScheduleService(supervisor, db, audit, on_maintenance=bus.publish)
             bans = BanService(supervisor, db, bus, audit)
             jobs = JobQueue()
+            mods, mod_updates = _mod_service(settings, supervisor, db, audit, jobs, bus)
             backups = BackupService(
                 supervisor,
                 servers,
@@ -190,7 +203,8 @@ class Runtime:
                 jobs=jobs,
                 backups=backups,
                 stats=StatsService(supervisor, db, sample_interval=settings.metrics_interval),
-                mods=_mod_service(settings, supervisor, db, audit, jobs),
+                mods=mods,
+                mod_updates=mod_updates,
             )
             schedule.backups = backups  # what `/schedule backup` runs
             servers.on_manual_start.append(schedule.end_maintenance)

@@ -148,7 +148,8 @@ class RuntimeControl(Protocol):
     """What a profile may do to its running process during stop and readiness."""
 
     @property
-    def pid(self) -> int: ...
+    def pid(self) -> int | None:
+        """The OS pid when this machine runs it (None: a container on another host)."""
 
     def is_alive(self) -> bool: ...
 

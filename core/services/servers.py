@@ -616,7 +616,7 @@ class ServerService:
         server = self._server(name)
         schema = schema_for(server.profile)
         settings = await self._sup.settings_repo.get_all(server.id)
-        sample = self._sup.sample(server)
+        sample = await self._sup.sample(server)
         online, names = await self._players(server)
         most = settings.get("max_players")
         if most is None and "max_players" in schema:

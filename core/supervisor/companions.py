@@ -8,10 +8,12 @@ its clients), are killed when it crashes and started again once it runs again. O
 dies while the server runs is started again after a backoff that doubles while it keeps
 dying; the first death of such a streak is a warning, the others are not repeated.
 
-Like servers they outlive the bot and are adopted by the next one: each carries its own
-marker (`LANGUARD_COMPANION=<instance>/<server id>/<key>`, never the server's marker, so a
-server's adoption never takes a companion for its game), and `companions.json` in the
-server folder keeps pid + start time since boot + boot id (never the command line).
+Like servers they outlive the bot and are adopted by the next one: they run on the
+server's runtime, each carries its own marker (locally
+`LANGUARD_COMPANION=<instance>/<server id>/<key>`, never the server's marker, so a server's
+adoption never takes a companion for its game), and `companions.json` in the server folder
+keeps each one's record (locally pid + start time since boot + boot id, never the command
+line).
 """
 
 from __future__ import annotations
@@ -21,20 +23,24 @@ import contextlib
 import json
 import logging
 import os
-import signal
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from signal import SIGKILL, SIGTERM
 from typing import TYPE_CHECKING
 
 from core.backoff import Backoff
 from core.errors import LanguardError
 from core.fsutil import atomic_write
 from core.games.base import Companions, CompanionSpec, ServerContext
-from core.supervisor.launching import game_env, write_config_files
-from core.supervisor.process import ProcessHandle, ProcessIdentity, adopt, spawn, wait_exit
+from core.supervisor.runtime_api import (
+    FoundUnit,
+    ProcessRecord,
+    RunSpec,
+    RuntimeHandle,
+    wait_exit,
+)
 from core.supervisor.states import ServerState
-from core.supervisor.strays import COMPANION_ENV, scan_companions
 
 if TYPE_CHECKING:
     from core.supervisor.server import ManagedServer
@@ -55,7 +61,7 @@ class CompanionKeeper:
 
     def __init__(self, server: ManagedServer) -> None:
         self._server = server
-        self._members: dict[str, ProcessHandle] = {}
+        self._members: dict[str, RuntimeHandle] = {}
         self._wanted: tuple[str, ...] = ()
         self._active = False
         """True from the server's `running` until it stops: only then is a death restarted."""
@@ -80,7 +86,7 @@ class CompanionKeeper:
         return alive, len(self._wanted)
 
     def pids(self) -> list[int]:
-        return [handle.pid for handle in self._members.values()]
+        return [h.pid for h in self._members.values() if h.pid is not None]
 
     # -- start -------------------------------------------------------------------------------
 
@@ -113,42 +119,40 @@ class CompanionKeeper:
             self._active = True
             self._wanted = tuple(specs)
             if scan:
-                found = await asyncio.to_thread(scan_companions, server.deps.instance)
-                await self._take_found(found.get(server.id, {}))
+                await self._take_found(await self._survey())
             surplus = [key for key in self._members if key not in specs]
             await asyncio.gather(*(self._stop_member(key, kill=False) for key in surplus))
             for key, spec in specs.items():
                 if key not in self._members and key not in self._tasks:
-                    self._start_member(spec, ctx)
+                    await self._start_member(spec, ctx)
             await self._save()
 
-    def _start_member(self, spec: CompanionSpec, ctx: ServerContext) -> None:
+    async def _survey(self) -> Mapping[str, Sequence[FoundUnit]]:
+        """This server's marked companions by key, as its runtime sees them now."""
         server = self._server
-        marker = f"{server.deps.instance}/{server.id}/{spec.key}"
+        survey = await server.runtime.survey(server.deps.instance, servers=False)
+        return survey.companions.get(server.id, {})
+
+    async def _start_member(self, spec: CompanionSpec, ctx: ServerContext) -> None:
+        server = self._server
+        unit = server.unit(spec.key)
         try:
-            write_config_files(ctx, spec.files)
+            await server.runtime.prepare(unit, files=spec.files)
             spec.log_path.parent.mkdir(parents=True, exist_ok=True)
             _keep_log_small(spec.log_path)
-            env = game_env(spec.launch.env, {COMPANION_ENV: marker})
-            handle = spawn(
-                spec.launch.argv,
-                cwd=spec.launch.cwd,
-                log_path=spec.log_path,
-                env=env,
-                console_path=None,
-                unit=marker,
-            )
+            run = RunSpec(unit, spec.launch.argv, spec.launch.cwd, spec.log_path, spec.launch.env)
+            handle = await server.runtime.start(run)
         except (LanguardError, OSError) as exc:
             self._died(spec.key, f"could not start: {exc}", uptime=0.0)
             return
-        _log.info("%s: companion %s started (pid %d)", server.name, spec.key, handle.pid)
+        _log.info("%s: companion %s started (%s)", server.name, spec.key, handle.describe())
         self._attach(spec.key, handle)
 
-    def _attach(self, key: str, handle: ProcessHandle) -> None:
+    def _attach(self, key: str, handle: RuntimeHandle) -> None:
         self._members[key] = handle
         self._tasks[key] = self._server.spawn_task(self._watch(key, handle), f"companion-{key}")
 
-    async def _watch(self, key: str, handle: ProcessHandle) -> None:
+    async def _watch(self, key: str, handle: RuntimeHandle) -> None:
         status = await asyncio.shield(handle.watch())  # cancelling us must not cancel it
         if self._members.get(key) is not handle:
             return  # stopped or replaced on purpose
@@ -194,7 +198,7 @@ class CompanionKeeper:
                 _log.warning("%s: companion %s cannot start: %s", server.name, key, exc)
                 return
             if spec is not None:
-                self._start_member(spec, ctx)
+                await self._start_member(spec, ctx)
                 await self._save()
 
     # -- stop --------------------------------------------------------------------------------
@@ -210,10 +214,8 @@ class CompanionKeeper:
         if ensure is not None and ensure is not asyncio.current_task():
             ensure.cancel()
         async with self._lock:
-            server = self._server
             if sweep:
-                found = await asyncio.to_thread(scan_companions, server.deps.instance)
-                await self._take_found(found.get(server.id, {}))
+                await self._take_found(await self._survey())
             for task in self._tasks.values():
                 task.cancel()
             self._tasks.clear()
@@ -232,16 +234,19 @@ class CompanionKeeper:
             return
         try:
             if kill:
-                handle.signal_group(signal.SIGKILL)
+                await handle.signal(SIGKILL)
             else:
                 policy = await self._server.deps.policy(self._server.id)
-                handle.signal_group(signal.SIGTERM)
+                await handle.signal(SIGTERM)
                 if not await wait_exit(handle, policy.term_timeout):
                     _log.info("%s: companion %s ignored SIGTERM", self._server.name, key)
-                    handle.signal_group(signal.SIGKILL)
+                    await handle.signal(SIGKILL)
             if not await wait_exit(handle, 5.0):
                 _log.error(
-                    "%s: companion %s (pid %d) survived SIGKILL", self._server.name, key, handle.pid
+                    "%s: companion %s (%s) survived SIGKILL",
+                    self._server.name,
+                    key,
+                    handle.describe(),
                 )
                 return  # still ours: counted, and stopped again by the next stop
         finally:
@@ -259,45 +264,40 @@ class CompanionKeeper:
 
     # -- adoption ----------------------------------------------------------------------------
 
-    async def adopt(self, found: Mapping[str, Sequence[ProcessIdentity]] | None = None) -> None:
-        """Take back the companions a previous bot left: the recorded identities first, then
-        the marked processes (`found`; None scans /proc). A second one for a key is killed."""
+    async def adopt(self, found: Mapping[str, Sequence[FoundUnit]] | None = None) -> None:
+        """Take back the companions a previous bot left: the recorded ones first, then the
+        marked ones (`found`; None looks now). A second one for a key is killed."""
         if not self.supported:
             return
         server = self._server
         async with self._lock:
             ctx = await server.deps.context(server.id, server.name)
             self._folder = ctx.folder
-            for key, (identity, started_at) in _load(ctx.folder / COMPANIONS_FILE).items():
-                handle = adopt(identity, console_path=None, started_at=started_at)
+            for key, record in _load(ctx.folder / COMPANIONS_FILE).items():
+                handle = await server.runtime.adopt(server.unit(key), record)
                 if handle is not None and key not in self._members:
-                    _log.info("%s: companion %s adopted (pid %d)", server.name, key, handle.pid)
+                    _log.info("%s: companion %s adopted (%s)", server.name, key, handle.describe())
                     self._attach(key, handle)
-            if found is None:
-                scanned = await asyncio.to_thread(scan_companions, server.deps.instance)
-                found = scanned.get(server.id, {})
-            await self._take_found(found)
+            await self._take_found(await self._survey() if found is None else found)
 
-    async def _take_found(self, found: Mapping[str, Sequence[ProcessIdentity]]) -> None:
-        known = {handle.pid for handle in self._members.values()}
-        for key, identities in found.items():
-            for identity in identities:
-                if identity.pid in known:
-                    continue
-                handle = adopt(identity, console_path=None, started_at=time.time())
-                if handle is None:
-                    continue
+    async def _take_found(self, found: Mapping[str, Sequence[FoundUnit]]) -> None:
+        server = self._server
+        known = {handle.ident for handle in self._members.values()}
+        for key, items in found.items():
+            fresh = [item for item in items if item.ident not in known]
+            if not fresh:
+                continue
+            handles = await server.runtime.find(server.unit(key), fresh, started_at=time.time())
+            for handle in handles:
                 if key not in self._members:
-                    _log.warning(
-                        "%s: found companion %s (pid %d)", self._server.name, key, handle.pid
-                    )
+                    _log.warning("%s: found companion %s (%s)", server.name, key, handle.describe())
                     self._attach(key, handle)
-                    known.add(handle.pid)
+                    known.add(handle.ident)
                     continue
                 _log.warning(
-                    "%s: killing a second companion %s (pid %d)", self._server.name, key, handle.pid
+                    "%s: killing a second companion %s (%s)", server.name, key, handle.describe()
                 )
-                handle.signal_group(signal.SIGKILL)
+                await handle.signal(SIGKILL)
                 await wait_exit(handle, 5.0)
                 handle.close()
 
@@ -307,14 +307,16 @@ class CompanionKeeper:
             return
         path = self._folder / COMPANIONS_FILE
         async with self._save_lock:  # one write at a time, so the last state is the one kept
+            kept = ((key, handle.record()) for key, handle in self._members.items())
             records = {
                 key: {
-                    "pid": handle.identity.pid,
-                    "create_time": handle.identity.create_time,
-                    "boot_id": handle.identity.boot_id,
-                    "started_at": handle.started_at,
+                    "pid": record.pid,
+                    "create_time": record.create_time,
+                    "boot_id": record.boot_id,
+                    "started_at": record.started_at,
                 }
-                for key, handle in self._members.items()
+                for key, record in kept
+                if record is not None
             }
             try:
                 if records:
@@ -326,20 +328,23 @@ class CompanionKeeper:
                 _log.warning("%s: cannot record its companions: %s", self._server.name, exc)
 
 
-def _load(path: Path) -> dict[str, tuple[ProcessIdentity, float]]:
+def _load(path: Path) -> dict[str, ProcessRecord]:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    records: dict[str, tuple[ProcessIdentity, float]] = {}
+    records: dict[str, ProcessRecord] = {}
     if not isinstance(raw, dict):
         return records
     for key, item in raw.items():
         try:
-            identity = ProcessIdentity(
-                int(item["pid"]), float(item["create_time"]), (), str(item.get("boot_id") or "")
+            records[str(key)] = ProcessRecord(
+                pid=int(item["pid"]),
+                create_time=float(item["create_time"]),
+                cmdline=(),
+                started_at=float(item["started_at"]),
+                boot_id=str(item.get("boot_id") or ""),
             )
-            records[str(key)] = (identity, float(item["started_at"]))
         except (KeyError, TypeError, ValueError):
             continue
     return records

@@ -7,18 +7,18 @@ import re
 
 from core.events import LogLines, Subscription
 from core.games.base import GameLink
-from core.supervisor.process import ProcessHandle
+from core.supervisor.runtime_api import RuntimeHandle
 
 __all__ = ["ProcessControl"]
 
 
 class ProcessControl:
-    """A profile's narrow view of one process: its pid, console and log lines."""
+    """A profile's narrow view of one running unit: its pid, console and log lines."""
 
     def __init__(
         self,
         server_id: int,
-        handle: ProcessHandle,
+        handle: RuntimeHandle,
         lines: Subscription | None,
         link: GameLink | None = None,
     ) -> None:
@@ -28,7 +28,7 @@ class ProcessControl:
         self.link = link
 
     @property
-    def pid(self) -> int:
+    def pid(self) -> int | None:
         return self._handle.pid
 
     def is_alive(self) -> bool:

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 from core.errors import StartRefused
 from core.events import ServerCrashed, ServerFailed
 from core.supervisor.policy import decide_after_crash
-from core.supervisor.process import ExitStatus, ProcessHandle
 from core.supervisor.record_keeper import StorageErrors
+from core.supervisor.runtime_api import ExitStatus, RuntimeHandle
 from core.supervisor.states import ServerState
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ class CrashKeeper:
         self._restart_task: asyncio.Task[None] | None = None
 
     async def on_exit(
-        self, handle: ProcessHandle, exited: asyncio.Future[ExitStatus], generation: int
+        self, handle: RuntimeHandle, exited: asyncio.Future[ExitStatus], generation: int
     ) -> None:
         server = self._server
         try:

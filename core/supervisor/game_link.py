@@ -12,7 +12,7 @@ from core.errors import StartRefused
 from core.events import ServerHung
 from core.games.base import GameLink
 from core.supervisor.control import ProcessControl
-from core.supervisor.process import ProcessHandle
+from core.supervisor.runtime_api import RuntimeHandle
 from core.supervisor.states import ServerState
 
 if TYPE_CHECKING:
@@ -33,14 +33,14 @@ class LinkKeeper:
         """Seconds the last liveness probe took to be answered (None: none answered yet)."""
         self._task: asyncio.Task[None] | None = None
 
-    def start(self, handle: ProcessHandle, generation: int) -> None:
+    def start(self, handle: RuntimeHandle, generation: int) -> None:
         self._task = self._server.spawn_task(self._run(handle, generation), "link")
 
     def _current(self, generation: int) -> bool:
         server = self._server
         return server.generation == generation and server.state is ServerState.RUNNING
 
-    async def _run(self, handle: ProcessHandle, generation: int) -> None:
+    async def _run(self, handle: RuntimeHandle, generation: int) -> None:
         server = self._server
         backoff = Backoff(base=1.0, cap=30.0)
         ctx = await server.deps.context(server.id, server.name)
@@ -60,7 +60,7 @@ class LinkKeeper:
             self.link = link
         await self._probe(handle, generation)
 
-    async def _probe(self, handle: ProcessHandle, generation: int) -> None:
+    async def _probe(self, handle: RuntimeHandle, generation: int) -> None:
         server = self._server
         failures = 0
         while True:

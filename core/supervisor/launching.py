@@ -10,14 +10,26 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 from core.backups.layout import RESTORE_DIR
-from core.errors import ConfigWriteError, PortInUse, StartRefused
+from core.errors import AlreadyRunning, ConfigWriteError, PortInUse, StartRefused
 from core.fsutil import atomic_write, is_within
 from core.games.base import ConfigFile, PortNeed, ServerContext
+from core.supervisor.runtime_api import Limits
+from core.supervisor.states import ServerState
 from core.supervisor.strays import port_holders
 
-__all__ = ["PASSED_ENV", "check_startable", "game_env", "who_holds", "write_config_files"]
+__all__ = [
+    "PASSED_ENV",
+    "already_active",
+    "check_startable",
+    "game_env",
+    "limits_of",
+    "who_holds",
+    "write_config_files",
+]
 
 PASSED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "HOME", "USER", "TMPDIR")
 """The only parts of the bot's environment a game sees: never the token or the secret key."""
@@ -35,11 +47,11 @@ def check_startable(ctx: ServerContext) -> None:
         )
 
 
-def write_config_files(ctx: ServerContext, files: Iterable[ConfigFile]) -> None:
+def write_config_files(folder: Path, files: Iterable[ConfigFile]) -> None:
     """Write each file atomically, never outside the server's folder; secret ones get 0600."""
-    ctx.folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     for config in files:
-        if not is_within(config.path, ctx.folder):
+        if not is_within(config.path, folder):
             raise ConfigWriteError(
                 "refusing to write {name} outside the server", name=config.path.name
             )
@@ -59,6 +71,35 @@ def game_env(extra: Mapping[str, str], markers: Mapping[str, str]) -> dict[str, 
     env.update(extra)
     env.update(markers)
     return env
+
+
+LIMIT_KEYS = ("cpu_limit", "memory_limit_mb", "pids_limit")
+"""The server settings a runtime's limits come from (a container's; processes take none)."""
+
+
+def limits_of(settings: Mapping[str, Any]) -> Limits:
+    """A unit's limits from its server's settings; a missing or unusable value: no limit."""
+    cpus, memory_mb, pids = (_positive(settings.get(key)) for key in LIMIT_KEYS)
+    return Limits(
+        cpus=cpus,
+        memory_bytes=None if memory_mb is None else int(memory_mb * 1024 * 1024),
+        pids=None if pids is None else int(pids),
+    )
+
+
+def _positive(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return None
+    return float(value)
+
+
+def already_active(name: str, state: ServerState) -> AlreadyRunning:
+    """The refusal of a start while the server is starting, running or stopping."""
+    if state is ServerState.STARTING:
+        return AlreadyRunning("{name} is already starting", name=name)
+    if state is ServerState.STOPPING:
+        return AlreadyRunning("{name} is already stopping", name=name)
+    return AlreadyRunning("{name} is already running", name=name)
 
 
 def _unreadable(server: str, keys: Sequence[str]) -> StartRefused:

@@ -13,16 +13,23 @@ import errno
 import functools
 import logging
 import os
-import signal
 import stat
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from signal import Signals
 
 import psutil
 
+from core.supervisor.runtime_api import (
+    ExitStatus,
+    LogSource,
+    ProcessRecord,
+    ResourceSample,
+    wait_exit,
+)
 from core.supervisor.spawn_mode import (
     SpawnMode,
     default_spawn_mode,
@@ -94,25 +101,6 @@ class ProcessIdentity:
     boot_id: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class ExitStatus:
-    """How a process ended; both None when it was not our child (adopted)."""
-
-    exit_code: int | None
-    signal: int | None
-
-    def describe(self) -> str:
-        if self.signal is not None:
-            try:
-                name = signal.Signals(self.signal).name
-            except ValueError:
-                name = f"signal {self.signal}"
-            return f"killed by {name}"
-        if self.exit_code is not None:
-            return f"exit code {self.exit_code}"
-        return "exited (code unknown: process was adopted)"
-
-
 def identity_of(pid: int) -> ProcessIdentity | None:
     """The identity of a live (non-zombie) process, or None."""
     try:
@@ -160,7 +148,8 @@ def _ensure_fifo(path: Path) -> None:
 
 
 class ProcessHandle:
-    """A live process we own or adopted. `exited` resolves once, with its ExitStatus."""
+    """A live process we own or adopted (the local runtime's RuntimeHandle). `exited`
+    resolves once, with its ExitStatus."""
 
     def __init__(
         self,
@@ -169,10 +158,13 @@ class ProcessHandle:
         popen: subprocess.Popen[bytes] | None = None,
         console: Path | None = None,
         started_at: float | None = None,
+        log_path: Path | None = None,
     ) -> None:
         self.identity = identity
         self._popen = popen
         self.console_path = console
+        self.log_path = log_path
+        self._sampled: psutil.Process | None = None
         self.started_at = time.time() if started_at is None else started_at
         self._monotonic_start = time.monotonic() - max(0.0, time.time() - self.started_at)
         self._pidfd: int | None = None
@@ -185,11 +177,42 @@ class ProcessHandle:
         return self.identity.pid
 
     @property
+    def ident(self) -> str:
+        return str(self.identity.pid)
+
+    @property
     def adopted(self) -> bool:
         return self._popen is None
 
     def uptime(self) -> float:
         return max(0.0, time.monotonic() - self._monotonic_start)
+
+    def describe(self) -> str:
+        return f"pid {self.identity.pid}"
+
+    def record(self) -> ProcessRecord:
+        """pid + start time since boot + boot id: what a new bot adopts it by."""
+        i = self.identity
+        return ProcessRecord(i.pid, i.create_time, i.cmdline, self.started_at, i.boot_id)
+
+    def log_source(self) -> LogSource:
+        return LogSource(self.log_path, f"stdout of pid {self.identity.pid}")
+
+    async def sample(self) -> ResourceSample | None:
+        """CPU% since the previous sample and RSS of the process and its descendants."""
+        proc = self._sampled
+        if proc is None:
+            try:
+                proc = self._sampled = psutil.Process(self.pid)
+            except psutil.Error:
+                return None
+        try:
+            members = [proc, *proc.children(recursive=True)]
+            cpu = sum(p.cpu_percent(None) for p in members)
+            rss = sum(p.memory_info().rss for p in members)
+        except psutil.Error:
+            return None
+        return ResourceSample(cpu, rss)
 
     # -- exit watching -----------------------------------------------------------------
 
@@ -269,7 +292,11 @@ class ProcessHandle:
             return self._popen.poll() is None
         return matches_identity(self.identity, identity_of(self.pid))
 
-    def signal_group(self, sig: signal.Signals) -> bool:
+    async def signal(self, sig: Signals) -> bool:
+        """The RuntimeHandle way to `signal_group` (a container's is an API call)."""
+        return self.signal_group(sig)
+
+    def signal_group(self, sig: Signals) -> bool:
         """Signal the whole process group; False when nothing was there to signal."""
         if not self.is_alive():
             return False
@@ -344,24 +371,17 @@ def spawn(
     identity = identity_of(popen.pid)
     if identity is None:  # died at once; keep what we know so its exit is still reported
         identity = ProcessIdentity(popen.pid, -time.time(), tuple(argv), boot_id())
-    return ProcessHandle(identity, popen=popen, console=console_path)
+    return ProcessHandle(identity, popen=popen, console=console_path, log_path=log_path)
 
 
 def adopt(
-    identity: ProcessIdentity, *, console_path: Path | None, started_at: float
+    identity: ProcessIdentity,
+    *,
+    console_path: Path | None,
+    started_at: float,
+    log_path: Path | None = None,
 ) -> ProcessHandle | None:
     """Re-attach to a process an earlier bot started; None if it is gone or the pid was reused."""
     if not matches_identity(identity, identity_of(identity.pid)):
         return None
-    return ProcessHandle(identity, console=console_path, started_at=started_at)
-
-
-async def wait_exit(handle: ProcessHandle, timeout: float) -> bool:
-    """Wait up to `timeout` seconds for the process to exit; False if it still runs."""
-    exited = handle.watch()
-    try:
-        async with asyncio.timeout(timeout):
-            await asyncio.shield(exited)
-    except TimeoutError:
-        return False
-    return True
+    return ProcessHandle(identity, console=console_path, started_at=started_at, log_path=log_path)

@@ -12,6 +12,9 @@ RecordKeeper instead of leaving the server half-way through a move.
 Parts kept apart by subject share this class's lock and internals: crashes.py (exit,
 crash, restart), adoption.py (taking back a running game), game_link.py (the command
 channel), companions.py (processes that run beside the server: Arma 3 headless clients).
+
+What runs the game is the server's `GameRuntime` (core.supervisor.runtime_api): local
+processes or a container host. Nothing here knows which.
 """
 
 from __future__ import annotations
@@ -19,28 +22,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from signal import SIGKILL, SIGTERM
 
-from core.errors import AlreadyRunning, NotRunning, PortInUse, StartRefused
-from core.events import EventBus, LogLines, ServerFailed, ServerStateChanged, Subscription
+from core.errors import NotRunning, StartRefused
+from core.events import EventBus, LogLines, ServerStateChanged
 from core.games.base import GameLink, GameProfile, ServerContext
-from core.supervisor import adoption
-from core.supervisor.adoption import CONSOLE_FIFO, process_record
+from core.supervisor import adoption, readiness
 from core.supervisor.companions import CompanionKeeper
 from core.supervisor.control import ProcessControl
 from core.supervisor.crashes import CrashKeeper
 from core.supervisor.game_link import LinkKeeper
-from core.supervisor.launching import check_startable, game_env, who_holds, write_config_files
+from core.supervisor.launching import already_active, check_startable, limits_of
+from core.supervisor.local_runtime import CONSOLE_LOG
 from core.supervisor.policy import LifecyclePolicy
-from core.supervisor.ports import check_ports
-from core.supervisor.process import ProcessHandle, ProcessIdentity, spawn, wait_exit
 from core.supervisor.record_keeper import RecordKeeper, Snapshot, StorageErrors
+from core.supervisor.runtime_api import (
+    FoundUnit,
+    GameRuntime,
+    RunSpec,
+    RuntimeHandle,
+    UnitRef,
+    wait_exit,
+)
 from core.supervisor.server_logs import ServerLogs
 from core.supervisor.states import ACTIVE_STATES, RESTING_STATES, ServerState, check_transition
-from core.supervisor.strays import MARKER_ENV, marker_value, sweep_marked
+from core.supervisor.strays import marker_value
 from data.db import Database
 from data.repositories.history import HistoryRepository
 from data.repositories.servers import ServerRecord, ServerRepository
@@ -50,7 +60,6 @@ __all__ = ["ManagedServer", "ServerDeps"]
 _log = logging.getLogger(__name__)
 
 S = ServerState
-CONSOLE_LOG = "console.log"
 
 
 @dataclass
@@ -65,11 +74,18 @@ class ServerDeps:
     policy: Callable[[int], Awaitable[LifecyclePolicy]]
     instance: str
     """This installation's id in every game's marker (see core.supervisor.strays)."""
+    folder: Callable[[str], Path]
+    """A server's folder from its name."""
 
 
 class ManagedServer:
     def __init__(
-        self, record: ServerRecord, profile: GameProfile, logs: ServerLogs, deps: ServerDeps
+        self,
+        record: ServerRecord,
+        profile: GameProfile,
+        logs: ServerLogs,
+        deps: ServerDeps,
+        runtime: GameRuntime,
     ) -> None:
         self.id = record.id
         self.name = record.name
@@ -80,7 +96,9 @@ class ManagedServer:
         self.state = record.state
         self.state_reason = record.state_reason
         self._record = record
-        self.handle: ProcessHandle | None = None
+        self.runtime = runtime
+        """What runs the game: local processes or a container host."""
+        self.handle: RuntimeHandle | None = None
         self.generation = 0
         self._stopping_generation = -1
         self._lock = asyncio.Lock()
@@ -117,11 +135,16 @@ class ManagedServer:
     def marker(self) -> str:
         return marker_value(self.deps.instance, self.id)
 
+    def unit(self, companion: str | None = None) -> UnitRef:
+        """The server's game (or one of its companions) as its runtime names it."""
+        folder = self.deps.folder(self.name)
+        return UnitRef(self.deps.instance, self.id, self.name, folder, companion)
+
     # -- state ---------------------------------------------------------------------------
 
     def _snapshot(self) -> Snapshot:
         handle = self.handle
-        process = None if handle is None else process_record(handle)
+        process = None if handle is None else handle.record()
         return Snapshot(self.state, self.state_reason, process)
 
     async def _transition(
@@ -186,7 +209,7 @@ class ManagedServer:
         """Start the server; refuses with StartRefused (state unchanged) when it cannot."""
         async with self._lock:
             if self.state in ACTIVE_STATES:
-                raise _already(self.name, self.state)
+                raise already_active(self.name, self.state)
             self.crashes.last_manual_start = time.time()
             await self.keeper.event("manual_start", {})
             self.crashes.cancel_restart()
@@ -200,29 +223,31 @@ class ManagedServer:
         profile = self.profile
         ctx = await self.deps.context(self.id, self.name)
         check_startable(ctx)
-        profile.check_executable()
         # a game of ours may still run with its record lost: take it back, never start twice
         if await adoption.adopt_stray(self, ctx, reason):
             return
-        try:
-            check_ports(profile.ports(ctx))
-        except PortInUse as exc:
-            raise await who_holds(exc, profile.ports(ctx)) from None
-        write_config_files(ctx, profile.files(ctx))
+        unit = self.unit()
+        # in two steps, so the checks refuse before the profile renders any file
+        await self.runtime.prepare(
+            unit, check_executable=profile.check_executable, ports=profile.ports(ctx)
+        )
+        await self.runtime.prepare(unit, files=profile.files(ctx))
         profile.prepare(ctx)
-        spec = profile.launch(ctx)
+        launch = profile.launch(ctx)
+        spec = RunSpec(
+            unit,
+            launch.argv,
+            launch.cwd,
+            ctx.folder / CONSOLE_LOG,
+            env=launch.env,
+            console=launch.console,
+            limits=limits_of(ctx.settings),
+        )
         await self.logs.flush()  # publish any backlog before readiness listens
-        env = game_env(spec.env, {MARKER_ENV: self.marker})
         await self._transition(S.STARTING, reason, strict=True)
         lines = self.deps.bus.subscribe(LogLines)
         try:
-            handle = spawn(
-                spec.argv,
-                cwd=spec.cwd,
-                log_path=ctx.folder / CONSOLE_LOG,
-                env=env,
-                console_path=ctx.folder / CONSOLE_FIFO if spec.console else None,
-            )
+            handle = await self.runtime.start(spec)
         except OSError as exc:
             lines.close()
             await self._transition(S.FAILED, f"could not start the process: {exc.strerror}")
@@ -230,59 +255,15 @@ class ManagedServer:
                 "{name} could not be started: {strerror}", name=self.name, strerror=exc.strerror
             ) from None
         await self._attach(handle)
-        self._await_ready_later(handle, ctx, lines)
+        readiness.await_ready_later(self, handle, ctx, lines)
 
-    def _await_ready_later(
-        self, handle: ProcessHandle, ctx: ServerContext, lines: Subscription
-    ) -> None:
-        task = self.spawn_task(self._await_ready(handle, ctx, lines, self.generation), "ready")
-        # a stop may cancel the task before it ever runs: the subscription must still go
-        task.add_done_callback(lambda _: lines.close())
-        self._ready_task = task
-
-    async def _attach(self, handle: ProcessHandle) -> None:
-        """Own this process: its exit is watched before anything is written about it."""
+    async def _attach(self, handle: RuntimeHandle) -> None:
+        """Own this unit: its exit is watched before anything is written about it."""
         self.generation += 1
         self.handle = handle
         exited = handle.watch()
         self.spawn_task(self.crashes.on_exit(handle, exited, self.generation), "exit")
-        await self.keeper.process(process_record(handle))
-
-    async def _await_ready(
-        self, handle: ProcessHandle, ctx: ServerContext, lines: Subscription, generation: int
-    ) -> None:
-        policy = await self.deps.policy(self.id)
-        try:
-            async with asyncio.timeout(policy.start_timeout):
-                await self.profile.wait_ready(ctx, ProcessControl(self.id, handle, lines))
-        except TimeoutError:
-            await self._fail_start(generation, f"not ready after {policy.start_timeout:g} s")
-            return
-        except Exception as exc:  # a profile's probe failing must not leave it starting
-            _log.warning("readiness of %s failed: %s", self.name, exc)
-            await self._fail_start(generation, f"readiness check failed: {exc}")
-            return
-        finally:
-            lines.close()
-        async with self._lock:
-            if self.generation == generation and self.state is S.STARTING:
-                await self._transition(S.RUNNING, "ready")
-                self._links.start(handle, generation)
-
-    async def _fail_start(self, generation: int, reason: str) -> None:
-        async with self._lock:
-            if self.generation != generation or self.state is not S.STARTING:
-                return
-            handle = self.handle
-            self._stopping_generation = generation
-            if handle is not None:
-                handle.signal_group(signal.SIGKILL)
-                await wait_exit(handle, 10.0)
-            await self._release_process()
-            await self._transition(S.FAILED, reason, expected=False)
-            self.deps.bus.publish(
-                ServerFailed(server_id=self.id, server=self.name, reason=reason, crashes=0)
-            )
+        await self.keeper.process(handle.record())
 
     # -- stop --------------------------------------------------------------------------
 
@@ -324,17 +305,17 @@ class ManagedServer:
         await self.companions.stop_all(kill=kill)  # before the server: they are its clients
         policy = await self.deps.policy(self.id)
         if kill:
-            handle.signal_group(signal.SIGKILL)
+            await handle.signal(SIGKILL)
         else:
             ctx = await self.deps.context(self.id, self.name)
             await self._graceful(handle, ctx, policy)
         if not await wait_exit(handle, 10.0):
-            _log.error("%s (pid %d) survived SIGKILL", self.name, handle.pid)
+            _log.error("%s (%s) survived SIGKILL", self.name, handle.describe())
         await self._release_process()
         await self._transition(S.STOPPED, reason)
 
     async def _graceful(
-        self, handle: ProcessHandle, ctx: ServerContext, policy: LifecyclePolicy
+        self, handle: RuntimeHandle, ctx: ServerContext, policy: LifecyclePolicy
     ) -> None:
         deadline = time.monotonic() + policy.stop_timeout
         try:
@@ -347,20 +328,20 @@ class ManagedServer:
         if await wait_exit(handle, max(0.0, deadline - time.monotonic())):
             return
         _log.info("%s ignored the graceful stop; sending SIGTERM", self.name)
-        handle.signal_group(signal.SIGTERM)
+        await handle.signal(SIGTERM)
         if await wait_exit(handle, policy.term_timeout):
             return
         _log.warning("%s ignored SIGTERM; sending SIGKILL", self.name)
-        handle.signal_group(signal.SIGKILL)
+        await handle.signal(SIGKILL)
 
     async def _release_process(self) -> None:
-        """The process is gone: let go of it, kill what it left behind, record that."""
+        """The unit is gone: let go of it, kill what it left behind, record that."""
         await self._links.close()
         if self.handle is not None:
             self.handle.close()
         self.handle = None
         await self.logs.flush()
-        await sweep_marked(self.deps.instance, self.id, self.name)
+        await self.runtime.sweep(self.unit())
         await self.keeper.process(None)
 
     async def restart(self, reason: str = "restart requested") -> ServerState:
@@ -378,8 +359,8 @@ class ManagedServer:
 
     async def resume(
         self,
-        found: Sequence[ProcessIdentity] = (),
-        companions: Mapping[str, Sequence[ProcessIdentity]] | None = None,
+        found: Sequence[FoundUnit] = (),
+        companions: Mapping[str, Sequence[FoundUnit]] | None = None,
     ) -> str:
         """Take up where a previous bot left this server (see core.supervisor.adoption)."""
         return await adoption.resume(self, found, companions)
@@ -402,11 +383,3 @@ class ManagedServer:
 
     def uptime(self) -> float | None:
         return None if self.handle is None else self.handle.uptime()
-
-
-def _already(name: str, state: ServerState) -> AlreadyRunning:
-    if state is S.STARTING:
-        return AlreadyRunning("{name} is already starting", name=name)
-    if state is S.STOPPING:
-        return AlreadyRunning("{name} is already stopping", name=name)
-    return AlreadyRunning("{name} is already running", name=name)

@@ -3,6 +3,9 @@
 Closing the supervisor lets go of the processes; it never stops a game server. Log read
 positions are checkpointed every second and at close, so a restarted bot resumes each log
 where it was.
+
+Each server runs on a runtime (core.supervisor.runtime_api): `local` processes unless
+`runtime_of` names another one registered with `add_runtime` (a Docker host).
 """
 
 from __future__ import annotations
@@ -14,8 +17,6 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-import psutil
-
 from core.errors import NotFound
 from core.events import EventBus, ServerMetrics
 from core.games.base import GameBan, ProfileRegistry, ServerContext
@@ -23,12 +24,13 @@ from core.logs.rotation import RotationPolicy
 from core.logs.tailer import LogPosition
 from core.logs.watcher import LogWatcher
 from core.secrets import SecretBox, SecretError
+from core.supervisor.local_runtime import LOCAL, LocalRuntime
 from core.supervisor.policy import LifecyclePolicy
 from core.supervisor.record_keeper import StorageErrors
+from core.supervisor.runtime_api import GameRuntime, Survey
 from core.supervisor.server import ManagedServer, ServerDeps
 from core.supervisor.server_logs import READER, ServerLogs, resume_positions, rotation_floor
-from core.supervisor.spawn_mode import default_spawn_mode
-from core.supervisor.strays import instance_of, scan_companions, scan_marked
+from core.supervisor.strays import instance_of
 from data.db import Database
 from data.repositories.history import HistoryRepository
 from data.repositories.servers import ServerRecord, ServerRepository
@@ -73,7 +75,11 @@ class Supervisor:
         self._checkpoint_interval = checkpoint_interval
         self.log_rotation = log_rotation or RotationPolicy()
         self._loops: list[asyncio.Task[None]] = []
-        self._procs: dict[int, psutil.Process] = {}
+        self.runtimes: dict[str, GameRuntime] = {LOCAL: LocalRuntime()}
+        """Every runtime a server may run on, by name; `local` is always there."""
+        self.runtime_of: Callable[[ServerRecord], Awaitable[str]] | None = None
+        """Set by the hosts service: the name of the runtime a server runs on (None: every
+        server runs locally). Asked once, when the server is loaded or created."""
         self.bans_provider: Callable[[int], Awaitable[Sequence[GameBan]]] | None = None
         """Set by the BanService: the active bans a server's context (and ban file) gets."""
         self.paused_provider: Callable[[int], bool] | None = None
@@ -94,26 +100,35 @@ class Supervisor:
             context=self.context,
             policy=self.policy,
             instance=self.instance,
+            folder=self.folder_for,
         )
 
     # -- lifecycle -----------------------------------------------------------------------
 
+    def add_runtime(self, runtime: GameRuntime) -> None:
+        """Offer another runtime (a Docker host) to the servers `runtime_of` places there."""
+        self.runtimes[runtime.name] = runtime
+
     async def start(self) -> None:
         """Load every server, re-adopt the live ones, start the background loops.
 
-        One scan of /proc finds every game carrying this installation's marker, so a game
-        whose pid never reached the database is adopted too; another its companions.
+        One survey per runtime finds every game carrying this installation's marker, so a
+        game whose record never reached the database is adopted too, and its companions.
         """
-        marked = await asyncio.to_thread(scan_marked, self.instance)
-        companions = await asyncio.to_thread(scan_companions, self.instance)
-        # systemd-run is probed once, off the loop, so no start ever waits on it
-        await asyncio.to_thread(default_spawn_mode)
+        for runtime in self.runtimes.values():
+            await runtime.open()
+        surveys: dict[str, Survey] = {}
+        for runtime in self.runtimes.values():
+            surveys[runtime.name] = await runtime.survey(self.instance)
         for record in await self.servers_repo.list():
             if record.game not in self.profiles:
                 _log.warning("server %s uses unknown game %s; skipped", record.name, record.game)
                 continue
             server = await self._register(record)
-            outcome = await server.resume(marked.get(record.id, ()), companions.get(record.id, {}))
+            survey = surveys.get(server.runtime.name) or Survey()
+            outcome = await server.resume(
+                survey.servers.get(record.id, ()), survey.companions.get(record.id, {})
+            )
             _log.info("server %s: %s", record.name, outcome)
         self.watcher.start()
         self._loops.append(asyncio.create_task(self._checkpoint_loop(), name="log-checkpoints"))
@@ -136,6 +151,8 @@ class Supervisor:
         for server in self._servers.values():
             await server.detach()
         await self.watcher.stop()
+        for runtime in self.runtimes.values():
+            await runtime.close()
 
     async def _register(self, record: ServerRecord) -> ManagedServer:
         logs = ServerLogs(
@@ -151,11 +168,19 @@ class Supervisor:
         for source, position in positions.items():
             self._saved[(record.id, source)] = position
         logs.attach(profile.log_sources(ctx), positions)
-        server = ManagedServer(record, profile, logs, self._deps)
+        server = ManagedServer(record, profile, logs, self._deps, await self._runtime_for(record))
         if self.paused_provider is not None:
             server.paused = self.paused_provider(record.id)
         self._servers[record.id] = server
         return server
+
+    async def _runtime_for(self, record: ServerRecord) -> GameRuntime:
+        name = LOCAL if self.runtime_of is None else await self.runtime_of(record)
+        runtime = self.runtimes.get(name)
+        if runtime is None:  # a host taken out of hosts.toml: say so, run nothing there
+            _log.error("server %s: runtime %s is not known; using %s", record.name, name, LOCAL)
+            return self.runtimes[LOCAL]
+        return runtime
 
     async def add(self, record: ServerRecord) -> ManagedServer:
         """Supervise a server that was just created."""
@@ -267,33 +292,24 @@ class Supervisor:
 
     # -- metrics -----------------------------------------------------------------------
 
-    def sample(self, server: ManagedServer) -> MetricSample | None:
-        """CPU% (since the previous sample) and RSS of the server's process tree."""
+    async def sample(self, server: ManagedServer) -> MetricSample | None:
+        """CPU% (since the previous sample) and RSS of the server's unit, as its runtime
+        measures them (locally: the process tree)."""
         handle = server.handle
         if handle is None:
-            self._procs.pop(server.id, None)
             return None
-        proc = self._procs.get(server.id)
-        if proc is None or proc.pid != handle.pid:
-            try:
-                proc = psutil.Process(handle.pid)
-            except psutil.Error:
-                return None
-            self._procs[server.id] = proc
-        try:
-            members = [proc, *proc.children(recursive=True)]
-            cpu = sum(p.cpu_percent(None) for p in members)
-            rss = sum(p.memory_info().rss for p in members)
-        except psutil.Error:
+        use = await handle.sample()
+        if use is None:
             return None
         players = None if self.players_provider is None else self.players_provider(server)
-        return MetricSample(server.id, time.time(), cpu, rss, players)
+        return MetricSample(server.id, time.time(), use.cpu_percent, use.rss_bytes, players)
 
     async def _metrics_loop(self) -> None:
         last_prune = 0.0
         while True:
             await asyncio.sleep(self._metrics_interval)
-            samples = [s for s in map(self.sample, self._servers.values()) if s is not None]
+            taken = [await self.sample(server) for server in tuple(self._servers.values())]
+            samples = [s for s in taken if s is not None]
             try:
                 if samples:
                     await self.metrics.add_many(samples)

@@ -48,8 +48,6 @@ from tests.e2e.fake_discord import (
     route_discord_to,
     running_client,
 )
-from tests.e2e.fake_discord.dispatch import interaction_payload, resolve_place
-from tests.e2e.fake_discord.driver import MESSAGE_COMPONENT
 from tests.fakes.arma3_bin import write_fake_arma3
 from tests.integration.supervision import kill_groups
 
@@ -114,6 +112,15 @@ def button_id(msg: FakeMessage, label: str) -> str:
             return str(comp["custom_id"])
     labels = [c.get("label") for c in msg.iter_components() if c.get("type") == 2]
     raise AssertionError(f"no button {label!r} on the message (buttons: {labels})")
+
+
+def synced(product: Product) -> list[dict[str, Any]]:
+    """The chat commands the fake received (and accepted) at sync for the served guild:
+    what a member's client shows, not the bot's own tree."""
+    stored = product.fake.state.commands.get(product.fake.guild.id, {})
+    commands = [c.data for c in stored.values() if c.type == 1]
+    assert len(commands) >= 10, sorted(c["name"] for c in commands)
+    return commands
 
 
 async def until(check: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -234,32 +241,8 @@ class Product:
         refuses `click_button` for that), so this builds the component interaction by hand:
         it proves the bot's own guard, not a path a normal client can take.
         """
-        fake = self.fake
         msg = await handle.message(REPLY_TIMEOUT)
-        custom_id = button_id(msg, label)
-        who, guild, channel = resolve_place(
-            fake.state, user, None, fake.state.channel(msg.channel_id), False
-        )
-        data = {"custom_id": custom_id, "component_type": 2}
-
-        def build(iid: int, token: str) -> dict[str, Any]:
-            return interaction_payload(
-                fake.state,
-                iid=iid,
-                token=token,
-                kind=MESSAGE_COMPONENT,
-                user=who,
-                guild=guild,
-                channel=channel,
-                data=data,
-                message=msg,
-            )
-
-        inter = fake.state.new_interaction(
-            MESSAGE_COMPONENT, who, channel, guild.id if guild else None, build, message_id=msg.id
-        )
-        await fake.dispatch("INTERACTION_CREATE", inter.payload)
-        return InteractionHandle(fake.state, inter)
+        return await self.fake.forge_press(msg, button_id(msg, label), user)
 
     # -- servers -----------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from discord import app_commands
 from bot.checks import LEVEL_KEY, command_level
 from bot.client import COGS
 from core.permissions import Level
+from data.repositories.mods import ModRepository
 from tests.e2e.fake_discord import FakeMember, FakeUser
 from tests.e2e.product import Product, open_product, text_of
 from tests.fakes.pbo_factory import mission_pbo
@@ -40,6 +41,8 @@ TYPED = {
     "key": "",
     "game": "",
     "backup": "",
+    "mod": "",
+    "set": "",
 }
 """What is typed into each autocompleted option: nothing, so every choice may show."""
 
@@ -95,6 +98,8 @@ async def product(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pro
         handle = await opened.run("backup now", {"server": ALPHA})
         done = await handle.message(60, until=lambda m: bool(m.embeds))
         assert "Backup of ac-alpha taken" in text_of(done), text_of(done)
+        # a mod in the library (as a download would leave it; no SteamCMD here)
+        await ModRepository(opened.running.services.db).add(450814997, "CBA_A3", "@cba_a3")
         yield opened
 
 

@@ -281,12 +281,12 @@ async def test_tree_synced_once_and_not_again_after_a_restart(product: Product) 
     assert fake.sync_count(fake.guild) == 1 and fake.sync_count(None) == 0
     assert set(fake.commands(fake.guild)) == {
         "server", "rcon", "logs", "players", "bans", "missions", "schedule", "perms", "audit",
-        "host", "help", "audit-channel",
+        "host", "help", "audit-channel", "backup", "mods",
     }  # fmt: skip
     server_subs = {o["name"] for o in fake.commands(fake.guild)["server"]["options"]}
     assert server_subs == {
         "list", "status", "create", "delete", "start", "stop", "restart", "kill", "config",
-        "set", "channels", "maintenance",
+        "set", "channels", "maintenance", "stats", "mods",
     }  # fmt: skip
     pid = (await product.game_state(SERVER))["pid"]
 

@@ -36,7 +36,7 @@ from core.services.schedule import MAX_MESSAGE_CHARS
 from core.services.servers import NAME_PATTERN
 from core.services.settings_schema import _SAFE_KEY
 from core.services.settings_values import MAX_VALUE_CHARS
-from tests.e2e.product import Product, free_arma_port, open_product
+from tests.e2e.product import Product, free_arma_port, open_product, synced
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -120,6 +120,10 @@ RULES: dict[tuple[str, str], tuple[float, float]] = {
     ("backup settings", "max_age_days"): (MIN_AGE / DAY, MAX_AGE / DAY),
     # the service counts the globs (50 of 200 characters), not the text: Discord's cap applies
     ("backup settings", "exclude"): (1, DISCORD_MAX_STRING),
+    ("mods add", "id_or_url"): (1, 300),  # core.mods.model.parse_workshop_id reads 300 at most
+    # the service counts the mods (at most 200 in a set), not the text: Discord's cap applies
+    ("mods order", "mods"): (1, DISCORD_MAX_STRING),
+    ("server mods", "set"): (1, DISCORD_MAX_STRING),
 }
 
 
@@ -129,14 +133,6 @@ async def product(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pro
         await opened.stop_bot()  # every cog, /status too
         await opened.start_bot(COGS)
         yield opened
-
-
-def synced(product: Product) -> list[dict[str, Any]]:
-    """The chat commands the fake received for the served guild."""
-    stored = product.fake.state.commands.get(product.fake.guild.id, {})
-    commands = [c.data for c in stored.values() if c.type == 1]
-    assert len(commands) >= 10, sorted(c["name"] for c in commands)
-    return commands
 
 
 def walk(items: list[dict[str, Any]], path: str = "") -> Iterator[tuple[str, str, dict[str, Any]]]:

@@ -23,7 +23,7 @@ from bot.client import COGS
 from core.permissions import Level
 from tests.e2e.fake_discord import FakeMember, FakeMessage
 from tests.e2e.fake_discord.localizations import valid_name
-from tests.e2e.product import REPLY_TIMEOUT, Product, open_product, text_of
+from tests.e2e.product import REPLY_TIMEOUT, Product, open_product, synced, text_of
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -37,14 +37,6 @@ async def product(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pro
         await opened.stop_bot()  # every cog, /status too
         await opened.start_bot(COGS)
         yield opened
-
-
-def synced(product: Product) -> list[dict[str, Any]]:
-    """The chat commands the fake received (and accepted) for the served guild."""
-    stored = product.fake.state.commands.get(product.fake.guild.id, {})
-    commands = [c.data for c in stored.values() if c.type == 1]
-    assert len(commands) >= 10, sorted(c["name"] for c in commands)
-    return commands
 
 
 def is_command(item: dict[str, Any], top: bool) -> bool:

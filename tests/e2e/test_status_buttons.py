@@ -19,8 +19,6 @@ import pytest_asyncio
 
 from core.supervisor.states import ServerState
 from tests.e2e.fake_discord import FakeChannel, FakeMessage, InteractionHandle
-from tests.e2e.fake_discord.dispatch import interaction_payload, resolve_place
-from tests.e2e.fake_discord.driver import MESSAGE_COMPONENT
 from tests.e2e.product import GAME_TIMEOUT, Principal, Product, open_product, text_of, until
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -92,29 +90,7 @@ async def press_forged(
             }
         ],
     )
-    who, guild, channel = resolve_place(
-        fake.state, user, None, fake.state.channel(msg.channel_id), False
-    )
-    data = {"custom_id": custom_id, "component_type": 2}
-
-    def build(iid: int, token: str) -> dict[str, Any]:
-        return interaction_payload(
-            fake.state,
-            iid=iid,
-            token=token,
-            kind=MESSAGE_COMPONENT,
-            user=who,
-            guild=guild,
-            channel=channel,
-            data=data,
-            message=forged,
-        )
-
-    inter = fake.state.new_interaction(
-        MESSAGE_COMPONENT, who, channel, guild.id if guild else None, build, message_id=msg.id
-    )
-    await fake.dispatch("INTERACTION_CREATE", inter.payload)
-    return InteractionHandle(fake.state, inter)
+    return await fake.forge_press(forged, custom_id, user)
 
 
 async def refused(handle: InteractionHandle) -> str:

@@ -88,8 +88,8 @@ class HeadlessRegistry(asyncio.DatagramProtocol):
         self._reaper: asyncio.Task[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        # CPython 3.11's selector datagram transport does not subclass DatagramTransport
+        self.transport = transport  # type: ignore[assignment]
         self._reaper = asyncio.get_running_loop().create_task(self._reap())
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:

@@ -197,9 +197,9 @@ async def test_game_processes_do_not_inherit_the_bots_secrets(
 async def test_metrics_sample_a_running_server(tmp_path: Path) -> None:
     async with supervised(tmp_path) as env:
         server = await env.add_server("alpha")
-        assert env.supervisor.sample(server) is None
+        assert await env.supervisor.sample(server) is None
         await server.start()
-        sample = env.supervisor.sample(server)
+        sample = await env.supervisor.sample(server)
         assert sample is not None and sample.rss_bytes > 1_000_000
         assert sample.server_id == server.id and sample.cpu_percent >= 0
 

@@ -140,6 +140,35 @@ class InteractionDriver(WorldAPI):
         clicking user's client language, sent with every interaction as for commands."""
         return await self._component(message, custom_id, user, None, locale)
 
+    async def forge_press(
+        self, msg: FakeMessage, custom_id: str, user: Principal
+    ) -> InteractionHandle:
+        """A button press as a modified or stale client sends it: no check that the user may
+        see the message or that the button is on it (`click_button` refuses both, as
+        Discord's own client never offers them). For tests of the bot's own guards."""
+        who, guild, channel = resolve_place(
+            self.state, user, None, self.state.channel(msg.channel_id), False
+        )
+        data = {"custom_id": custom_id, "component_type": BUTTON}
+
+        def build(iid: int, token: str) -> dict[str, Any]:
+            return interaction_payload(
+                self.state,
+                iid=iid,
+                token=token,
+                kind=MESSAGE_COMPONENT,
+                user=who,
+                guild=guild,
+                channel=channel,
+                data=data,
+                message=msg,
+            )
+
+        inter = self.state.new_interaction(
+            MESSAGE_COMPONENT, who, channel, guild.id if guild else None, build, message_id=msg.id
+        )
+        return await self._send(inter)
+
     async def select_option(
         self,
         message: FakeMessage | InteractionHandle,
