@@ -115,8 +115,14 @@ async def test_a_daily_backup_runs_at_its_time_as_a_scheduled_backup(
             newest = (await backups.list("alpha")).items[0]
             assert newest.name != first.name and newest.kind is BackupKind.SCHEDULED
 
-            rows = await AuditRepository(env.db).recent(50)
-            made = [r for r in rows if r.action == "backup.create"]
+            # the audit row follows the job's result, which follows the listing: wait for it
+            async with asyncio.timeout(15):
+                while True:
+                    rows = await AuditRepository(env.db).recent(50)
+                    made = [r for r in rows if r.action == "backup.create"]
+                    if len(made) >= 2:
+                        break
+                    await asyncio.sleep(0.05)
             assert len(made) == 2 and all(r.ok and r.actor_name == SYSTEM.name for r in made)
             assert "schedule.backup.add" in {r.action for r in rows}
 
