@@ -25,7 +25,6 @@ import asyncio
 import contextlib
 import json
 import os
-import random
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
@@ -50,6 +49,7 @@ from tests.e2e.fake_discord import (
 )
 from tests.fakes.arma3_bin import write_fake_arma3
 from tests.integration.supervision import kill_groups
+from tests.ports import random_port_block
 
 __all__ = [
     "BOT_COGS",
@@ -138,13 +138,12 @@ async def until(check: Callable[[], Any], timeout: float, what: str) -> Any:
 def free_arma_port() -> int:
     """A game port P with P..P+4 and the RCon port P+10 free (UDP), picked at random so
     parallel test runs on the host do not collide on Arma's default 2302."""
-    rng = random.Random()
-    for _ in range(500):
-        base = rng.randrange(20000, 60000, 100)
+
+    def free(base: int) -> bool:
         ports = [*range(base, base + 5), base + 10]
-        if all(port_is_free(p, "udp") and port_is_free(p, "tcp") for p in ports):
-            return base
-    raise RuntimeError("no free UDP port block found")
+        return all(port_is_free(p, "udp") and port_is_free(p, "tcp") for p in ports)
+
+    return random_port_block(100, free)
 
 
 class Product:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -25,6 +24,7 @@ from data.repositories.servers import ServerRepository
 from data.repositories.settings import SecretRepository, SettingsRepository
 from tests.fakes.arma3_bin import write_fake_arma3
 from tests.integration.supervision import FAST, Env, supervised
+from tests.ports import random_port_block
 
 __all__ = [
     "ARMA_FAST",
@@ -47,13 +47,13 @@ FAST_RCON = RconOptions(timeout=0.3, retries=1, keepalive_interval=5.0, guid_wai
 
 def free_arma_ports() -> tuple[int, int]:
     """A game port P with P..P+4 free and an RCon port (P+10) free, picked at random."""
-    rng = random.Random()
-    for _ in range(500):
-        base = rng.randrange(20000, 60000, 20)
+
+    def free(base: int) -> bool:
         ports = [base + i for i in range(5)] + [base + 10]
-        if all(port_is_free(p, "udp") and port_is_free(p, "udp", "127.0.0.1") for p in ports):
-            return base, base + 10
-    raise RuntimeError("no free UDP port block found")
+        return all(port_is_free(p, "udp") and port_is_free(p, "udp", "127.0.0.1") for p in ports)
+
+    base = random_port_block(20, free)
+    return base, base + 10
 
 
 def fast_profile(executable: Path) -> Arma3Profile:

@@ -150,24 +150,7 @@ class InteractionDriver(WorldAPI):
             self.state, user, None, self.state.channel(msg.channel_id), False
         )
         data = {"custom_id": custom_id, "component_type": BUTTON}
-
-        def build(iid: int, token: str) -> dict[str, Any]:
-            return interaction_payload(
-                self.state,
-                iid=iid,
-                token=token,
-                kind=MESSAGE_COMPONENT,
-                user=who,
-                guild=guild,
-                channel=channel,
-                data=data,
-                message=msg,
-            )
-
-        inter = self.state.new_interaction(
-            MESSAGE_COMPONENT, who, channel, guild.id if guild else None, build, message_id=msg.id
-        )
-        return await self._send(inter)
+        return await self._press(msg, who, guild, channel, data, "en-US")
 
     async def select_option(
         self,
@@ -217,6 +200,19 @@ class InteractionDriver(WorldAPI):
                 entity = {5: 6, 6: 8, 7: 9, 8: 7}[kind]
                 data["values"] = [convert_value(entity, v, resolved, custom_id) for v in values]
                 data["resolved"] = resolved.data
+
+        return await self._press(msg, user, guild, channel, data, locale)
+
+    async def _press(
+        self,
+        msg: FakeMessage,
+        user: Any,
+        guild: Any,
+        channel: Any,
+        data: dict[str, Any],
+        locale: str,
+    ) -> InteractionHandle:
+        """The component interaction Discord sends for a press or a pick on `msg`."""
 
         def build(iid: int, token: str) -> dict[str, Any]:
             return interaction_payload(
