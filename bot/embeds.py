@@ -12,7 +12,7 @@ import re
 import discord
 
 from bot.i18n import tr
-from core.services.servers import ActionResult, ServerStatus
+from core.services.server_views import ActionResult, ServerStatus
 from core.supervisor.states import ServerState
 
 __all__ = [

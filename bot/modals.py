@@ -18,7 +18,7 @@ from bot.embeds import Lang, clean_game_text, ok_embed
 from bot.i18n import tr
 from core.errors import InvalidInput
 from core.permissions import Level
-from core.services.servers import SetResult
+from core.services.server_views import SetResult
 from core.services.settings_keys import Effect, Kind, SettingKey
 from core.services.settings_schema import NOT_SET
 from core.services.settings_values import MAX_VALUE_CHARS

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from bot.embeds import STATE_ICONS, Lang, format_uptime, state_text
 from bot.i18n import tr
 from core.services.channels import Binding
-from core.services.servers import ServerSummary
+from core.services.server_views import ServerSummary
 
 __all__ = ["bindings_text", "list_line"]
 

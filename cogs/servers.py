@@ -30,7 +30,7 @@ from bot.server_lines import bindings_text, list_line
 from bot.views import confirm
 from core.errors import InvalidInput
 from core.permissions import Level
-from core.services.servers import ActionResult, ServerRef
+from core.services.server_views import ActionResult, ServerRef
 
 SERVERS_PER_PAGE = 20
 

@@ -19,7 +19,7 @@ from core.mods.files import ModFiles
 from core.mods.model import ModNotFound, Role, parse_workshop_id
 from core.mods.modset import ModsetEntry, clear_modset, write_modset
 from core.services.mod_views import ModView, ServerMods, ServerModView
-from core.services.servers import ServerRef
+from core.services.server_views import ServerRef
 from core.supervisor.states import ServerState
 from core.supervisor.supervisor import Supervisor
 from data.repositories.mods import ModRepository, StoredMod

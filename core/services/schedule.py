@@ -17,25 +17,22 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
-import dataclasses
 import logging
 import math
-import sqlite3
-import unicodedata
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime, tzinfo
+from typing import TYPE_CHECKING
 
-from core.backups.layout import BackupKind
-from core.cron import CronSchedule, local_zone, parse_schedule
-from core.errors import InvalidInput, LanguardError, NotFound
+from core.cron import local_zone, parse_schedule
+from core.errors import InvalidInput, NotFound
 from core.events import MaintenanceChanged
 from core.parsing import format_duration, parse_duration, parse_minutes_list
 from core.services.audit import SYSTEM, Actor, AuditLog
 from core.services.maintenance import MaintenanceWindows
+from core.services.schedule_rules import check_gap, parse_entry_id, sanitize_message
+from core.services.schedule_runs import ScheduleRuns, next_run_after
 from core.supervisor.server import ManagedServer
-from core.supervisor.states import ServerState
 from core.supervisor.supervisor import Supervisor
 from data.db import Database
 from data.repositories.schedules import ScheduleKind, ScheduleRecord, ScheduleRepository
@@ -43,13 +40,7 @@ from data.repositories.schedules import ScheduleKind, ScheduleRecord, ScheduleRe
 if TYPE_CHECKING:
     from core.services.backups import BackupService
 
-__all__ = [
-    "MaintenanceChanged",
-    "ScheduleEntry",
-    "ScheduleService",
-    "sanitize_message",
-    "system_clock",
-]
+__all__ = ["MaintenanceChanged", "ScheduleEntry", "ScheduleService", "system_clock"]
 
 _log = logging.getLogger(__name__)
 
@@ -57,21 +48,9 @@ Clock = Callable[[], datetime]
 Sleep = Callable[[float], Awaitable[None]]
 
 MAX_SCHEDULES_PER_SERVER = 20
-MAX_MESSAGE_CHARS = 200
 MAX_WARN_MINUTES = 180
-MIN_RESTART_GAP_MINUTES = 10
-MIN_BACKUP_GAP_MINUTES = 60
-"""Scheduled backups at most hourly: more only fills the disk (retention keeps a count)."""
 LABEL_CHARS = 100
-WARN_GRACE = 60.0
-"""Seconds a warning or message may be late and still be sent; later ones are dropped."""
-RUN_GRACE = 300.0
-"""Seconds a restart may be late (a suspended host, a blocked loop) before it counts as missed."""
-MAX_NAP = 60.0
-"""Longest single sleep, so a wall-clock change is noticed within a minute."""
-SAY_TIMEOUT = 10.0
 DRAIN_TIMEOUT = 60.0
-_INVISIBLE = frozenset("\u200b\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 def system_clock() -> datetime:
@@ -95,30 +74,7 @@ class ScheduleEntry:
     """In the schedule's zone (the host's by default)."""
 
 
-def sanitize_message(text: str) -> str:
-    """One line of plain text for the game: controls and direction overrides removed."""
-    if not isinstance(text, str):
-        raise InvalidInput("the message must be text")
-    kept = []
-    for char in text:
-        category = unicodedata.category(char)
-        if char.isspace() or category in ("Cc", "Zl", "Zp"):
-            kept.append(" ")
-        elif category not in ("Cs", "Co", "Cn") and char not in _INVISIBLE:
-            kept.append(char)
-    cleaned = " ".join("".join(kept).split())
-    if not cleaned:
-        raise InvalidInput("the message is empty; write the text players should see")
-    if len(cleaned) > MAX_MESSAGE_CHARS:
-        raise InvalidInput(
-            "the message is {length} characters; keep it to {MAX_MESSAGE_CHARS}",
-            length=len(cleaned),
-            MAX_MESSAGE_CHARS=MAX_MESSAGE_CHARS,
-        )
-    return cleaned
-
-
-class ScheduleService:
+class ScheduleService(ScheduleRuns):
     def __init__(
         self,
         supervisor: Supervisor,
@@ -209,7 +165,7 @@ class ScheduleService:
         server = self._server_named(server_name)
         schedule = parse_schedule(at, self.tz)
         minutes = tuple(parse_minutes_list(warn, maximum=MAX_WARN_MINUTES))
-        _check_gap(schedule, minutes)
+        check_gap(schedule, minutes)
         await self._check_room(server)
         record = await self._schedules.add(
             server_id=server.id,
@@ -261,7 +217,7 @@ class ScheduleService:
         """Back the server up at `when` (in any state: a stopped server's files count too)."""
         server = self._server_named(server_name)
         schedule = parse_schedule(when, self.tz)
-        _check_gap(schedule, (), backup=True)
+        check_gap(schedule, (), backup=True)
         await self._check_room(server)
         record = await self._schedules.add(
             server_id=server.id,
@@ -282,7 +238,7 @@ class ScheduleService:
 
     async def remove(self, actor: Actor, entry_id: int | str) -> ScheduleEntry:
         """Delete a schedule (`12` or `#12`, as autocomplete sends it); returns what it was."""
-        schedule_id = _entry_id(entry_id)
+        schedule_id = parse_entry_id(entry_id)
         record = await self._schedules.get(schedule_id)
         server = None if record is None else self._find(record.server_id)
         if record is None or server is None:
@@ -353,163 +309,12 @@ class ScheduleService:
     def maintenance_until(self, server_id: int) -> datetime | None:
         return self._maintenance.until(server_id)
 
-    # -- the loops -----------------------------------------------------------------------
-
-    def _launch(self, record: ScheduleRecord, *, since: float) -> None:
-        if not self._started:
-            return
-        if record.kind != "message":  # a restart's or a backup's loop
-            loop: Coroutine[Any, Any, None] = self._restart_loop(
-                record, parse_schedule(record.spec, self.tz), since
-            )
-        else:
-            loop = self._message_loop(record, since)
-        self._loops[record.id] = self._spawn(loop, f"schedule-{record.id}", self._loops)
-
-    def _spawn(
-        self, coro: Coroutine[Any, Any, None], name: str, registry: dict[int, asyncio.Task[None]]
-    ) -> asyncio.Task[None]:
-        task = asyncio.create_task(coro, name=name)
-
-        def done(task: asyncio.Task[None]) -> None:
-            for key, value in builtins.list(registry.items()):
-                if value is task:
-                    del registry[key]
-            if not task.cancelled() and task.exception() is not None:
-                _log.error("%s stopped", name, exc_info=task.exception())
-
-        task.add_done_callback(done)
-        return task
-
-    async def _restart_loop(
-        self, record: ScheduleRecord, schedule: CronSchedule, since: float
-    ) -> None:
-        cursor = since
-        while True:
-            run_at = _next_run(schedule, cursor)
-            for minutes in record.warn:
-                at = run_at - minutes * 60
-                await self._sleep_until(at)
-                if self._now() - at <= WARN_GRACE:
-                    await self._warn(record, run_at, minutes)
-            await self._sleep_until(run_at)
-            late = self._now() - run_at
-            try:
-                await self._schedules.set_last_run(record.id, run_at)
-            except sqlite3.Error as exc:  # only the missed-run log line depends on it
-                _log.warning("%s schedule #%d: last run not saved: %s", record.kind, record.id, exc)
-            if late > RUN_GRACE:
-                _log.warning(
-                    "%s schedule #%d: the run due at %s was missed (%.0f s late); not replayed",
-                    record.kind,
-                    record.id,
-                    self._at(run_at),
-                    late,
-                )
-            elif record.kind == "backup":
-                await self._run_backup(record)
-            else:
-                await self._run_restart(record)
-            cursor = max(run_at, self._now())
-            passed = _next_run(schedule, run_at)
-            if passed <= cursor:
-                _log.info(
-                    "%s schedule #%d: the run due at %s passed meanwhile (a slow "
-                    "restart or backup, or a suspended host); not replayed",
-                    record.kind,
-                    record.id,
-                    self._at(passed),
-                )
-
-    async def _warn(self, record: ScheduleRecord, run_at: float, minutes: int) -> None:
-        key = (record.server_id, run_at, minutes)
-        server = self._find(record.server_id)
-        if server is None or key in self._warned or self.in_maintenance(record.server_id):
-            return  # another schedule of this server already warned for the same restart
-        if await self._say(server, f"Server restart in {minutes} minute{'s' * (minutes != 1)}"):
-            self._warned = {k for k in self._warned if k[1] > self._now() - 86400}
-            self._warned.add(key)
-
-    async def _run_restart(self, record: ScheduleRecord) -> None:
-        server = self._find(record.server_id)
-        if server is None:
-            return
-        if self.in_maintenance(server.id) or server.state is not ServerState.RUNNING:
-            why = "in maintenance" if self.in_maintenance(server.id) else server.state.value
-            _log.info("restart schedule #%d: %s is %s; skipped", record.id, server.name, why)
-            return
-        if server.id in self._restarts:
-            _log.info("restart schedule #%d: %s is already restarting", record.id, server.name)
-            return
-        task = self._spawn(self._restart(server, record), f"restart-{server.id}", self._restarts)
-        self._restarts[server.id] = task
-        # wait without owning it: removing the schedule must not cut a restart in half, and
-        # a failure is logged by the task itself
-        await asyncio.wait([task])
-
-    async def _restart(self, server: ManagedServer, record: ScheduleRecord) -> None:
-        _log.info("restart schedule #%d: restarting %s", record.id, server.name)
-        try:
-            state = await server.restart(reason="scheduled restart")
-        except LanguardError as exc:
-            _log.warning("scheduled restart of %s failed: %s", server.name, exc)
-            result, ok = str(exc), False
-        else:
-            result, ok = f"now {state.value}", state is ServerState.RUNNING
-        await self._audit.record(
-            SYSTEM,
-            "schedule.restart.run",
-            server_id=server.id,
-            arguments={"schedule": record.id},
-            result=result,
-            ok=ok,
-        )
-
-    async def _run_backup(self, record: ScheduleRecord) -> None:
-        """Queue the backup and wait for it, so a slow one skips the next run, never doubles."""
-        server = self._find(record.server_id)
-        if server is None or self.backups is None:
-            _log.warning("backup schedule #%d: nothing to back up with; skipped", record.id)
-            return
-        try:
-            job = self.backups.backup(SYSTEM, server.name, kind=BackupKind.SCHEDULED)
-            result = await job.result()
-        except LanguardError as exc:  # audited by the BackupService; the next run may work
-            _log.warning("scheduled backup of %s failed: %s", server.name, exc)
-        except Exception:
-            _log.exception("scheduled backup of %s failed", server.name)
-        else:
-            _log.info("backup schedule #%d: %s written", record.id, result.backup.name)
-
-    async def _message_loop(self, record: ScheduleRecord, since: float) -> None:
-        interval = record.interval_s or 60.0
-        cursor = since
-        while True:
-            at = record.anchor + (math.floor((cursor - record.anchor) / interval) + 1) * interval
-            await self._sleep_until(at)
-            now = self._now()
-            server = self._find(record.server_id)
-            if now - at <= WARN_GRACE and server is not None:
-                await self._say(server, record.message)
-            cursor = max(at, now - WARN_GRACE)
-
-    async def _say(self, server: ManagedServer, text: str) -> bool:
-        link = server.link
-        if server.state is not ServerState.RUNNING or link is None:
-            _log.debug("%s is not running with a link; not said: %s", server.name, text)
-            return False
-        try:
-            async with asyncio.timeout(SAY_TIMEOUT):
-                await link.say(text)
-        except Exception as exc:  # the game may not answer; the next one may get through
-            _log.warning("saying a scheduled message on %s failed: %s", server.name, exc)
-            return False
-        return True
-
     # -- helpers ---------------------------------------------------------------------------
 
     async def _note_missed(self, record: ScheduleRecord, now: float) -> None:
-        due = _next_run(parse_schedule(record.spec, self.tz), record.last_run or record.created_at)
+        due = next_run_after(
+            parse_schedule(record.spec, self.tz), record.last_run or record.created_at
+        )
         if due < now:
             _log.warning(
                 "%s schedule #%d: the run due at %s was missed while the bot was down; "
@@ -524,7 +329,7 @@ class ScheduleService:
         now = self._now()
         if record.kind != "message":
             schedule = parse_schedule(record.spec, self.tz)
-            spec, next_run = schedule.describe(), _next_run(schedule, now)
+            spec, next_run = schedule.describe(), next_run_after(schedule, now)
         else:
             interval = record.interval_s or 60.0
             steps = math.floor((now - record.anchor) / interval) + 1
@@ -555,66 +360,3 @@ class ScheduleService:
         if not cleaned or len(cleaned) > 64:
             raise InvalidInput("name a server from the list (`/server list`)")
         return self._supervisor.by_name(cleaned)
-
-    def _find(self, server_id: int) -> ManagedServer | None:
-        try:
-            return self._supervisor.get(server_id)
-        except NotFound:
-            return None
-
-    def _now(self) -> float:
-        return self._clock().timestamp()
-
-    def _at(self, ts: float) -> datetime:
-        return datetime.fromtimestamp(ts, self.tz)
-
-    async def _sleep_until(self, ts: float) -> None:
-        while (remaining := ts - self._now()) > 0:
-            await self._sleep(min(remaining, MAX_NAP))
-
-
-def _next_run(schedule: CronSchedule, after: float) -> float:
-    return schedule.next_after(datetime.fromtimestamp(after, UTC)).timestamp()
-
-
-def _check_gap(schedule: CronSchedule, warn: tuple[int, ...], *, backup: bool = False) -> None:
-    """Refuse restarts closer together than 10 minutes or than the earliest warning, and
-    backups closer than an hour."""
-    need = max(MIN_RESTART_GAP_MINUTES, (warn[0] + 1) if warn else 0)
-    if backup:
-        need = MIN_BACKUP_GAP_MINUTES
-    probe = dataclasses.replace(schedule, tz=UTC)
-    start = datetime(2024, 1, 25, tzinfo=UTC)  # two weeks across a month's end
-    previous: datetime | None = None
-    for count, run in enumerate(probe.runs(start)):
-        if run - start > timedelta(days=15) or count > 3000:
-            return
-        if previous is not None and run - previous < timedelta(minutes=need):
-            gap = int((run - previous).total_seconds() // 60)
-            if backup:
-                raise InvalidInput(
-                    "backups would come {gap} minute(s) apart; leave at least {need} "
-                    "minutes between them",
-                    gap=gap,
-                    need=need,
-                )
-            if gap == 1:
-                raise InvalidInput(
-                    "restarts would come 1 minute apart; leave at least {need} "
-                    "minutes between them (more than the earliest warning)",
-                    need=need,
-                )
-            raise InvalidInput(
-                "restarts would come {gap} minutes apart; leave at least {need} "
-                "minutes between them (more than the earliest warning)",
-                gap=gap,
-                need=need,
-            )
-        previous = run
-
-
-def _entry_id(value: int | str) -> int:
-    text = str(value).strip().lstrip("#")
-    if isinstance(value, bool) or not (text.isascii() and text.isdigit()) or len(text) > 12:
-        raise InvalidInput("pick a schedule from the list (`/schedule list` shows their numbers)")
-    return int(text)

@@ -9,53 +9,40 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import ipaddress
 import logging
 import re
 import secrets
 import shutil
-import socket
 import sqlite3
 import string
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from core.errors import InvalidInput, LanguardError, NotFound
-from core.games.base import GameProfile
-from core.secrets import SecretBox, SecretError
+from core.secrets import SecretBox
 from core.services.audit import Actor, AuditLog
-from core.services.host import host_addresses, primary_address
-from core.services.port_plan import (
-    base_port,
-    busy_on_host,
-    check_new_port,
-    free_block,
-    occupied_ports,
-    overlapping_server,
+from core.services.port_plan import check_new_port, free_block
+from core.services.server_settings import ServerSettings
+from core.services.server_status import ServerStatusReader
+from core.services.server_views import (
+    ActionResult,
+    CreatedServer,
+    DeletedServer,
+    ServerCondition,
+    ServerRef,
+    ServerStatus,
+    ServerSummary,
+    SetResult,
+    SettingView,
 )
-from core.services.settings_keys import Effect, SettingKey
-from core.services.settings_schema import MASK, NOT_SET, SettingsSchema, schema_for
+from core.services.settings_keys import SettingKey
+from core.services.settings_schema import schema_for
 from core.supervisor.server import ManagedServer
-from core.supervisor.states import ACTIVE_STATES, ServerState
+from core.supervisor.states import ServerState
 from core.supervisor.supervisor import Supervisor
 
-__all__ = [
-    "NAME_PATTERN",
-    "RESERVED_NAMES",
-    "ActionResult",
-    "CreatedServer",
-    "DeletedServer",
-    "ServerCondition",
-    "ServerHook",
-    "ServerRef",
-    "ServerService",
-    "ServerStatus",
-    "ServerSummary",
-    "SetResult",
-    "SettingView",
-]
+__all__ = ["NAME_PATTERN", "RESERVED_NAMES", "ServerHook", "ServerService"]
 
 _log = logging.getLogger(__name__)
 
@@ -68,111 +55,11 @@ RESERVED_NAMES = frozenset(
 RCON_PASSWORD_KEY = "rcon_password"
 MAX_CHOICES = 25
 """Discord shows at most 25 autocomplete choices."""
-PLAYERS_TIMEOUT = 3.0
 _PASSWORD_ALPHABET = string.ascii_letters + string.digits
 _PASSWORD_LENGTH = 24
 
 ServerHook = Callable[[int], Awaitable[object]]
 """Called with a server id; what it returns is ignored and a failure is only logged."""
-
-
-@dataclass(frozen=True, slots=True)
-class CreatedServer:
-    id: int
-    name: str
-    game: str
-    port: int
-    generated_secrets: tuple[str, ...]
-    """Names (never values) of the secrets generated for it, e.g. `rcon_password`."""
-
-
-@dataclass(frozen=True, slots=True)
-class DeletedServer:
-    name: str
-    archived_to: str | None
-    """The archive folder relative to the data folder; None when there was no folder."""
-
-
-@dataclass(frozen=True, slots=True)
-class ActionResult:
-    name: str
-    action: str
-    state: ServerState
-    reason: str
-    ok: bool
-    """False when the server ended crashed or failed (e.g. it never became ready)."""
-
-
-@dataclass(frozen=True, slots=True)
-class SettingView:
-    key: str
-    value: str
-    """As shown: secrets are `••••••` when set and `(not set)` otherwise."""
-    description: str
-    effect: Effect
-    secret: bool
-    is_default: bool
-
-
-@dataclass(frozen=True, slots=True)
-class SetResult:
-    key: str
-    value: str
-    """As shown (masked for secrets)."""
-    effect: Effect
-    next_start: bool
-    """True when the server is up now and only picks the value up at its next start."""
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class ServerRef:
-    """Which server a command is about, without handing the front end the server itself."""
-
-    id: int
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class ServerCondition:
-    """What alerts need of a server: its state, and whether maintenance mutes it."""
-
-    state: ServerState
-    paused: bool
-
-
-@dataclass(frozen=True, slots=True)
-class ServerSummary:
-    name: str
-    game: str
-    state: ServerState
-    state_reason: str
-    uptime: float | None
-    address: str
-    paused: bool
-
-
-@dataclass(frozen=True, slots=True)
-class ServerStatus:
-    name: str
-    game: str
-    state: ServerState
-    state_reason: str
-    uptime: float | None
-    pid: int | None
-    players_online: int | None
-    """None when no link to the game is open (or it did not answer)."""
-    players_max: int | None
-    player_names: tuple[str, ...]
-    mission: str | None
-    cpu_percent: float | None
-    rss_bytes: int | None
-    address: str
-    paused: bool
-    started_at: float | None = None
-    """When the running process started (epoch seconds); None when there is none."""
-    headless: tuple[int, int] | None = None
-    """Arma 3 headless clients (running, wanted) while the server runs with some; else None."""
 
 
 def _valid_name(name: str) -> str:
@@ -190,30 +77,6 @@ def _strong_password() -> str:
     return "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(_PASSWORD_LENGTH))
 
 
-def _as_int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _headless(server: ManagedServer) -> tuple[int, int] | None:
-    running, wanted = server.companions.counts()
-    return (running, wanted) if wanted else None
-
-
-def _mission(settings: Mapping[str, Any]) -> str | None:
-    """The first entry of the mission rotation, if the server has one."""
-    rotation = settings.get("mission_rotation")
-    if not isinstance(rotation, list) or not rotation:
-        return None
-    first = rotation[0]
-    if isinstance(first, str):
-        return first
-    if isinstance(first, dict):
-        for field in ("template", "name", "mission"):
-            if isinstance(first.get(field), str):
-                return str(first[field])
-    return None
-
-
 class ServerService:
     """What the `/server` commands call."""
 
@@ -228,9 +91,10 @@ class ServerService:
         self._sup = supervisor
         self._audit = audit
         self._box = secret_box
-        self._public_host = public_host
         self._lock = asyncio.Lock()
         """Serialises create, delete and settings changes, so two never pick the same ports."""
+        self._settings = ServerSettings(supervisor, audit, secret_box, self._lock)
+        self._status = ServerStatusReader(supervisor, public_host)
         self._commands: dict[int, int] = {}
         """Lifecycle commands under way per server id: a server is never deleted under one."""
         self.on_manual_start: builtins.list[ServerHook] = []
@@ -332,7 +196,7 @@ class ServerService:
         repo = self._sup.servers_repo
         if any(s.name == name for s in self._sup.all()) or await repo.get_by_name(name):
             raise InvalidInput("a server named `{name}` already exists", name=name)
-        taken = await self._taken_ports(exclude=None)
+        taken = await self._settings.taken_ports(exclude=None)
         folder = self._sup.folder_for(name)
         if port is None:
             port = free_block(profile, name, folder, taken)
@@ -477,187 +341,20 @@ class ServerService:
 
     async def get_settings(self, name: str) -> builtins.list[SettingView]:
         """Every key with its value as shown (secrets masked), for `/server config`."""
-        server = self._server(name)
-        schema = schema_for(server.profile)
-        stored = await self._sup.settings_repo.get_all(server.id)
-        secret_keys = set(await self._sup.secrets_repo.keys(server.id))
-        views: builtins.list[SettingView] = []
-        for key in schema.list_keys():
-            if key.secret:
-                is_set = key.name in secret_keys
-                shown, is_default = (MASK if is_set else NOT_SET), not is_set
-            else:
-                is_default = key.name not in stored
-                shown = schema.display(key.name, stored.get(key.name, key.default))
-            views.append(
-                SettingView(key.name, shown, key.description, key.effect, key.secret, is_default)
-            )
-        return views
+        return await self._settings.get_settings(self._server(name))
 
     async def set_setting(self, actor: Actor, name: str, key: str, value: str) -> SetResult:
         """Validate and save one key; secrets are encrypted and masked in the audit."""
-        server = self._server(name)
-        schema = schema_for(server.profile)
-        known = key.strip().lower()[:40] if isinstance(key, str) else ""
-        # the value stays masked unless the key is known and not secret: a mistyped key
-        # (`pasword`) must not put a password into the audit. (Named `setting`, because
-        # mask_secrets hides any argument called `key`.)
-        arguments = {"setting": known, "value": MASK}
-        async with self._audit.scope(actor, "server.set", arguments, server.id) as outcome:
-            spec = schema.key(key)
-            if not spec.secret:
-                outcome.arguments = {"setting": spec.name, "value": value}
-            async with self._lock:
-                result = await self._set(server, schema, spec, value)
-            outcome.arguments = {"setting": spec.name, "value": result.value}
-            outcome.result = result.message
-        _log.info("%s set %s on %s", actor.name, spec.name, server.name)
-        return result
-
-    async def _set(
-        self, server: ManagedServer, schema: SettingsSchema, spec: SettingKey, value: str
-    ) -> SetResult:
-        stored = await self._sup.settings_repo.get_all(server.id)
-        current = {**stored, **await self._decrypted(server.id)}
-        parsed = schema.parse(spec.name, value, current)
-        if spec.secret:
-            if parsed.value is None:
-                await self._sup.secrets_repo.delete(server.id, spec.name)
-            else:
-                encrypted = self._box.encrypt(str(parsed.value))
-                await self._sup.secrets_repo.put(server.id, spec.name, encrypted)
-        else:
-            if not spec.lifecycle:
-                await self._check_changed_ports(server, stored, {**stored, spec.name: parsed.value})
-            await self._sup.settings_repo.set(server.id, spec.name, parsed.value)
-        active = server.state in ACTIVE_STATES
-        next_start = active and spec.effect is Effect.NEXT_START
-        if spec.name == "liveness_interval" and active:
-            before = stored.get(spec.name, spec.default)
-            next_start = isinstance(before, int | float) and before <= 0 < float(parsed.value)
-        if next_start:
-            message = "saved; takes effect at the next start (restart the server to apply it)"
-        elif spec.effect is Effect.NEXT_START:
-            message = "saved; used when the server starts"
-        else:
-            message = "saved; in effect now"
-        return SetResult(spec.name, parsed.shown, spec.effect, next_start, message)
-
-    async def _check_changed_ports(
-        self, server: ManagedServer, before: Mapping[str, Any], after: Mapping[str, Any]
-    ) -> None:
-        folder = self._sup.folder_for(server.name)
-        mine = occupied_ports(server.profile, server.name, folder, after)
-        if mine == occupied_ports(server.profile, server.name, folder, before):
-            return
-        other = overlapping_server(mine, await self._taken_ports(exclude=server.id))
-        if other is not None:
-            raise InvalidInput("that would overlap the ports of server `{other}`", other=other)
-        if server.state not in ACTIVE_STATES:
-            busy = busy_on_host(server.profile, server.name, folder, after)
-            if busy:
-                raise InvalidInput("{busy} is already in use on this host", busy=busy)
-
-    async def _taken_ports(self, exclude: int | None) -> dict[str, set[int]]:
-        """The ports of every server but the one with id `exclude`, by server name."""
-        taken: dict[str, set[int]] = {}
-        for server in self._sup.all():
-            if server.id != exclude:
-                settings = await self._sup.settings_repo.get_all(server.id)
-                folder = self._sup.folder_for(server.name)
-                taken[server.name] = occupied_ports(server.profile, server.name, folder, settings)
-        return taken
-
-    async def _decrypted(self, server_id: int) -> dict[str, str]:
-        """The server's secrets in plain text, for validation only; never returned."""
-        plain: dict[str, str] = {}
-        for key in await self._sup.secrets_repo.keys(server_id):
-            token = await self._sup.secrets_repo.get(server_id, key)
-            if token is None:
-                continue
-            try:
-                plain[key] = self._box.decrypt(token)
-            except SecretError:
-                _log.warning("secret %s of server %d cannot be decrypted", key, server_id)
-        return plain
+        return await self._settings.set_setting(actor, self._server(name), key, value)
 
     # -- status ------------------------------------------------------------------------------
 
-    def _host(self) -> str:
-        if self._public_host is None:
-            addresses = host_addresses()
-            self._public_host = primary_address() or (
-                addresses[0] if addresses else socket.gethostname()
-            )
-        return self._public_host
-
-    def _address(self, profile: GameProfile, settings: Mapping[str, Any]) -> str:
-        host = self._host()
-        try:
-            if ipaddress.ip_address(host).version == 6:
-                host = f"[{host}]"
-        except ValueError:
-            pass  # a host name
-        return f"{host}:{base_port(profile, settings)}"
-
-    async def _players(self, server: ManagedServer) -> tuple[int | None, tuple[str, ...]]:
-        link = server.link
-        if link is None or server.state is not S.RUNNING:
-            return None, ()
-        try:
-            async with asyncio.timeout(PLAYERS_TIMEOUT):
-                players = await link.players()
-        except (LanguardError, TimeoutError, OSError) as exc:
-            _log.debug("players of %s unknown: %s", server.name, exc)
-            return None, ()
-        return len(players), tuple(player.name for player in players)
-
     async def status(self, name: str) -> ServerStatus:
-        server = self._server(name)
-        schema = schema_for(server.profile)
-        settings = await self._sup.settings_repo.get_all(server.id)
-        sample = await self._sup.sample(server)
-        online, names = await self._players(server)
-        most = settings.get("max_players")
-        if most is None and "max_players" in schema:
-            most = schema.default("max_players")
-        handle = server.handle
-        return ServerStatus(
-            name=server.name,
-            game=server.game,
-            state=server.state,
-            state_reason=server.state_reason,
-            uptime=server.uptime(),
-            pid=None if handle is None else handle.pid,
-            players_online=online,
-            players_max=_as_int(most),
-            player_names=names,
-            mission=_mission(settings),
-            cpu_percent=None if sample is None else sample.cpu_percent,
-            rss_bytes=None if sample is None else sample.rss_bytes,
-            address=self._address(server.profile, settings),
-            paused=server.paused,
-            started_at=None if handle is None else handle.started_at,
-            headless=_headless(server),
-        )
+        return await self._status.status(self._server(name))
 
     async def list(self) -> builtins.list[ServerSummary]:
         """Every server, cheaply (no game is asked anything)."""
-        summaries: builtins.list[ServerSummary] = []
-        for server in self._sup.all():
-            settings = await self._sup.settings_repo.get_all(server.id)
-            summaries.append(
-                ServerSummary(
-                    name=server.name,
-                    game=server.game,
-                    state=server.state,
-                    state_reason=server.state_reason,
-                    uptime=server.uptime(),
-                    address=self._address(server.profile, settings),
-                    paused=server.paused,
-                )
-            )
-        return summaries
+        return await self._status.summaries()
 
 
 def _stop_first(name: str, state: ServerState) -> InvalidInput:

@@ -32,7 +32,7 @@ from core.services.ban_targets import MAX_TEXT as MAX_REASON
 from core.services.maintenance import MAX_MAINTENANCE_MINUTES
 from core.services.player_identity import MAX_NAME as MAX_PLAYER_NAME
 from core.services.port_plan import HIGHEST_PORT, LOWEST_PORT
-from core.services.schedule import MAX_MESSAGE_CHARS
+from core.services.schedule_rules import MAX_MESSAGE_CHARS
 from core.services.servers import NAME_PATTERN
 from core.services.settings_schema import _SAFE_KEY
 from core.services.settings_values import MAX_VALUE_CHARS

@@ -15,7 +15,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from core.games.arma3 import Arma3Layout, Arma3Profile
+from core.games.arma3 import Arma3Profile
+from core.games.arma3_layout import Arma3Layout
 from core.games.arma3_link import RconOptions
 from core.secrets import SecretBox
 from core.supervisor.ports import port_is_free

@@ -30,8 +30,8 @@ from core.events import (
     ServerStateChanged,
 )
 from core.fsutil import atomic_write
-from core.games.arma3 import Arma3Layout
 from core.games.arma3_config import parse_bans_txt, parse_config
+from core.games.arma3_layout import Arma3Layout
 from core.games.arma3_link import Arma3Link, RconOptions
 from core.games.base import BanKind, GameBan, OnlinePlayer, ServerContext
 from core.rcon import BattlEyeClient, RconTimeout

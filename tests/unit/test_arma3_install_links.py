@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.games.arma3 import link_install
+from core.games.arma3_layout import link_install
 
 
 def make_install(root: Path) -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.games.arma3 import Arma3Layout
+from core.games.arma3_layout import Arma3Layout
 from core.games.arma3_logs import LogChoice
 
 

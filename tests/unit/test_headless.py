@@ -18,7 +18,7 @@ from core.games.arma3_settings import Arma3Settings
 from core.games.base import Companions, ServerContext
 from core.mods import Role
 from core.mods.modset import ModsetEntry, write_modset
-from core.services.servers import ServerStatus
+from core.services.server_views import ServerStatus
 from core.supervisor.states import ServerState
 from tests.fakes.arma3_client import read_par
 from tests.fakes.arma3_server import parse_launch_args
