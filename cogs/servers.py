@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.autocomplete import choices, chosen_server, server_names
+from bot.autocomplete import server_names
 from bot.chart_embeds import DEFAULT_PERIOD, PERIOD_CHOICES, server_chart_reply, server_labels
 from bot.checks import LIFECYCLE_RATE, RCON_RATE, actor_of, limit, require
 from bot.client import LanguardBot
@@ -26,6 +26,7 @@ from bot.mod_choices import mod_set_choices
 from bot.mod_embeds import server_mods_reply
 from bot.paginator import ListSource, Noun, Paginator, send_pages
 from bot.progress import action_title, follow_states, players_question
+from bot.server_choices import game_names, setting_keys
 from bot.server_lines import bindings_text, list_line
 from bot.views import confirm
 from core.errors import InvalidInput
@@ -33,29 +34,6 @@ from core.permissions import Level
 from core.services.server_views import ActionResult, ServerRef
 
 SERVERS_PER_PAGE = 20
-
-
-async def game_names(
-    interaction: discord.Interaction[LanguardBot], current: str
-) -> list[app_commands.Choice[str]]:
-    return choices(((g, g) for g in interaction.client.services.servers.games()), current)
-
-
-async def setting_keys(
-    interaction: discord.Interaction[LanguardBot], current: str
-) -> list[app_commands.Choice[str]]:
-    server = chosen_server(interaction)
-    if server is None:
-        return []
-    try:
-        keys = interaction.client.services.servers.setting_keys(server, current)
-    except InvalidInput:
-        return []
-    locale = interaction.locale
-    return [
-        app_commands.Choice(name=f"{k.name} — {tr(locale, k.description)}"[:100], value=k.name)
-        for k in keys
-    ]
 
 
 @app_commands.guild_only()

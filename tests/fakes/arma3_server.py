@@ -50,9 +50,9 @@ from core.games.arma3_config import (
     ban_target,
     parse_bans_txt,
     parse_beserver_cfg,
-    parse_config,
     render_bans_txt,
 )
+from core.games.arma3_config_parser import parse_config
 from core.rcon.battleye_server import ServerProtocol
 from tests.fakes.arma3_client import HeadlessRegistry
 from tests.fakes.battleye_server import FakeBattlEyeServer

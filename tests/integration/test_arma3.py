@@ -30,7 +30,8 @@ from core.events import (
     ServerStateChanged,
 )
 from core.fsutil import atomic_write
-from core.games.arma3_config import parse_bans_txt, parse_config
+from core.games.arma3_config import parse_bans_txt
+from core.games.arma3_config_parser import parse_config
 from core.games.arma3_layout import Arma3Layout
 from core.games.arma3_link import Arma3Link, RconOptions
 from core.games.base import BanKind, GameBan, OnlinePlayer, ServerContext

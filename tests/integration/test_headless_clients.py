@@ -21,7 +21,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from core.events import ServerCrashed
-from core.games.arma3_config import parse_config
+from core.games.arma3_config_parser import parse_config
 from core.games.arma3_headless import PAR_FILE, headless_folder
 from core.secrets import SecretBox, load_or_create_key
 from core.services.audit import AuditLog

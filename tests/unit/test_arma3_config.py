@@ -10,17 +10,16 @@ from core.games.arma3_config import (
     Assign,
     BanLine,
     ConfigClass,
-    ConfigParseError,
     clean_text,
     parse_bans_txt,
     parse_beserver_cfg,
-    parse_config,
     quote,
     render_bans_txt,
     render_beserver_cfg,
     render_config,
     sanitize_line,
 )
+from core.games.arma3_config_parser import ConfigParseError, parse_config
 from core.games.arma3_files import render_arma3profile, render_basic_cfg, render_server_cfg
 from core.games.arma3_settings import Arma3Settings
 

@@ -9,7 +9,8 @@ from pydantic import ValidationError
 
 from core.errors import ConfigWriteError, ExecutableNotAllowed, ExecutableNotFound, InvalidInput
 from core.games.arma3 import Arma3Profile, load_arma3_settings
-from core.games.arma3_config import parse_beserver_cfg, parse_config
+from core.games.arma3_config import parse_beserver_cfg
+from core.games.arma3_config_parser import parse_config
 from core.games.arma3_layout import Arma3Layout
 from core.games.arma3_link import ban_minutes
 from core.games.arma3_settings import Arma3Settings, MissionEntry

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from bot.embeds import server_status_embed
 from core.games.arma3 import Arma3Profile
-from core.games.arma3_config import parse_config
+from core.games.arma3_config_parser import parse_config
 from core.games.arma3_files import render_server_cfg
 from core.games.arma3_headless import PAR_FILE, headless_specs, par_safe, render_par
 from core.games.arma3_settings import Arma3Settings

@@ -1,0 +1,115 @@
+"""Fixtures for tests against real Docker engines (run by `make test-docker`).
+
+The two engines start once per session and are always stopped at its end, the session's
+failures included (a context manager's finally, driven by the fixture). Each test gets its
+own installation id, so containers of one test never meet another's, and its containers are
+removed when it ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import urllib.parse
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from core.docker.client import Engine
+from core.docker.spec import INSTANCE_LABEL, Mount
+from core.supervisor.runtime_api import UnitRef
+from tests.docker.engines import (
+    IMAGE,
+    DockerDaemon,
+    EngineDidNotStart,
+    ensure_dockerd,
+    python_mounts,
+    running_engines,
+)
+
+
+@pytest.fixture(scope="session")
+def dockerd() -> str:
+    try:
+        return ensure_dockerd()
+    except EngineDidNotStart as exc:
+        pytest.fail(f"no Docker engine can be started here: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def engines(dockerd: str) -> Iterator[tuple[DockerDaemon, DockerDaemon]]:
+    try:
+        manager = running_engines(dockerd)
+        pair = manager.__enter__()
+    except EngineDidNotStart as exc:
+        pytest.fail(f"no Docker engine can be started here: {exc}", pytrace=False)
+    try:
+        a, b = pair
+        print(
+            f"\ndockerd A ({a.driver}) answered in {a.started_in:.2f} s, "
+            f"B ({b.driver}, TLS) in {b.started_in:.2f} s"
+        )
+        yield pair
+    finally:
+        manager.__exit__(None, None, None)
+
+
+@pytest.fixture
+def engine_a(engines: tuple[DockerDaemon, DockerDaemon]) -> DockerDaemon:
+    return engines[0]
+
+
+@pytest.fixture
+def engine_b(engines: tuple[DockerDaemon, DockerDaemon]) -> DockerDaemon:
+    return engines[1]
+
+
+@pytest.fixture
+def instance(engines: tuple[DockerDaemon, DockerDaemon]) -> Iterator[str]:
+    """A fresh installation id; its containers on both engines are removed at the end."""
+    value = uuid.uuid4().hex[:12]
+    yield value
+    filters = json.dumps({"label": [f"{INSTANCE_LABEL}={value}"]})
+    for engine in engines:
+        if not engine.alive():
+            continue
+        with contextlib.suppress(Exception):
+            query = urllib.parse.urlencode({"all": "1", "filters": filters})
+            status, body = engine.call("GET", f"/containers/json?{query}")
+            for item in json.loads(body) if status == 200 else []:
+                engine.call("DELETE", f"/containers/{item['Id']}?force=1&v=1")
+            status, body = engine.call("GET", "/volumes")
+            for volume in (json.loads(body).get("Volumes") or []) if status == 200 else []:
+                if value in volume["Name"]:
+                    engine.call("DELETE", f"/volumes/{volume['Name']}")
+
+
+@pytest.fixture
+async def client_a(engine_a: DockerDaemon) -> AsyncIterator[Engine]:
+    async with Engine("a", engine_a.endpoint) as engine:
+        yield engine
+
+
+@pytest.fixture
+async def client_b(engine_b: DockerDaemon) -> AsyncIterator[Engine]:
+    async with Engine("b", engine_b.endpoint) as engine:
+        yield engine
+
+
+@pytest.fixture
+def extra_mounts() -> list[Mount]:
+    return [
+        Mount(str(m["Source"]), str(m["Target"]), bind=True, read_only=True)
+        for m in python_mounts()
+    ]
+
+
+def unit_for(instance: str, folder: Path, server_id: int = 1, name: str = "alpha") -> UnitRef:
+    folder.mkdir(parents=True, exist_ok=True)
+    return UnitRef(instance, server_id, name, folder)
+
+
+def image_for(unit: UnitRef) -> str:
+    return IMAGE
