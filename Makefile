@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: run test lint typecheck unit clean
+.PHONY: run test test-docker lint typecheck unit clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,13 @@ lint: $(STAMP_TEST)
 typecheck: $(STAMP_TEST)
 	$(BIN)/mypy
 
+# tests/docker start real Docker engines (root; installs docker.io when missing): `make test-docker`
 test: lint typecheck
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider --ignore=tests/docker
+	@echo "Docker tests not run (they start real engines): run make test-docker"
+
+test-docker: $(STAMP_TEST)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/docker
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

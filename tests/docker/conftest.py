@@ -25,9 +25,36 @@ from tests.docker.engines import (
     DockerDaemon,
     EngineDidNotStart,
     ensure_dockerd,
+    import_image,
+    new_engine,
     python_mounts,
+    remove_containers,
+    remove_root,
     running_engines,
+    start_engine,
+    stop_engine,
 )
+
+HERE = Path(__file__).resolve().parent
+
+
+def _asked_for(config: pytest.Config) -> bool:
+    """True when the command line names this folder or something in it."""
+    for arg in config.args:
+        path = Path(arg.split("::", 1)[0]).resolve()
+        if path == HERE or HERE in path.parents:
+            return True
+    return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A plain `pytest` of the whole suite does not start engines: `make test-docker` does."""
+    if _asked_for(config):
+        return
+    skip = pytest.mark.skip(reason="Docker tests run with `make test-docker`")
+    for item in items:
+        if HERE in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
@@ -54,6 +81,23 @@ def engines(dockerd: str) -> Iterator[tuple[DockerDaemon, DockerDaemon]]:
         yield pair
     finally:
         manager.__exit__(None, None, None)
+
+
+@pytest.fixture
+def live_engine(dockerd: str) -> Iterator[DockerDaemon]:
+    """A third engine of its own, with --live-restore, for tests that stop and restart it."""
+    engine = new_engine("c", tcp=False)
+    try:
+        start_engine(engine, dockerd, live_restore=True)
+        import_image(engine)
+        yield engine
+    except EngineDidNotStart as exc:
+        pytest.fail(f"no Docker engine can be started here: {exc}", pytrace=False)
+    finally:
+        if engine.alive():
+            remove_containers(engine)
+        stop_engine(engine)
+        remove_root(engine)
 
 
 @pytest.fixture

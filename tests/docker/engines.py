@@ -11,10 +11,8 @@ host's /usr, Python and this repository are bind-mounted read-only at run time.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import http.client
 import io
-import ipaddress
 import json
 import os
 import shutil
@@ -30,12 +28,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
 from core.docker.client import EngineEndpoint
+from tests.docker.tls import make_tls
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 20.0
@@ -68,104 +62,6 @@ def ensure_dockerd() -> str:
     if not found:
         raise EngineDidNotStart("docker.io installed no dockerd")
     return found
-
-
-# -- TLS ----------------------------------------------------------------------------------
-
-
-def _key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    path.chmod(0o600)
-
-
-def _cert(
-    subject: str,
-    key: ec.EllipticCurvePrivateKey,
-    issuer: x509.Name | None,
-    issuer_key: ec.EllipticCurvePrivateKey,
-    *,
-    ca: bool,
-    usage: x509.ObjectIdentifier | None = None,
-    names: list[x509.GeneralName] | None = None,
-) -> x509.Certificate:
-    """A certificate as [ref §1 Making a test CA] says: EC P-256, valid from a while ago."""
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    now = datetime.datetime.now(datetime.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(issuer or name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=10))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if ca:
-        builder = builder.add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-    if usage is not None:
-        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-    if names:
-        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
-def make_tls(folder: Path) -> dict[str, Path]:
-    """CA, server (localhost, 127.0.0.1) and client certificates, with the file names
-    `DOCKER_CERT_PATH` uses on the client side."""
-    folder.mkdir(parents=True, exist_ok=True)
-    ca_key, server_key, client_key = _key(), _key(), _key()
-    ca = _cert("languard-test-ca", ca_key, None, ca_key, ca=True)
-    server = _cert(
-        "localhost",
-        server_key,
-        ca.subject,
-        ca_key,
-        ca=False,
-        usage=ExtendedKeyUsageOID.SERVER_AUTH,
-        names=[x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
-    )
-    client = _cert(
-        "languard-bot", client_key, ca.subject, ca_key, ca=False,
-        usage=ExtendedKeyUsageOID.CLIENT_AUTH,
-    )  # fmt: skip
-    files = {
-        "ca": folder / "ca.pem",
-        "server_cert": folder / "server-cert.pem",
-        "server_key": folder / "server-key.pem",
-        "cert": folder / "cert.pem",
-        "key": folder / "key.pem",
-    }
-    pem = serialization.Encoding.PEM
-    files["ca"].write_bytes(ca.public_bytes(pem))
-    files["server_cert"].write_bytes(server.public_bytes(pem))
-    files["cert"].write_bytes(client.public_bytes(pem))
-    _write_key(files["server_key"], server_key)
-    _write_key(files["key"], client_key)
-    return files
 
 
 # -- talking to an engine without the code under test ---------------------------------------
@@ -201,6 +97,7 @@ class DockerDaemon:
     args: list[str] = field(default_factory=list)
     started_in: float = 0.0
     driver: str = ""
+    live_restore: bool = False
 
     def connection(self, timeout: float = 10.0) -> http.client.HTTPConnection:
         if self.socket_path is not None:
@@ -249,6 +146,7 @@ def _free_port() -> int:
 
 def start_engine(engine: DockerDaemon, dockerd: str, *, live_restore: bool = False) -> None:
     """Start dockerd for `engine`; overlay2 first, vfs when overlay cannot work here."""
+    engine.live_restore = live_restore
     errors = []
     for driver in ("overlay2", "vfs"):
         try:
@@ -306,6 +204,20 @@ def _start(engine: DockerDaemon, dockerd: str, driver: str, live_restore: bool) 
             return
         time.sleep(0.05)
     raise EngineDidNotStart(f"no answer in {START_TIMEOUT:.0f} s: {_log_tail(engine)}")
+
+
+def pause_engine(engine: DockerDaemon) -> None:
+    """Stop dockerd alone (TERM to it, not its session): with live-restore its containers
+    keep running [ref §10 live-restore], as when a host's engine is restarted."""
+    process = engine.process
+    assert process is not None
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=STOP_TIMEOUT)
+
+
+def resume_engine(engine: DockerDaemon, dockerd: str) -> None:
+    """Start the same dockerd again, with the very same options (live restore needs it)."""
+    _start(engine, dockerd, engine.driver, engine.live_restore)
 
 
 def _log_tail(engine: DockerDaemon) -> str:

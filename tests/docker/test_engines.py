@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
 from core.docker.client import API_VERSION, Engine, EngineRefused, EngineUnreachable
-from core.docker.probe import probe_engine
-from tests.docker.engines import DockerDaemon, engine_version
+from core.docker.hosts import DockerProbe, probe_engine, runtime_for
+from core.docker.spec import Mount
+from core.hosts.loading import load_hosts
+from tests.docker.conftest import unit_for
+from tests.docker.engines import IMAGE, DockerDaemon, engine_version
+from tests.docker.helpers import game_argv, run_spec, wait_for_line
+from tests.docker.tls import make_tls
 
 
 async def test_both_engines_answer_through_their_own_transport(
@@ -32,8 +38,6 @@ async def test_tls_engine_refuses_a_client_without_our_certificate(engine_b: Doc
         Engine("b", stranger)
     # a certificate from another CA: the handshake fails, reported as "does not answer"
     other = engine_b.root / "other-tls"
-    from tests.docker.engines import make_tls
-
     files = make_tls(other)
     wrong = dataclasses.replace(engine_b.endpoint, cert=files["cert"], key=files["key"])
     async with Engine("b", wrong) as engine:
@@ -64,3 +68,53 @@ async def test_probe_reports_engine_version_cpus_and_memory(client_b: Engine) ->
     assert facts.cpus >= 1
     assert facts.memory_total > 0
     assert facts.running_servers == 0
+
+
+async def test_hosts_declared_in_hosts_toml_become_runtimes_and_probes(
+    engines: tuple[DockerDaemon, DockerDaemon],
+    instance: str,
+    extra_mounts: list[Mount],
+    tmp_path: Path,
+) -> None:
+    """hosts.toml (core.hosts) → runtimes on both engines → a server started on each."""
+    a, b = engines
+    tls = b.tls
+    (tmp_path / "hosts.toml").write_text(
+        f"""
+[[hosts]]
+name = "box-a"
+endpoint = "{a.endpoint.url}"
+images = {{ fake = "{IMAGE}" }}
+
+[[hosts]]
+name = "box-b"
+endpoint = "{b.endpoint.url}"
+tls = {{ ca = "{tls["ca"]}", cert = "{tls["cert"]}", key = "{tls["key"]}" }}
+images = {{ fake = "{IMAGE}" }}
+"""
+    )
+    table = load_hosts(tmp_path / "hosts.toml")
+    runtimes = {
+        spec.name: runtime_for(spec, lambda server_id: "fake", extra_mounts)
+        for spec in table
+        if not spec.is_local
+    }
+    assert runtimes["box-a"].bind_mounts and not runtimes["box-b"].bind_mounts
+    probe = DockerProbe(runtimes)
+    handles = []
+    try:
+        for n, name in enumerate(("box-a", "box-b"), start=1):
+            unit = unit_for(instance, tmp_path / name, server_id=n, name=name)
+            handles.append(await runtimes[name].start(run_spec(unit, game_argv())))
+            await wait_for_line(unit.folder / "console.log", "READY")
+            facts = await probe(table.get(name))
+            assert facts.running_servers >= 1 and facts.engine_version
+        no_image = runtime_for(table.get("box-b"), lambda server_id: "arma3")
+        with pytest.raises(OSError, match="no image for this game"):
+            await no_image.start(run_spec(unit_for(instance, tmp_path / "x"), game_argv()))
+        await no_image.close()
+    finally:
+        for handle in handles:
+            await handle.aclose()
+        for runtime in runtimes.values():
+            await runtime.close()

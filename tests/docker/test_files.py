@@ -11,6 +11,7 @@ import pytest
 
 from core.docker.client import Engine
 from core.docker.files import FileWrite
+from core.docker.handle import DockerHandle
 from core.docker.spec import Mount
 from core.errors import ConfigWriteError
 from core.games.base import ConfigFile
@@ -67,6 +68,7 @@ async def test_a_file_is_never_seen_half_written_by_the_running_game(
     docker = runtime(engine_b, extra_mounts)
     unit = unit_for(instance, tmp_path / "srv")
     target = unit.folder / "missions" / "big.pbo"
+    closing: list[DockerHandle] = []
     reader = (
         "import os, time\n"
         f"path, size, last = {str(target)!r}, {SIZE}, {VERSIONS}\n"
@@ -90,6 +92,7 @@ async def test_a_file_is_never_seen_half_written_by_the_running_game(
             unit, files=[ConfigFile(target, bytes([1]) * SIZE)]
         )  # version 1 before start
         handle = await docker.start(run_spec(unit, python_argv(reader)))
+        closing.append(handle)
         log = unit.folder / "console.log"
         await wait_for_line(log, "reading")
         for version in range(2, VERSIONS + 1):
@@ -103,8 +106,9 @@ async def test_a_file_is_never_seen_half_written_by_the_running_game(
         # no temporary file is left beside it
         tar = await _read(docker.engine, handle.ident, str(target.parent))
         assert sorted(m.name for m in tar.getmembers()) == ["missions", "missions/big.pbo"]
-        await handle.aclose()
     finally:
+        for opened in closing:
+            await opened.aclose()
         await docker.close()
 
 
@@ -115,9 +119,7 @@ async def test_a_file_outside_the_server_is_refused(
     unit = unit_for(instance, tmp_path / "srv")
     try:
         with pytest.raises(ConfigWriteError, match="outside the server"):
-            await docker.prepare(
-                unit, files=[ConfigFile(unit.folder / ".." / "evil.cfg", b"x")]
-            )
+            await docker.prepare(unit, files=[ConfigFile(unit.folder / ".." / "evil.cfg", b"x")])
     finally:
         await docker.close()
 

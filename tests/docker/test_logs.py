@@ -90,7 +90,15 @@ def _child(engine: DockerDaemon, container: str, log: Path) -> subprocess.Popen[
     endpoint = engine.endpoint
     tls = [str(p) if p else "-" for p in (endpoint.ca, endpoint.cert, endpoint.key)]
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.docker.copier_child", endpoint.url, *tls, container, str(log)],
+        [
+            sys.executable,
+            "-m",
+            "tests.docker.copier_child",
+            endpoint.url,
+            *tls,
+            container,
+            str(log),
+        ],
         cwd=REPO,
         stdout=subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(REPO)},
@@ -98,9 +106,12 @@ def _child(engine: DockerDaemon, container: str, log: Path) -> subprocess.Popen[
 
 
 async def test_no_line_is_lost_or_repeated_when_the_copier_is_killed_hard(
-    engine_a: DockerDaemon, client_a: Engine, instance: str, extra_mounts: list[Mount],
+    engine_a: DockerDaemon,
+    client_a: Engine,
+    instance: str,
+    extra_mounts: list[Mount],
     tmp_path: Path,
-) -> None:  # fmt: skip
+) -> None:
     """kill -9 of the process copying, several times mid-flood, then a clean finish."""
     docker = runtime(engine_a, extra_mounts)
     unit = unit_for(instance, tmp_path / "srv")
