@@ -58,6 +58,8 @@ def log_block(lines: Sequence[str], limit: int = 3800, locale: Lang = None) -> s
 
 
 def _exit_text(event: ServerCrashed, locale: Lang) -> str:
+    if event.oom_killed:
+        return tr(locale, "killed: out of memory (raise its memory limit)")
     if event.signal is not None:
         try:
             name = signal.Signals(event.signal).name

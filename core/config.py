@@ -140,6 +140,8 @@ class Settings(BaseSettings):
     hosts_file: Path | None = None
     """The hosts declared for Docker engines (default: <data dir>/hosts.toml; when that
     file is absent only `local` exists). Named here, the file must exist."""
+    host_probe_interval: float = Field(default=15.0, ge=0.2, le=3600.0)
+    """Seconds between two looks at every host (two misses in a row: unreachable)."""
 
     @field_validator(
         "discord_token", "secret_key", "webhook_secret", "steam_password", mode="before"

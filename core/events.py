@@ -76,6 +76,8 @@ class ServerCrashed(Event):
     max_attempts: int
     restart_in_s: float | None
     """None when no restart follows (auto-restart off, or the loop was given up)."""
+    oom_killed: bool = False
+    """The kernel killed it for lack of memory (a container's `OOMKilled`)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

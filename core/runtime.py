@@ -17,6 +17,7 @@ from core.config import Settings
 from core.events import EventBus
 from core.fsutil import private_dir
 from core.games.base import GameProfile, ProfileRegistry
+from core.hosts.loading import load_hosts
 from core.jobs import JobQueue
 from core.logs.rotation import RotationPolicy
 from core.metrics import Metrics
@@ -27,6 +28,7 @@ from core.services.bans import BanService
 from core.services.bot_state import BotStateService
 from core.services.channels import ChannelService
 from core.services.console import ConsoleService
+from core.services.fleet import Fleet
 from core.services.host import HostService
 from core.services.missions import MissionService
 from core.services.mod_updates import ModUpdates
@@ -119,6 +121,7 @@ class Runtime:
     stats: StatsService
     mods: ModService
     mod_updates: ModUpdates
+    fleet: Fleet
 
     @classmethod
     async def open(
@@ -136,20 +139,26 @@ class Runtime:
         started = time.time()
         data_dir = settings.data_dir.resolve()
         private_dir(data_dir)
+        registry = ProfileRegistry(
+            list(profiles) if profiles is not None else default_profiles(settings)
+        )
+        # a wrong hosts.toml stops the start (HostsFileError: one line per problem)
+        table = load_hosts(
+            settings.hosts_path, required=settings.hosts_file is not None, games=registry.names()
+        )
         configured = settings.secret_key.get_secret_value() if settings.secret_key else None
         box = SecretBox(load_or_create_key(data_dir, configured))
         db = await Database.open(data_dir / DATABASE_FILE)
         metrics: Metrics | None = None
         webhooks: WebhookService | None = None
+        fleet: Fleet | None = None
         try:
             bus = bus or EventBus()
             supervisor = Supervisor(
                 db=db,
                 bus=bus,
                 data_dir=data_dir,
-                profiles=ProfileRegistry(
-                    list(profiles) if profiles is not None else default_profiles(settings)
-                ),
+                profiles=registry,
                 secret_box=box,
                 log_rotation=RotationPolicy(
                     settings.console_log_max_bytes, settings.console_log_keep
@@ -162,7 +171,11 @@ class Runtime:
             webhooks = WebhookService(bus, settings.webhook_urls, settings.webhook_secret)
             metrics.add_collector(webhooks.families)
             audit = AuditLog(AuditRepository(db), bus)
-            servers = ServerService(supervisor, audit, box, public_host=settings.public_host)
+            fleet = Fleet(table, supervisor, bus, probe_interval=settings.host_probe_interval)
+            fleet.install()
+            servers = ServerService(
+                supervisor, audit, box, public_host=settings.public_host, fleet=fleet
+            )
             schedule = ScheduleService(supervisor, db, audit, on_maintenance=bus.publish)
             bans = BanService(supervisor, db, bus, audit)
             jobs = JobQueue()
@@ -205,6 +218,7 @@ class Runtime:
                 stats=StatsService(supervisor, db, sample_interval=settings.metrics_interval),
                 mods=mods,
                 mod_updates=mod_updates,
+                fleet=fleet,
             )
             schedule.backups = backups  # what `/schedule backup` runs
             servers.on_manual_start.append(schedule.end_maintenance)
@@ -222,10 +236,11 @@ class Runtime:
             await runtime.players.start()
             await backups.recover()  # an interrupted restore is finished before any start
             await supervisor.start()
+            await fleet.start()
             await schedule.start()
             await runtime.stats.start()
         except BaseException:
-            for closable in (webhooks, metrics):
+            for closable in (fleet, webhooks, metrics):
                 if closable is not None:
                     await closable.close()
             await db.close()
@@ -239,6 +254,7 @@ class Runtime:
         await self.mods.close()
         await self.stats.close()
         await self.schedule.close()
+        await self.fleet.close()
         await self.players.close()
         await self.bans.close()
         await self.supervisor.close()

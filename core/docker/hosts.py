@@ -39,8 +39,11 @@ def endpoint_of(spec: HostSpec) -> EngineEndpoint:
 def runtime_for(
     spec: HostSpec, game_of: Callable[[int], str | None], mounts: Sequence[Mount] = ()
 ) -> DockerRuntime:
-    """The runtime of one Docker host; `game_of` names a server's game by its id."""
+    """The runtime of one Docker host; `game_of` names a server's game by its id. The
+    host's declared `mounts` come first, then `mounts`."""
     images: Mapping[str, str] = dict(spec.images)
+    declared = [Mount(m.source, m.inside, bind=True, read_only=m.read_only) for m in spec.mounts]
+    mounts = (*declared, *mounts)
 
     def image_for(unit: UnitRef) -> str | None:
         game = game_of(unit.server_id)

@@ -33,6 +33,15 @@ from core.docker.spec import (
     container_name,
     create_body,
 )
+from core.docker.units import (
+    COMPANION_LABEL,
+    LOG_LABEL,
+    is_unit,
+    os_error,
+    remove_volume,
+    unseen_state,
+    volume_name,
+)
 from core.errors import ConfigWriteError, PortInUse
 from core.fsutil import is_within
 from core.games.base import ConfigFile, PortNeed
@@ -52,31 +61,9 @@ __all__ = ["COMPANION_LABEL", "LOG_LABEL", "DockerRuntime", "volume_name"]
 
 _log = logging.getLogger(__name__)
 
-COMPANION_LABEL = "languard.companion"
-LOG_LABEL = "languard.log"
-"""The bot-side log file the container's stream is copied into (found again on adoption)."""
 CONSOLE_LOG = "console.log"
 
 ImageFor = Callable[[UnitRef], str | None]
-
-
-def volume_name(unit: UnitRef) -> str:
-    """The named volume holding a server's files on a remote engine (companions share it)."""
-    return f"languard-{unit.instance}-{unit.server_id}"
-
-
-def _is_unit(state: ContainerState, unit: UnitRef) -> bool:
-    labels = state.labels
-    return (
-        labels.get(INSTANCE_LABEL) == unit.instance
-        and labels.get(SERVER_LABEL) == str(unit.server_id)
-        and labels.get(COMPANION_LABEL) == unit.companion
-    )
-
-
-def _os_error(exc: EngineRefused | EngineUnreachable) -> OSError:
-    code = errno.EHOSTUNREACH if isinstance(exc, EngineUnreachable) else errno.EIO
-    return OSError(code, str(exc))
 
 
 class DockerRuntime:
@@ -142,7 +129,7 @@ class DockerRuntime:
             "label": [f"{INSTANCE_LABEL}={unit.instance}", f"{SERVER_LABEL}={unit.server_id}"]
         }
         listed = await containers.list_labelled(self.engine, filters, everything=everything)
-        return [state for state in listed if _is_unit(state, unit)]
+        return [state for state in listed if is_unit(state, unit)]
 
     def _handle(
         self, unit: UnitRef, state: ContainerState, *, started_at: float, adopted: bool
@@ -252,7 +239,7 @@ class DockerRuntime:
                 raise
             state = await containers.inspect(self.engine, container_id)
         except (EngineRefused, EngineUnreachable) as exc:
-            raise _os_error(exc) from None
+            raise os_error(exc) from None
         if state is None:
             raise OSError(errno.ENOENT, "the container vanished as it started")
         return self._handle(unit, state, started_at=started_at, adopted=False)
@@ -293,10 +280,15 @@ class DockerRuntime:
         container_id = record.boot_id.removeprefix(DOCKER_BOOT_PREFIX)
         try:
             state = await containers.inspect(self.engine, container_id)
-        except (EngineRefused, EngineUnreachable) as exc:
+        except EngineUnreachable:
+            # the host is away, not the game: keep it as running, unseen; the handle's
+            # watch asks again until the engine answers (then running, or its exit code)
+            _log.warning("%s: host %s does not answer; kept as unknown", unit.server, self._name)
+            state = unseen_state(unit, container_id, console=True)
+        except EngineRefused as exc:
             _log.warning("%s: cannot look at container %s: %s", unit.server, container_id, exc)
             return None
-        if state is None or not _is_unit(state, unit):
+        if state is None or not is_unit(state, unit):
             return None
         return self._handle(unit, state, started_at=record.started_at, adopted=True)
 
@@ -340,6 +332,34 @@ class DockerRuntime:
                     FoundUnit(state.id, state)
                 )
         return Survey(servers=by_server, companions=by_key)
+
+    async def push(self, unit: UnitRef, paths: Sequence[Path]) -> None:
+        if self.bind_mounts:
+            return  # the container sees the bot's folder itself
+        writes: list[FileWrite] = []
+        for path in paths:
+            if not is_within(path, unit.folder):
+                raise ConfigWriteError(
+                    "refusing to write {name} outside the server", name=path.name
+                )
+            try:
+                mode = path.stat().st_mode & 0o777
+                content = path.read_bytes()
+            except OSError as exc:
+                raise ConfigWriteError(
+                    "cannot write {name}: {reason}", name=path.name, reason=exc.strerror
+                ) from None
+            writes.append(FileWrite(PurePosixPath(path), content, mode))
+        if writes:
+            await self.write(unit, writes)
+
+    async def forget(self, unit: UnitRef) -> None:
+        try:
+            await remove_volume(self.engine, unit)
+        except (EngineRefused, EngineUnreachable) as exc:
+            _log.warning(
+                "%s: its volume on host %s was not removed: %s", unit.server, self._name, exc
+            )
 
     async def sweep(self, unit: UnitRef) -> None:
         try:

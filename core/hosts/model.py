@@ -27,6 +27,7 @@ __all__ = [
     "Capacity",
     "Endpoint",
     "EndpointKind",
+    "HostMount",
     "HostProblem",
     "HostSpec",
     "PortRange",
@@ -223,6 +224,37 @@ class Capacity(BaseModel):
         return None if value is None else parse_size(value)
 
 
+class HostMount(BaseModel):
+    """A folder of the host bound into every container there (the game install, the mods),
+    at the same path unless `target` says; read-only unless `read_only = false`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    source: str
+    target: str = ""
+    read_only: bool = True
+
+    @field_validator("source", "target")
+    @classmethod
+    def _absolute(cls, value: str, info: ValidationInfo) -> str:
+        if info.field_name == "target" and value == "":
+            return value
+        if (
+            len(value) > 1024
+            or not value.startswith("/")
+            or any(ord(ch) < 32 for ch in value)
+            or ".." in value.split("/")
+            or ":" in value
+        ):
+            raise InvalidValue("must be an absolute path without `..` or `:`")
+        return value.rstrip("/") or "/"
+
+    @property
+    def inside(self) -> str:
+        """The path inside the container."""
+        return self.target or self.source
+
+
 class HostSpec(BaseModel):
     """One `[[hosts]]` entry. `local` has no endpoint: its servers are local processes."""
 
@@ -237,6 +269,8 @@ class HostSpec(BaseModel):
     images: dict[str, str] = Field(default_factory=dict)
     """Game name → image reference, e.g. `arma3 = "languard/arma3:2.18"`."""
     capacity: Capacity = Field(default_factory=Capacity)
+    mounts: tuple[HostMount, ...] = Field(default=(), strict=False)
+    """Folders of the host bound into every container there (read-only by default)."""
 
     @field_validator("name", mode="before")
     @classmethod

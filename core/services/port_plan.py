@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from core.supervisor.ports import port_is_free
 __all__ = [
     "HIGHEST_PORT",
     "LOWEST_PORT",
+    "PortPlan",
     "base_port",
     "busy_on_host",
     "check_new_port",
@@ -35,6 +37,17 @@ _log = logging.getLogger(__name__)
 
 LOWEST_PORT = 1024
 HIGHEST_PORT = 65535
+
+
+@dataclass(frozen=True, slots=True)
+class PortPlan:
+    """Where a new server's ports may go on its host: the host's declared range, and
+    whether this machine can see what listens there (`probe`: the bot's own network)."""
+
+    low: int = LOWEST_PORT
+    high: int = HIGHEST_PORT
+    probe: bool = True
+    host: str = "local"
 
 
 def _as_int(value: Any) -> int | None:
@@ -90,12 +103,24 @@ def overlapping_server(mine: set[int], taken: Mapping[str, set[int]]) -> str | N
 
 
 def check_new_port(
-    profile: GameProfile, name: str, folder: Path, port: int, taken: Mapping[str, set[int]]
+    profile: GameProfile,
+    name: str,
+    folder: Path,
+    port: int,
+    taken: Mapping[str, set[int]],
+    plan: PortPlan = PortPlan(),
 ) -> None:
     """Refuse a port chosen by the user that is out of range, overlaps a server or is in use."""
     stride = max(1, profile.port_stride)
-    highest = HIGHEST_PORT - stride + 1
-    if _as_int(port) is None or not LOWEST_PORT <= port <= highest:
+    highest = plan.high - stride + 1
+    if _as_int(port) is None or not plan.low <= port <= highest:
+        if (plan.low, plan.high) != (LOWEST_PORT, HIGHEST_PORT):
+            raise InvalidInput(
+                "on host {host} the port must be from {low} to {highest}",
+                host=plan.host,
+                low=plan.low,
+                highest=highest,
+            )
         raise InvalidInput(
             "the port must be a whole number from {LOWEST_PORT} to {highest}",
             LOWEST_PORT=LOWEST_PORT,
@@ -111,21 +136,30 @@ def check_new_port(
             last=max(mine),
             other=other,
         )
-    busy = busy_on_host(profile, name, folder, {"port": port})
+    busy = busy_on_host(profile, name, folder, {"port": port}) if plan.probe else ""
     if busy:
         raise InvalidInput("{busy} is already in use on this host; choose another port", busy=busy)
 
 
-def free_block(profile: GameProfile, name: str, folder: Path, taken: Mapping[str, set[int]]) -> int:
-    """The first block from the game's default port that no server and no program uses."""
+def free_block(
+    profile: GameProfile,
+    name: str,
+    folder: Path,
+    taken: Mapping[str, set[int]],
+    plan: PortPlan = PortPlan(),
+) -> int:
+    """The first block from the game's default port (or the host's range, if it starts
+    above) that no server and no program uses."""
     stride = max(1, profile.port_stride)
     port = profile.default_port
-    while port + stride - 1 <= HIGHEST_PORT:
+    if port < plan.low:
+        port = plan.low
+    while port + stride - 1 <= plan.high:
         if port >= LOWEST_PORT:
             settings = {"port": port}
             mine = occupied_ports(profile, name, folder, settings)
-            if overlapping_server(mine, taken) is None and not busy_on_host(
-                profile, name, folder, settings
+            if overlapping_server(mine, taken) is None and not (
+                plan.probe and busy_on_host(profile, name, folder, settings)
             ):
                 return port
         port += stride

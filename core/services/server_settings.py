@@ -110,7 +110,8 @@ class ServerSettings:
         mine = occupied_ports(server.profile, server.name, folder, after)
         if mine == occupied_ports(server.profile, server.name, folder, before):
             return
-        other = overlapping_server(mine, await self.taken_ports(exclude=server.id))
+        taken = await self.taken_ports(exclude=server.id, host=server.runtime.name)
+        other = overlapping_server(mine, taken)
         if other is not None:
             raise InvalidInput("that would overlap the ports of server `{other}`", other=other)
         if server.state not in ACTIVE_STATES:
@@ -118,10 +119,15 @@ class ServerSettings:
             if busy:
                 raise InvalidInput("{busy} is already in use on this host", busy=busy)
 
-    async def taken_ports(self, exclude: int | None) -> dict[str, set[int]]:
-        """The ports of every server but the one with id `exclude`, by server name."""
+    async def taken_ports(
+        self, exclude: int | None, host: str | None = None
+    ) -> dict[str, set[int]]:
+        """The ports of every server but the one with id `exclude`, by server name (on
+        `host` only, when given: two machines do not share ports)."""
         taken: dict[str, set[int]] = {}
         for server in self._sup.all():
+            if host is not None and server.runtime.name != host:
+                continue
             if server.id != exclude:
                 settings = await self._sup.settings_repo.get_all(server.id)
                 folder = self._sup.folder_for(server.name)

@@ -11,6 +11,7 @@ from typing import Any
 
 from core.errors import LanguardError
 from core.games.base import GameProfile
+from core.services.fleet import Fleet
 from core.services.host import host_addresses, primary_address
 from core.services.port_plan import base_port
 from core.services.server_views import ServerStatus, ServerSummary
@@ -53,9 +54,12 @@ def _mission(settings: Mapping[str, Any]) -> str | None:
 class ServerStatusReader:
     """What `/server status` and `/server list` show; nothing here changes a server."""
 
-    def __init__(self, supervisor: Supervisor, public_host: str | None = None) -> None:
+    def __init__(
+        self, supervisor: Supervisor, public_host: str | None = None, fleet: Fleet | None = None
+    ) -> None:
         self._sup = supervisor
         self._public_host = public_host
+        self._fleet = fleet
 
     def _host(self) -> str:
         if self._public_host is None:
@@ -65,8 +69,18 @@ class ServerStatusReader:
             )
         return self._public_host
 
-    def _address(self, profile: GameProfile, settings: Mapping[str, Any]) -> str:
-        host = self._host()
+    def _where(self, server: ManagedServer) -> tuple[str, bool]:
+        """The server's host and whether it is away."""
+        if self._fleet is None:
+            return "local", False
+        return self._fleet.host_of(server), self._fleet.shown_state(server) is not None
+
+    def _address(
+        self, profile: GameProfile, settings: Mapping[str, Any], server: ManagedServer
+    ) -> str:
+        spec = None if self._fleet is None else self._fleet.spec_of(server)
+        declared = None if spec is None else spec.address
+        host = declared or self._host()
         try:
             if ipaddress.ip_address(host).version == 6:
                 host = f"[{host}]"
@@ -89,8 +103,10 @@ class ServerStatusReader:
     async def status(self, server: ManagedServer) -> ServerStatus:
         schema = schema_for(server.profile)
         settings = await self._sup.settings_repo.get_all(server.id)
-        sample = await self._sup.sample(server)
-        online, names = await self._players(server)
+        host, away = self._where(server)
+        # a host away answers nothing: do not wait on it
+        sample = None if away else await self._sup.sample(server)
+        online, names = (None, ()) if away else await self._players(server)
         most = settings.get("max_players")
         if most is None and "max_players" in schema:
             most = schema.default("max_players")
@@ -108,10 +124,12 @@ class ServerStatusReader:
             mission=_mission(settings),
             cpu_percent=None if sample is None else sample.cpu_percent,
             rss_bytes=None if sample is None else sample.rss_bytes,
-            address=self._address(server.profile, settings),
+            address=self._address(server.profile, settings, server),
             paused=server.paused,
             started_at=None if handle is None else handle.started_at,
             headless=_headless(server),
+            host=host,
+            host_unreachable=away,
         )
 
     async def summaries(self) -> list[ServerSummary]:
@@ -119,6 +137,7 @@ class ServerStatusReader:
         summaries: list[ServerSummary] = []
         for server in self._sup.all():
             settings = await self._sup.settings_repo.get_all(server.id)
+            host, away = self._where(server)
             summaries.append(
                 ServerSummary(
                     name=server.name,
@@ -126,8 +145,10 @@ class ServerStatusReader:
                     state=server.state,
                     state_reason=server.state_reason,
                     uptime=server.uptime(),
-                    address=self._address(server.profile, settings),
+                    address=self._address(server.profile, settings, server),
                     paused=server.paused,
+                    host=host,
+                    host_unreachable=away,
                 )
             )
         return summaries

@@ -28,6 +28,7 @@ class CreatedServer:
     port: int
     generated_secrets: tuple[str, ...]
     """Names (never values) of the secrets generated for it, e.g. `rcon_password`."""
+    host: str = "local"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +95,10 @@ class ServerSummary:
     uptime: float | None
     address: str
     paused: bool
+    host: str = "local"
+    """The host (hosts.toml) the server runs on."""
+    host_unreachable: bool = False
+    """Its host does not answer: `state` is only the last known one (show "unknown")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,3 +122,6 @@ class ServerStatus:
     """When the running process started (epoch seconds); None when there is none."""
     headless: tuple[int, int] | None = None
     """Arma 3 headless clients (running, wanted) while the server runs with some; else None."""
+    host: str = "local"
+    host_unreachable: bool = False
+    """Its host does not answer: `state` is only the last known one (show "unknown")."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import logging
 import re
 import secrets
@@ -20,9 +21,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.errors import InvalidInput, LanguardError, NotFound
+from core.hosts.model import LOCAL, EndpointKind
+from core.hosts.queue import Ticket
 from core.secrets import SecretBox
 from core.services.audit import Actor, AuditLog
-from core.services.port_plan import check_new_port, free_block
+from core.services.fleet import Fleet
+from core.services.port_plan import PortPlan, check_new_port, free_block
 from core.services.server_settings import ServerSettings
 from core.services.server_status import ServerStatusReader
 from core.services.server_views import (
@@ -42,7 +46,7 @@ from core.supervisor.server import ManagedServer
 from core.supervisor.states import ServerState
 from core.supervisor.supervisor import Supervisor
 
-__all__ = ["NAME_PATTERN", "RESERVED_NAMES", "ServerHook", "ServerService"]
+__all__ = ["NAME_PATTERN", "RESERVED_NAMES", "PlaceHook", "ServerHook", "ServerService"]
 
 _log = logging.getLogger(__name__)
 
@@ -58,6 +62,8 @@ MAX_CHOICES = 25
 _PASSWORD_ALPHABET = string.ascii_letters + string.digits
 _PASSWORD_LENGTH = 24
 
+PlaceHook = Callable[[int], Awaitable[None]]
+"""Told a waiting start's place in its host's queue (1: next) each time it moves."""
 ServerHook = Callable[[int], Awaitable[object]]
 """Called with a server id; what it returns is ignored and a failure is only logged."""
 
@@ -87,14 +93,16 @@ class ServerService:
         secret_box: SecretBox,
         *,
         public_host: str | None = None,
+        fleet: Fleet | None = None,
     ) -> None:
         self._sup = supervisor
+        self._fleet = fleet
         self._audit = audit
         self._box = secret_box
         self._lock = asyncio.Lock()
         """Serialises create, delete and settings changes, so two never pick the same ports."""
         self._settings = ServerSettings(supervisor, audit, secret_box, self._lock)
-        self._status = ServerStatusReader(supervisor, public_host)
+        self._status = ServerStatusReader(supervisor, public_host, fleet)
         self._commands: dict[int, int] = {}
         """Lifecycle commands under way per server id: a server is never deleted under one."""
         self.on_manual_start: builtins.list[ServerHook] = []
@@ -175,18 +183,27 @@ class ServerService:
     # -- create and delete -------------------------------------------------------------------
 
     async def create(
-        self, actor: Actor, name: str, game: str, port: int | None = None
+        self, actor: Actor, name: str, game: str, port: int | None = None, host: str | None = None
     ) -> CreatedServer:
-        arguments = {"name": name, "game": game, "port": port}
+        arguments = {"name": name, "game": game, "port": port, "host": host}
         async with self._audit.scope(actor, "server.create", arguments, None) as outcome:
             async with self._lock:
-                created = await self._create(name, game, port)
+                created = await self._create(name, game, port, host)
             outcome.server_id = created.id
-            outcome.result = f"created on port {created.port}"
-        _log.info("%s created server %s (%s, port %d)", actor.name, name, game, created.port)
+            outcome.result = f"created on {created.host}, port {created.port}"
+        _log.info(
+            "%s created server %s (%s on %s, port %d)",
+            actor.name,
+            name,
+            game,
+            created.host,
+            created.port,
+        )
         return created
 
-    async def _create(self, name: str, game: str, port: int | None) -> CreatedServer:
+    async def _create(
+        self, name: str, game: str, port: int | None, host: str | None
+    ) -> CreatedServer:
         name = _valid_name(name)
         if not isinstance(game, str) or game not in self._sup.profiles:
             raise InvalidInput(
@@ -196,12 +213,14 @@ class ServerService:
         repo = self._sup.servers_repo
         if any(s.name == name for s in self._sup.all()) or await repo.get_by_name(name):
             raise InvalidInput("a server named `{name}` already exists", name=name)
-        taken = await self._settings.taken_ports(exclude=None)
+        where = LOCAL if self._fleet is None else self._fleet.choose(profile.name, host)
+        plan = self._port_plan(where)
+        taken = await self._settings.taken_ports(exclude=None, host=where)
         folder = self._sup.folder_for(name)
         if port is None:
-            port = free_block(profile, name, folder, taken)
+            port = free_block(profile, name, folder, taken, plan)
         else:
-            check_new_port(profile, name, folder, port, taken)
+            check_new_port(profile, name, folder, port, taken, plan)
         settings: dict[str, Any] = {"port": port}
         plain: dict[str, str] = {}
         if RCON_PASSWORD_KEY in profile.secret_keys:
@@ -209,7 +228,7 @@ class ServerService:
         schema_for(profile).check({**settings, **plain})
         try:
             async with self._sup.db.transaction():
-                record = await repo.create(name, profile.name)
+                record = await repo.create(name, profile.name, where)
                 await self._sup.settings_repo.set_many(record.id, settings)
                 for key, value in plain.items():
                     await self._sup.secrets_repo.put(record.id, key, self._box.encrypt(value))
@@ -225,7 +244,28 @@ class ServerService:
                 "cannot create the server folder: {strerror}", strerror=exc.strerror
             ) from None
         await self._sup.add(record)
-        return CreatedServer(record.id, name, profile.name, port, tuple(plain))
+        return CreatedServer(record.id, name, profile.name, port, tuple(plain), where)
+
+    def _port_plan(self, host: str) -> PortPlan:
+        """Where ports of a server on `host` may go: its declared range, and whether the
+        ports can be probed from here (this machine's network: local, a unix engine)."""
+        spec = None if self._fleet is None else self._fleet.table.get(host)
+        if spec is None:
+            return PortPlan()
+        same_machine = spec.is_local or (
+            spec.endpoint is not None and spec.endpoint.kind is EndpointKind.UNIX
+        )
+        return PortPlan(spec.ports.low, spec.ports.high, probe=same_machine, host=host)
+
+    def hosts(self, game: str | None = None, prefix: str = "") -> builtins.list[str]:
+        """Host names for `/server create host:` (those that can run `game` when known)."""
+        if self._fleet is None:
+            return [LOCAL] if LOCAL.startswith(prefix.strip().lower()) else []
+        names = self._fleet.names(prefix)
+        if game is None or game not in self._sup.profiles:
+            return names
+        able = set(self._fleet.hosts_for(game))
+        return [name for name in names if name in able]
 
     async def delete(self, actor: Actor, name: str) -> DeletedServer:
         """Archive a server that is not running: its folder is moved, its row kept hidden."""
@@ -247,6 +287,9 @@ class ServerService:
         if self._commands.get(server.id):
             raise InvalidInput("`{name}` is busy with another command; try again", name=server.name)
         await self._sup.remove(server.id)  # no await between the checks and the removal
+        if self._fleet is not None:
+            self._fleet.forget(server.id)
+        await server.runtime.forget(server.unit())  # a host's volume; never raises
         try:
             archived = await asyncio.to_thread(self._archive_folder, server.name)
         except OSError as exc:
@@ -278,12 +321,37 @@ class ServerService:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def start(self, actor: Actor, name: str) -> ActionResult:
-        """Start and wait until running (or failed); also ends a maintenance window early."""
+    async def start(
+        self, actor: Actor, name: str, on_place: PlaceHook | None = None
+    ) -> ActionResult:
+        """Start and wait until running (or failed); also ends a maintenance window early.
+
+        A start that does not fit its host waits in the host's queue first; `on_place` is
+        told the place (1: next) each time it moves. Cancelling the caller leaves the queue.
+        """
         server = self._server(name)
         await self._run_hooks(self.on_manual_start, server)
         reason = f"started by {actor.name}"[:100]
-        return await self._lifecycle(actor, "start", server, lambda: server.start(reason=reason))
+        if self._fleet is None:
+            return await self._lifecycle(
+                actor, "start", server, lambda: server.start(reason=reason)
+            )
+        ticket = await self._fleet.request(server)
+        try:
+            if not ticket.done:
+                _log.info("%s: start of %s waits on %s", actor.name, server.name, ticket.host)
+                await _wait_admitted(ticket, on_place)
+            return await self._lifecycle(
+                actor, "start", server, lambda: server.start(reason=reason)
+            )
+        finally:
+            self._fleet.release(server)
+
+    def cancel_start(self, name: str) -> bool:
+        """Take a waiting start of `name` out of its host's queue (False: none waits)."""
+        server = self._server(name)
+        ticket = None if self._fleet is None else self._fleet.queue.ticket(server.id)
+        return ticket is not None and ticket.cancel()
 
     async def stop(self, actor: Actor, name: str) -> ActionResult:
         server = self._server(name)
@@ -355,6 +423,26 @@ class ServerService:
     async def list(self) -> builtins.list[ServerSummary]:
         """Every server, cheaply (no game is asked anything)."""
         return await self._status.summaries()
+
+
+async def _wait_admitted(ticket: Ticket, on_place: PlaceHook | None) -> None:
+    """Wait for the ticket, telling `on_place` each new place; a failing hook is logged."""
+
+    async def tell() -> None:
+        async for place in ticket.updates():
+            if place and on_place is not None:
+                try:
+                    await on_place(place)
+                except Exception:
+                    _log.exception("showing the place of %s failed", ticket.server)
+
+    watcher = asyncio.create_task(tell(), name=f"place-{ticket.server}")
+    try:
+        await ticket.admitted()
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
 
 
 def _stop_first(name: str, state: ServerState) -> InvalidInput:

@@ -216,7 +216,12 @@ _LIFECYCLE: dict[str, tuple[Kind, str, float | None]] = {
     "crash_window": (Kind.DURATION, "window for counting crashes, like 10m", 1.0),
     "stop_timeout": (Kind.DURATION, "time a graceful stop may take, like 30s", 1.0),
     "liveness_interval": (Kind.DURATION, "time between liveness probes, like 30s, or off", 5.0),
+    "cpu_limit": (Kind.NUMBER, "CPUs its container may use, like 2.5 (Docker hosts)", None),
+    "memory_limit_mb": (Kind.INTEGER, "MiB its container may use, like 8192 (Docker hosts)", None),
+    "pids_limit": (Kind.INTEGER, "processes its container may run (Docker hosts)", None),
 }
+_AT_START = frozenset({"cpu_limit", "memory_limit_mb", "pids_limit"})
+"""Every-game keys a runtime reads when it starts the server (container limits)."""
 """The every-game keys: kind, description, and the shortest duration a user may set."""
 
 
@@ -233,7 +238,7 @@ def lifecycle_keys() -> dict[str, SettingKey]:
             kind=kind,
             description=description,
             secret=False,
-            effect=Effect.NOW,
+            effect=Effect.NEXT_START if name in _AT_START else Effect.NOW,
             lifecycle=True,
             default=defaults[name],
             minimum=low,

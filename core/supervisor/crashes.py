@@ -91,6 +91,7 @@ class CrashKeeper:
                 attempt=decision.attempt,
                 max_attempts=decision.max_attempts,
                 restart_in_s=decision.restart_in,
+                oom_killed=status.oom_killed,
             )
         )
         if decision.give_up:

@@ -113,6 +113,12 @@ class LocalRuntime:
     async def sweep(self, unit: UnitRef) -> None:
         await sweep_marked(unit.instance, unit.server_id, unit.server)
 
+    async def push(self, unit: UnitRef, paths: Sequence[Path]) -> None:
+        return None  # the game runs in this very folder
+
+    async def forget(self, unit: UnitRef) -> None:
+        return None  # nothing lives outside the folder, which the caller archives
+
 
 def _survey(instance: str, servers: bool, companions: bool) -> Survey:
     marked = scan_marked(instance) if servers else {}

@@ -27,6 +27,11 @@ class LifecyclePolicy(BaseModel):
     liveness_interval: float = Field(default=30.0, ge=0, le=3600)
     """Seconds between liveness probes while running; 0 turns probing off."""
     liveness_failures: int = Field(default=3, ge=1, le=100)
+    cpu_limit: float | None = Field(default=None, gt=0, le=256)
+    """CPUs a container may use (a Docker host; local processes take no limit)."""
+    memory_limit_mb: int | None = Field(default=None, ge=64, le=1024 * 1024)
+    """MiB a container may use before the kernel kills it (the alert says out of memory)."""
+    pids_limit: int | None = Field(default=None, ge=64, le=1_000_000)
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> LifecyclePolicy:

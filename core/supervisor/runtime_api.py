@@ -260,6 +260,14 @@ class GameRuntime(Protocol):
         """Kill whatever still carries `unit.marker` once its main unit is gone (leftover
         children hold the game's ports)."""
 
+    async def push(self, unit: UnitRef, paths: Sequence[Path]) -> None:
+        """Make files the bot just wrote under `unit.folder` (a mission, mod keys) visible
+        to the unit: a no-op where the unit sees that folder itself; ConfigWriteError."""
+
+    async def forget(self, unit: UnitRef) -> None:
+        """A deleted server's leftovers on the runtime (a host's volume, exited
+        containers); the bot-side folder is the caller's. Never raises for a host away."""
+
 
 async def wait_exit(handle: RuntimeHandle, timeout: float) -> bool:
     """Wait up to `timeout` seconds for the unit to exit; False if it still runs."""

@@ -36,6 +36,8 @@ class ServerRecord:
     state_changed_at: float
     process: ProcessRecord | None
     created_at: float
+    host: str = "local"
+    """The host (hosts.toml) the server runs on; `local`: a process on the bot's machine."""
 
 
 def _record(row: Any) -> ServerRecord:
@@ -57,6 +59,7 @@ def _record(row: Any) -> ServerRecord:
         state_changed_at=float(row["state_changed_at"]),
         process=process,
         created_at=float(row["created_at"]),
+        host=str(row["host"] or "local"),
     )
 
 
@@ -64,11 +67,12 @@ class ServerRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def create(self, name: str, game: str) -> ServerRecord:
+    async def create(self, name: str, game: str, host: str = "local") -> ServerRecord:
         now = time.time()
         server_id = await self._db.execute(
-            "INSERT INTO servers(name, game, created_at, state_changed_at) VALUES (?, ?, ?, ?)",
-            (name, game, now, now),
+            "INSERT INTO servers(name, game, created_at, state_changed_at, host)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (name, game, now, now, host),
         )
         record = await self.get(server_id)
         assert record is not None
