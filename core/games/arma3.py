@@ -176,7 +176,7 @@ class Arma3Profile:
         password = self._rcon_password(ctx, settings)
         layout = Arma3Layout.of(ctx.folder)
         be_cfg = render_beserver_cfg(
-            password=password, port=settings.effective_rcon_port, bind=self.rcon.host
+            password=password, port=settings.effective_rcon_port, bind=self._rcon_bind(ctx)
         )
         profile = render_arma3profile(settings).encode()
         files = [
@@ -253,9 +253,20 @@ class Arma3Profile:
             self._log_choices[layout.folder] = choice
         return choice
 
-    def _client(self, port: int, password: str, *, timeout: float, retries: int) -> BattlEyeClient:
+    def _rcon_host(self, ctx: ServerContext) -> str:
+        """Where the bot sends RCon: the game's host when it runs elsewhere."""
+        return ctx.address or self.rcon.host
+
+    def _rcon_bind(self, ctx: ServerContext) -> str:
+        """BattlEye's RConIP: loopback on this machine; on another host every interface,
+        which its firewall must keep to the bot's address (docs/hosts.md)."""
+        return self.rcon.host if ctx.address is None else "0.0.0.0"
+
+    def _client(
+        self, ctx: ServerContext, port: int, password: str, *, timeout: float, retries: int
+    ) -> BattlEyeClient:
         return BattlEyeClient(
-            self.rcon.host, port, password, timeout=timeout, retries=retries, reconnect=False
+            self._rcon_host(ctx), port, password, timeout=timeout, retries=retries, reconnect=False
         )
 
     async def wait_ready(self, ctx: ServerContext, control: RuntimeControl) -> None:
@@ -275,7 +286,7 @@ class Arma3Profile:
             # unanswered doubles the next one's wait (capped), and the login is resent on the
             # same socket, so a late answer to the first packet still counts.
             timeout = min(self._ready_attempt_timeout * 2**unanswered, READY_ATTEMPT_CAP)
-            client = self._client(port, password, timeout=timeout, retries=1)
+            client = self._client(ctx, port, password, timeout=timeout, retries=1)
             try:
                 async with client:
                     return
@@ -297,7 +308,7 @@ class Arma3Profile:
     ) -> GameLink | None:
         settings = load_arma3_settings(ctx)
         return await Arma3Link.connect(
-            host=self.rcon.host,
+            host=self._rcon_host(ctx),
             port=settings.effective_rcon_port,
             password=self._rcon_password(ctx, settings),
             bus=bus,
@@ -335,6 +346,7 @@ class Arma3Profile:
         settings = load_arma3_settings(ctx)
         password = self._rcon_password(ctx, settings)
         client = self._client(
+            ctx,
             settings.effective_rcon_port,
             password,
             timeout=self.rcon.timeout,

@@ -93,6 +93,9 @@ class ServerContext:
     files before each start; the `lifted` ones are taken out; every other entry is kept."""
     unreadable_secrets: tuple[str, ...] = ()
     """Stored secrets this key cannot decrypt (a changed key, a damaged row): left out."""
+    address: str | None = None
+    """Where the bot reaches the game's ports (RCon) when it runs on another machine (a
+    Docker host); None: this machine, the profile's own default (loopback)."""
 
 
 @dataclass(frozen=True, slots=True)

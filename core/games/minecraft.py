@@ -326,7 +326,10 @@ class MinecraftProfile:
 
     def _rcon_host(self, ctx: ServerContext) -> str:
         """Where the game listens for RCON: its `server-ip` when that is an address, else
-        loopback (an empty `server-ip` means every interface)."""
+        loopback (an empty `server-ip` means every interface); the game's host when it runs
+        on another machine."""
+        if ctx.address is not None:
+            return ctx.address
         with contextlib.suppress(StartRefused, ValueError):
             address = ipaddress.ip_address(self._read_properties(ctx).get("server-ip", "").strip())
             if not address.is_unspecified:

@@ -20,7 +20,7 @@ from core.docker.runtime import DockerRuntime
 from core.errors import InvalidInput, NotFound, StartRefused
 from core.events import EventBus, ServerStateChanged
 from core.hosts.loading import HostTable
-from core.hosts.model import LOCAL, HostSpec
+from core.hosts.model import LOCAL, EndpointKind, HostSpec
 from core.hosts.queue import StartQueue, Ticket
 from core.services.hosts import HostRegistry, HostState, HostStatus, LocalProbe
 from core.supervisor.launching import limits_of
@@ -78,6 +78,19 @@ class Fleet:
         for runtime in self.runtimes.values():
             self._sup.add_runtime(runtime)
         self._sup.runtime_of = self._runtime_of
+        self._sup.address_of = self._address_of
+
+    def _address_of(self, server_id: int) -> str | None:
+        """The engine's host for a server on another machine; None on this one (local
+        processes, or an engine on a unix socket here)."""
+        try:
+            spec = self.table.get(self._sup.get(server_id).runtime.name)
+        except NotFound:
+            return None
+        endpoint = spec.endpoint
+        if endpoint is None or endpoint.kind is EndpointKind.UNIX:
+            return None
+        return endpoint.host
 
     async def _runtime_of(self, record: ServerRecord) -> str:
         if record.host not in self.table.names():

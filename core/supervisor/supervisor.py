@@ -80,6 +80,9 @@ class Supervisor:
         self.runtime_of: Callable[[ServerRecord], Awaitable[str]] | None = None
         """Set by the hosts service: the name of the runtime a server runs on (None: every
         server runs locally). Asked once, when the server is loaded or created."""
+        self.address_of: Callable[[int], str | None] | None = None
+        """Set by the hosts: where the bot reaches a server's ports when its host is another
+        machine (None: this machine)."""
         self.bans_provider: Callable[[int], Awaitable[Sequence[GameBan]]] | None = None
         """Set by the BanService: the active bans a server's context (and ban file) gets."""
         self.paused_provider: Callable[[int], bool] | None = None
@@ -243,6 +246,7 @@ class Supervisor:
             secrets=secrets,
             bans=bans,
             unreadable_secrets=tuple(unreadable),
+            address=None if self.address_of is None else self.address_of(server_id),
         )
 
     async def policy(self, server_id: int) -> LifecyclePolicy:
