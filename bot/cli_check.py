@@ -19,6 +19,7 @@ from cryptography.fernet import Fernet
 from bot.cli_discord import BoundChannel, check_discord
 from bot.cli_report import Report, clean
 from core.config import Settings
+from core.hosts.loading import HostsFileError, load_hosts
 from core.runtime import DATABASE_FILE
 from core.secrets import KEY_FILE_NAME
 from data.db import Database, MigrationError
@@ -42,6 +43,7 @@ async def run_check(settings: Settings, out: Callable[[str], None] = print) -> i
         bindings = []
     check_secret_key(settings, data_dir, exists, report)
     check_executables(settings, report)
+    check_hosts(settings, report)
     await check_discord(settings, bindings, report)
     return report.exit_code
 
@@ -187,6 +189,24 @@ def check_executables(settings: Settings, report: Report) -> None:
         )
     else:
         report.ok("minecraft", f"{clean(argv[0])} -> {found}")
+
+
+def check_hosts(settings: Settings, report: Report) -> None:
+    """hosts.toml as the bot will read it at start (the engines are not called here)."""
+    path = settings.hosts_path
+    try:
+        table = load_hosts(path, required=settings.hosts_file is not None)
+    except HostsFileError as exc:
+        for problem in exc.problems:
+            report.fail("hosts", clean(problem), f"edit {path} (see docs/hosts.md)")
+        return
+    others = [spec.name for spec in table if not spec.is_local]
+    if not others:
+        report.info("hosts", "only local (no hosts.toml: servers run as processes here)")
+    else:
+        report.ok("hosts", f"local and {', '.join(others)} ({path})")
+    for line in table.warnings:
+        report.info("hosts", clean(line))
 
 
 def _unreadable(report: Report, item: str, path: Path, exc: OSError) -> None:

@@ -23,6 +23,7 @@ from bot.client import LanguardBot
 from bot.logging_setup import configure_logging
 from core.backoff import Backoff
 from core.config import Settings, SettingsError, check_data_dir
+from core.hosts.loading import HostsFileError, load_hosts
 from core.instance_lock import InstanceLock, InstanceLocked
 from core.secrets import SecretError
 
@@ -161,6 +162,12 @@ def run_bot(settings: Settings) -> int:
         check_data_dir(settings.data_dir)
     except SettingsError as exc:
         return _fail(str(exc))
+    try:  # before anything else: a wrong hosts.toml is all its lines at once, and no start
+        load_hosts(settings.hosts_path, required=settings.hosts_file is not None)
+    except HostsFileError as exc:
+        for line in exc.lines():
+            print(f"languard: {line}", file=sys.stderr)
+        return 2
     problem = apply_api_base(os.environ)  # test-only redirection to a local fake Discord
     if problem is not None:
         return _fail(problem)
@@ -193,6 +200,10 @@ def run_bot(settings: Settings) -> int:
         return 2
     except SecretError as exc:  # an unreadable secret.key: one line with the fix
         print(f"languard: {exc}", file=sys.stderr)
+        return 2
+    except HostsFileError as exc:  # hosts.toml: every problem, one line each
+        for line in exc.lines():
+            print(f"languard: {line}", file=sys.stderr)
         return 2
     finally:
         lock.release()

@@ -148,11 +148,11 @@ def free_block(
     taken: Mapping[str, set[int]],
     plan: PortPlan = PortPlan(),
 ) -> int:
-    """The first block from the game's default port (or the host's range, if it starts
-    above) that no server and no program uses."""
+    """The first block from the game's default port (from the start of the host's range
+    when that default is outside it) that no server and no program uses."""
     stride = max(1, profile.port_stride)
     port = profile.default_port
-    if port < plan.low:
+    if not plan.low <= port <= plan.high - stride + 1:
         port = plan.low
     while port + stride - 1 <= plan.high:
         if port >= LOWEST_PORT:

@@ -79,7 +79,7 @@ async def supervised(
     try:
         yield Env(db, bus, supervisor, data_dir, key)
     finally:
-        pids = [s.handle.pid for s in supervisor.all() if s.handle is not None]
+        pids = [s.handle.pid for s in supervisor.all() if s.handle and s.handle.pid is not None]
         pids += [pid for s in supervisor.all() for pid in s.companions.pids()]
         await supervisor.close()
         await db.close()
