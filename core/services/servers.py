@@ -9,24 +9,27 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import contextlib
 import logging
-import re
-import secrets
-import shutil
 import sqlite3
-import string
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from core.errors import InvalidInput, LanguardError, NotFound
 from core.hosts.model import LOCAL, EndpointKind
-from core.hosts.queue import Ticket
 from core.secrets import SecretBox
 from core.services.audit import Actor, AuditLog
 from core.services.fleet import Fleet
 from core.services.port_plan import PortPlan, check_new_port, free_block
+from core.services.server_rules import (
+    NAME_PATTERN,
+    RESERVED_NAMES,
+    PlaceHook,
+    archive_folder,
+    stop_first,
+    strong_password,
+    valid_name,
+    wait_admitted,
+)
 from core.services.server_settings import ServerSettings
 from core.services.server_status import ServerStatusReader
 from core.services.server_views import (
@@ -51,36 +54,12 @@ __all__ = ["NAME_PATTERN", "RESERVED_NAMES", "PlaceHook", "ServerHook", "ServerS
 _log = logging.getLogger(__name__)
 
 S = ServerState
-NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{1,30}[a-z0-9]")
-RESERVED_NAMES = frozenset(
-    {"all", "any", "none", "null", "new", "list", "help", "default", "server", "servers"}
-    | {"archive", "global", "everyone", "here", "languard", "con", "nul", "aux", "prn"}
-)
 RCON_PASSWORD_KEY = "rcon_password"
 MAX_CHOICES = 25
 """Discord shows at most 25 autocomplete choices."""
-_PASSWORD_ALPHABET = string.ascii_letters + string.digits
-_PASSWORD_LENGTH = 24
 
-PlaceHook = Callable[[int], Awaitable[None]]
-"""Told a waiting start's place in its host's queue (1: next) each time it moves."""
 ServerHook = Callable[[int], Awaitable[object]]
 """Called with a server id; what it returns is ignored and a failure is only logged."""
-
-
-def _valid_name(name: str) -> str:
-    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
-        raise InvalidInput(
-            "a server name is 3 to 32 lowercase letters, digits or hyphens, "
-            "not starting or ending with a hyphen (like `main-1`)"
-        )
-    if name in RESERVED_NAMES:
-        raise InvalidInput("`{name}` is a reserved word; choose another name", name=name)
-    return name
-
-
-def _strong_password() -> str:
-    return "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(_PASSWORD_LENGTH))
 
 
 class ServerService:
@@ -185,7 +164,9 @@ class ServerService:
     async def create(
         self, actor: Actor, name: str, game: str, port: int | None = None, host: str | None = None
     ) -> CreatedServer:
-        arguments = {"name": name, "game": game, "port": port, "host": host}
+        arguments: dict[str, Any] = {"name": name, "game": game, "port": port}
+        if host is not None:
+            arguments["host"] = host
         async with self._audit.scope(actor, "server.create", arguments, None) as outcome:
             async with self._lock:
                 created = await self._create(name, game, port, host)
@@ -204,7 +185,7 @@ class ServerService:
     async def _create(
         self, name: str, game: str, port: int | None, host: str | None
     ) -> CreatedServer:
-        name = _valid_name(name)
+        name = valid_name(name)
         if not isinstance(game, str) or game not in self._sup.profiles:
             raise InvalidInput(
                 "unknown game; choose one of: {games}", games=", ".join(self.games())
@@ -224,7 +205,7 @@ class ServerService:
         settings: dict[str, Any] = {"port": port}
         plain: dict[str, str] = {}
         if RCON_PASSWORD_KEY in profile.secret_keys:
-            plain[RCON_PASSWORD_KEY] = _strong_password()
+            plain[RCON_PASSWORD_KEY] = strong_password()
         schema_for(profile).check({**settings, **plain})
         try:
             async with self._sup.db.transaction():
@@ -283,7 +264,7 @@ class ServerService:
         if server.state in (S.CRASHED, S.FAILED):
             await server.stop(reason="deleted")  # also cancels a pending automatic restart
         if server.state is not S.STOPPED or server.handle is not None:
-            raise _stop_first(server.name, server.state)
+            raise stop_first(server.name, server.state)
         if self._commands.get(server.id):
             raise InvalidInput("`{name}` is busy with another command; try again", name=server.name)
         await self._sup.remove(server.id)  # no await between the checks and the removal
@@ -291,7 +272,9 @@ class ServerService:
             self._fleet.forget(server.id)
         await server.runtime.forget(server.unit())  # a host's volume; never raises
         try:
-            archived = await asyncio.to_thread(self._archive_folder, server.name)
+            archived = await asyncio.to_thread(
+                archive_folder, self._sup.data_dir, self._sup.folder_for(server.name), server.name
+            )
         except OSError as exc:
             record = await self._sup.servers_repo.get(server.id)
             if record is not None:
@@ -303,21 +286,6 @@ class ServerService:
             ) from None
         await self._sup.servers_repo.archive(server.id)
         return DeletedServer(server.name, archived)
-
-    def _archive_folder(self, name: str) -> str | None:
-        source = self._sup.folder_for(name)
-        if not source.exists():
-            return None
-        root = self._sup.data_dir / "archive"
-        root.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        target = root / f"{name}-{stamp}"
-        suffix = 2
-        while target.exists():
-            target = root / f"{name}-{stamp}-{suffix}"
-            suffix += 1
-        shutil.move(source, target)
-        return str(target.relative_to(self._sup.data_dir))
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -340,7 +308,7 @@ class ServerService:
         try:
             if not ticket.done:
                 _log.info("%s: start of %s waits on %s", actor.name, server.name, ticket.host)
-                await _wait_admitted(ticket, on_place)
+                await wait_admitted(ticket, on_place)
             return await self._lifecycle(
                 actor, "start", server, lambda: server.start(reason=reason)
             )
@@ -423,32 +391,3 @@ class ServerService:
     async def list(self) -> builtins.list[ServerSummary]:
         """Every server, cheaply (no game is asked anything)."""
         return await self._status.summaries()
-
-
-async def _wait_admitted(ticket: Ticket, on_place: PlaceHook | None) -> None:
-    """Wait for the ticket, telling `on_place` each new place; a failing hook is logged."""
-
-    async def tell() -> None:
-        async for place in ticket.updates():
-            if place and on_place is not None:
-                try:
-                    await on_place(place)
-                except Exception:
-                    _log.exception("showing the place of %s failed", ticket.server)
-
-    watcher = asyncio.create_task(tell(), name=f"place-{ticket.server}")
-    try:
-        await ticket.admitted()
-    finally:
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
-
-
-def _stop_first(name: str, state: ServerState) -> InvalidInput:
-    """A delete refused while a process exists (or is being made)."""
-    if state is S.STARTING:
-        return InvalidInput("`{name}` is starting; stop it first", name=name)
-    if state is S.STOPPING:
-        return InvalidInput("`{name}` is stopping; stop it first", name=name)
-    return InvalidInput("`{name}` is running; stop it first", name=name)
