@@ -252,6 +252,10 @@ class HostRegistry:
             except NotFound:
                 servers, reserved, queued = 0, 0, 0
             facts = status.facts
+            available = None if facts is None else facts.memory_available
+            if available is None and facts is not None and facts.memory_total:
+                # an engine reports its total only: what our servers reserved is taken
+                available = max(0, facts.memory_total - reserved)
             reachable = status.reachable or (spec.is_local and status.state is HostState.UNKNOWN)
             rooms.append(
                 HostRoom(
@@ -262,7 +266,7 @@ class HostRegistry:
                     max_servers=spec.capacity.servers,
                     memory_reserved=reserved,
                     memory_capacity=spec.capacity.memory,
-                    memory_available=facts.memory_available if facts is not None else None,
+                    memory_available=available,
                     queued=queued,
                 )
             )

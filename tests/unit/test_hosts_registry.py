@@ -4,6 +4,7 @@ hanging probe bounded by its timeout, reasons without secrets, and placement sna
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -221,3 +222,20 @@ async def test_the_local_probe_reads_this_machine(tmp_path: Path) -> None:
     )
     assert report.disk_total is not None and report.disk_total > 0
     assert report.running_servers == 3 and report.engine_version is None
+
+
+async def test_an_engine_that_reports_only_its_total_is_placed_by_what_is_not_reserved() -> None:
+    registry, probe, _, _ = make()
+    # a Docker engine's /info has MemTotal, no free memory
+    probe.answers["b"] = replace(facts(), memory_total=32 * G, memory_available=None)
+    probe.answers["c"] = replace(facts(), memory_total=8 * G, memory_available=None)
+    await registry.refresh()
+    queue = StartQueue()
+    for spec in registry.table:
+        queue.configure_from(spec)
+    rooms = {room.name: room for room in registry.rooms(queue, set())}
+    assert rooms["c"].free_memory == 8 * G  # nothing reserved yet: the whole machine
+    queue.request("c", 1, "alpha", 6 * G)
+    rooms = {room.name: room for room in registry.rooms(queue, set())}
+    assert rooms["c"].free_memory == 2 * G
+    assert registry.place("arma3", queue, set()).host == "b"
