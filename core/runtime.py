@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from core.backups.retention import DAY, RetentionPolicy
 from core.config import Settings
@@ -29,6 +30,7 @@ from core.services.bot_state import BotStateService
 from core.services.channels import ChannelService
 from core.services.console import ConsoleService
 from core.services.fleet import Fleet
+from core.services.fleet_metrics import host_families
 from core.services.host import HostService
 from core.services.missions import MissionService
 from core.services.mod_updates import ModUpdates
@@ -173,6 +175,7 @@ class Runtime:
             audit = AuditLog(AuditRepository(db), bus)
             fleet = Fleet(table, supervisor, bus, probe_interval=settings.host_probe_interval)
             fleet.install()
+            metrics.add_collector(partial(host_families, fleet))
             servers = ServerService(
                 supervisor, audit, box, public_host=settings.public_host, fleet=fleet
             )
