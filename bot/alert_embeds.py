@@ -16,9 +16,10 @@ from collections.abc import Sequence
 import discord
 
 from bot.embeds import Lang, clean_game_text, escape_code, format_bytes, format_uptime
-from bot.i18n import tr
+from bot.i18n import error_text, tr
 from bot.outbox_plan import FENCE
 from bot.relay import clean_lines
+from core.errors import LanguardError
 from core.events import ServerCrashed, ServerFailed, ServerHung, StorageTrouble
 
 __all__ = [
@@ -26,6 +27,8 @@ __all__ = [
     "disk_embed",
     "failed_embed",
     "gave_up_embed",
+    "host_reachable_embed",
+    "host_unreachable_embed",
     "hung_embed",
     "log_block",
     "rcon_lost_embed",
@@ -199,6 +202,38 @@ def storage_trouble_embed(event: StorageTrouble, held: int, locale: Lang) -> dis
         reason=clean_game_text(event.reason, 500),
     )
     _held_footer(embed, held, locale)
+    return embed
+
+
+def host_unreachable_embed(
+    host: str, reason: LanguardError | str, locale: Lang = None
+) -> discord.Embed:
+    """A host's engine stopped answering: why (a core error is translated), and what its
+    servers show meanwhile (unknown, never crashed; nothing restarted)."""
+    why = error_text(locale, reason) if isinstance(reason, LanguardError) else reason
+    embed = discord.Embed(title=tr(locale, "🔌 Host {host} unreachable", host=host), colour=RED)
+    embed.description = tr(
+        locale,
+        "{reason}; its servers show unknown until it answers. None of them is restarted "
+        "or counted as crashed meanwhile.",
+        reason=clean_game_text(why, 500) or tr(locale, "no reason given"),
+    )
+    return embed
+
+
+def host_reachable_embed(host: str, down_for_s: float, locale: Lang = None) -> discord.Embed:
+    title = tr(
+        locale,
+        "🔌 Host {host} is back after {duration}",
+        host=host,
+        duration=format_uptime(down_for_s, locale),
+    )
+    embed = discord.Embed(title=title, colour=GREEN)
+    embed.description = tr(
+        locale,
+        "Its servers are checked again: one still running is taken back as it is, one that "
+        "stopped meanwhile is reported as a crash.",
+    )
     return embed
 
 

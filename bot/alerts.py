@@ -1,6 +1,6 @@
 """Alerts for a server's alerts channel: crashes, crash loops given up, hangs, failed starts,
-RCon lost and restored, a data disk filling up, and a bound channel the bot can no longer
-post to.
+RCon lost and restored, a data disk filling up, a host (hosts.toml) away and back, and a
+bound channel the bot can no longer post to.
 
 Quiet on purpose: planned stops and restarts never alert (the supervisor reports only
 unexpected exits as crashes), a server in maintenance is muted, and one kind of alert for
@@ -30,6 +30,8 @@ from bot.alert_embeds import (
     disk_embed,
     failed_embed,
     gave_up_embed,
+    host_reachable_embed,
+    host_unreachable_embed,
     hung_embed,
     log_block,
     rcon_lost_embed,
@@ -42,14 +44,18 @@ from bot.alert_embeds import (
 from bot.embeds import Lang
 from bot.outbox import Outbox
 from bot.outbox_plan import OutMessage
+from core.errors import LanguardError
 from core.events import (
     Event,
+    HostReachable,
+    HostUnreachable,
     RconStatus,
     ServerCrashed,
     ServerFailed,
     ServerHung,
     StorageTrouble,
 )
+from core.services.fleet import Fleet
 from core.services.servers import ServerService
 from core.supervisor.states import ServerState
 
@@ -95,8 +101,13 @@ class AlertDesk:
         *,
         data_dir: Path,
         config: AlertConfig | None = None,
+        fleet: Fleet | None = None,
     ) -> None:
+        """`fleet` gives an unreachable host's reason as a core error, so each channel reads
+        it in its own language (without it, the event's English text is shown)."""
         self._servers = servers
+        self._fleet = fleet
+        self._hosts_down: set[str] = set()
         self._outbox_for = outbox_for
         self._data_dir = data_dir
         self.config = config or AlertConfig()
@@ -116,6 +127,9 @@ class AlertDesk:
     def handle(self, event: Event) -> None:
         if isinstance(event, StorageTrouble):
             self._storage(event)
+            return
+        if isinstance(event, HostUnreachable | HostReachable):
+            self._host(event)
             return
         route = self.routes.get(event.server_id)
         if route is None or self._muted(event.server_id):
@@ -239,6 +253,34 @@ class AlertDesk:
         self._storage_alerted = True
         self._broadcast(partial(storage_trouble_embed, event, held))
         self.sent.append((0, "storage"))
+
+    # -- hosts ---------------------------------------------------------------------------
+
+    def _host(self, event: HostUnreachable | HostReachable) -> None:
+        """A host away, or back: host-wide, once per change (the registry publishes once
+        per change; a host flapping faster than the dedup window is held back). "Back" is
+        said only where "away" was."""
+        if isinstance(event, HostReachable):
+            if event.host in self._hosts_down:
+                self._hosts_down.discard(event.host)
+                self._broadcast(partial(host_reachable_embed, event.host, event.down_for_s))
+                self.sent.append((0, "host-reachable"))
+            return
+        if not self.routes or event.host in self._hosts_down:
+            return
+        if self._gate(0, f"host-unreachable:{event.host}") is None:
+            return
+        self._hosts_down.add(event.host)
+        self._broadcast(partial(host_unreachable_embed, event.host, self._host_reason(event)))
+        self.sent.append((0, "host-unreachable"))
+
+    def _host_reason(self, event: HostUnreachable) -> LanguardError | str:
+        """The registry's own error for this reason (translatable), else the event's text."""
+        for status in self._fleet.statuses() if self._fleet is not None else ():
+            problem = status.problem
+            if status.name == event.host and problem is not None and str(problem) == event.reason:
+                return problem
+        return event.reason
 
     # -- a bound channel the bot cannot post to --------------------------------------------
 

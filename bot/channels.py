@@ -35,6 +35,8 @@ from core.errors import LanguardError
 from core.events import (
     Chat,
     EventBus,
+    HostReachable,
+    HostUnreachable,
     LogLines,
     PlayerJoined,
     PlayerLeft,
@@ -64,10 +66,28 @@ EVENTS = (
     PlayerJoined,
     PlayerLeft,
     StorageTrouble,
+    HostUnreachable,
+    HostReachable,
 )
-ALERT_EVENTS = (ServerCrashed, ServerFailed, ServerHung, RconStatus, StorageTrouble)
-STATUS_EVENTS = (ServerStateChanged, PlayerJoined, PlayerLeft, RconStatus)
-"""CPU/RAM (ServerMetrics) is refreshed at the status interval, not per sample."""
+ALERT_EVENTS = (
+    ServerCrashed,
+    ServerFailed,
+    ServerHung,
+    RconStatus,
+    StorageTrouble,
+    HostUnreachable,
+    HostReachable,
+)
+STATUS_EVENTS = (
+    ServerStateChanged,
+    PlayerJoined,
+    PlayerLeft,
+    RconStatus,
+    HostUnreachable,
+    HostReachable,
+)
+"""CPU/RAM (ServerMetrics) is refreshed at the status interval, not per sample; a host
+event (server id 0) refreshes every board: a host away shows its servers as unknown."""
 
 
 @dataclass(frozen=True)
@@ -138,6 +158,7 @@ class ChannelHub:
             self.outbox,
             data_dir=runtime.settings.data_dir.resolve(),
             config=self.config.alerts,
+            fleet=runtime.fleet,
         )
         self._status = StatusBoard(
             runtime.servers,

@@ -18,6 +18,7 @@ from core.supervisor.states import ServerState
 __all__ = [
     "STATE_COLOURS",
     "STATE_ICONS",
+    "UNKNOWN_ICON",
     "Lang",
     "clean_game_text",
     "code_block",
@@ -31,6 +32,9 @@ __all__ = [
     "ok_embed",
     "result_embed",
     "server_status_embed",
+    "shown_colour",
+    "shown_icon",
+    "shown_state",
     "sparkline",
     "state_text",
     "strip_terminal",
@@ -66,6 +70,27 @@ FIELD_LIMIT = 1024
 def state_text(locale: Lang, state: ServerState) -> str:
     """A state's name as the reader says it (every state is in the catalogue)."""
     return tr(locale, state.value)
+
+
+UNKNOWN_ICON = "❔"
+
+
+def shown_state(locale: Lang, state: ServerState, host_unreachable: bool = False) -> str:
+    """The state to show: "unknown (host unreachable)" while a server's host does not answer,
+    since its last known state (running, say) may no longer be true and is never a crash."""
+    if host_unreachable:
+        return tr(locale, "unknown (host unreachable)")
+    return state_text(locale, state)
+
+
+def shown_icon(state: ServerState, host_unreachable: bool = False) -> str:
+    return UNKNOWN_ICON if host_unreachable else STATE_ICONS.get(state, "")
+
+
+def shown_colour(state: ServerState, host_unreachable: bool = False) -> discord.Colour:
+    if host_unreachable:
+        return discord.Colour.dark_grey()
+    return STATE_COLOURS.get(state, discord.Colour.default())
 
 
 def more_text(count: int, locale: Lang = None) -> str:
@@ -204,15 +229,21 @@ def result_embed(result: ActionResult, locale: Lang) -> discord.Embed:
 
 def server_status_embed(status: ServerStatus, locale: Lang) -> discord.Embed:
     """`/server status`: state, game, address, uptime, players, mission, CPU and RAM."""
+    away = status.host_unreachable
     reason = f" — {clean_game_text(status.state_reason, 200)}" if status.state_reason else ""
+    if away:  # the last known reason ("adopted …") would read as if it were current
+        reason = " — " + tr(locale, "host {host} does not answer", host=status.host)
     embed = discord.Embed(
-        title=f"{STATE_ICONS.get(status.state, '')} {status.name}",
-        description=f"**{state_text(locale, status.state)}**{reason}",
-        colour=STATE_COLOURS.get(status.state, discord.Colour.default()),
+        title=f"{shown_icon(status.state, away)} {status.name}",
+        description=f"**{shown_state(locale, status.state, away)}**{reason}",
+        colour=shown_colour(status.state, away),
     )
     embed.add_field(name=tr(locale, "Game"), value=status.game)
+    if status.host != "local":
+        embed.add_field(name=tr(locale, "Host"), value=status.host)
     embed.add_field(name=tr(locale, "Address"), value=f"`{status.address}`")
-    embed.add_field(name=tr(locale, "Uptime"), value=format_uptime(status.uptime, locale))
+    uptime = None if away else status.uptime
+    embed.add_field(name=tr(locale, "Uptime"), value=format_uptime(uptime, locale))
     if status.players_online is not None:
         most = f"/{status.players_max}" if status.players_max else ""
         names = ", ".join(clean_game_text(n, 32) for n in status.player_names[:20])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import discord
@@ -77,9 +77,11 @@ async def follow_states(
     work: Awaitable[T],
     *,
     title: str,
+    show: Callable[[str], Awaitable[None]] | None = None,
 ) -> T:
     """Run `work`, editing the (deferred) reply with each state the server passes through,
-    in the language of whoever asked."""
+    in the language of whoever asked; `show` edits instead when the reply has its own
+    route (a queued start's, which may outlive the interaction's token)."""
     steps: list[str] = []
     with bus.subscribe(ServerStateChanged) as changes:
         task: asyncio.Future[T] = asyncio.ensure_future(work)
@@ -96,10 +98,12 @@ async def follow_states(
             if not isinstance(event, ServerStateChanged) or event.server_id != server_id:
                 continue
             steps.append(step_text(interaction.locale, event.new))
+            text = f"**{title}**: " + " → ".join(steps)
             try:
-                await interaction.edit_original_response(
-                    content=f"**{title}**: " + " → ".join(steps)
-                )
+                if show is not None:
+                    await show(text)
+                else:
+                    await interaction.edit_original_response(content=text)
             except discord.HTTPException as exc:  # progress is a courtesy; the work goes on
                 _log.debug("progress edit failed: %s", exc)
         return await task

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bot.embeds import STATE_ICONS, Lang, format_uptime, state_text
+from bot.embeds import Lang, format_uptime, shown_icon, shown_state
 from bot.i18n import tr
 from core.services.channels import Binding
 from core.services.server_views import ServerSummary
@@ -17,10 +17,16 @@ __all__ = ["bindings_text", "list_line"]
 
 
 def list_line(locale: Lang, server: ServerSummary) -> str:
-    """One server in `/server list`: icon, name, game, state, uptime and address."""
-    state = state_text(locale, server.state)
-    line = f"{STATE_ICONS.get(server.state, '')} **{server.name}** ({server.game}) — {state}"
-    if server.uptime is not None:
+    """One server in `/server list`: icon, name, game (and host, when not the bot's own
+    machine), state, uptime and address. A server whose host does not answer shows
+    "unknown (host unreachable)" and no uptime: its last known state may be stale."""
+    away = server.host_unreachable
+    state = shown_state(locale, server.state, away)
+    game = server.game
+    if server.host != "local":
+        game = tr(locale, "{game} on {host}", game=server.game, host=server.host)
+    line = f"{shown_icon(server.state, away)} **{server.name}** ({game}) — {state}"
+    if server.uptime is not None and not away:
         line += tr(locale, ", up {uptime}", uptime=format_uptime(server.uptime, locale))
     return line + f" — `{server.address}`"
 

@@ -31,13 +31,13 @@ from typing import Any
 import discord
 
 from bot.embeds import (
-    STATE_COLOURS,
     Lang,
     clean_game_text,
     fold_names,
     format_bytes,
+    shown_colour,
+    shown_state,
     sparkline,
-    state_text,
 )
 from bot.i18n import tr
 from bot.outbox import Outbox
@@ -126,15 +126,16 @@ class StatusView:
     rss_bytes: int | None
     activity: tuple[int, ...] = ()
     """Peak player counts over the last hour (PlayerSamples.line)."""
+    host_unreachable: bool = False  # shown "unknown (host unreachable)", never running
 
 
 def status_embed(view: StatusView, updated: float, locale: Lang = None) -> discord.Embed:
     """The embed, in the channel's language: state, address (a code span: one tap copies
     it), mission, players with their escaped names folded to the field limit, uptime as a
     relative timestamp (true without edits), the last hour's player counts, CPU/RAM."""
-    colour = STATE_COLOURS.get(view.state, discord.Colour.light_grey())
+    colour = shown_colour(view.state, view.host_unreachable)
     embed = discord.Embed(title=clean_game_text(view.name, 100), colour=colour)
-    state = f"**{state_text(locale, view.state)}**"
+    state = f"**{shown_state(locale, view.state, view.host_unreachable)}**"
     if view.paused:
         state += " · " + tr(locale, "maintenance")
     if view.state in (ServerState.CRASHED, ServerState.FAILED) and view.reason:
@@ -144,7 +145,7 @@ def status_embed(view: StatusView, updated: float, locale: Lang = None) -> disco
     embed.add_field(name=tr(locale, "Address"), value=address)
     if view.mission:
         embed.add_field(name=tr(locale, "Mission / map"), value=clean_game_text(view.mission, 200))
-    if view.state is ServerState.RUNNING:
+    if view.state is ServerState.RUNNING and not view.host_unreachable:
         online = "?" if view.players_online is None else str(view.players_online)
         players = f"{online}/{view.players_max}" if view.players_max else online
         if view.player_names:
@@ -296,8 +297,9 @@ class StatusBoard:
     # -- updating ------------------------------------------------------------------------
 
     def touch(self, event: Event) -> None:
-        """Something shown changed (state, players): refresh this server's boards soon."""
-        self._dirty.add(event.server_id)
+        """Something shown changed (state, players, a host: id 0): refresh its boards soon."""
+        everyone = {b.server_id for b in self._boards.values()} if not event.server_id else ()
+        self._dirty.update(everyone or (event.server_id,))
         self._wake.set()
 
     async def run(self) -> None:
@@ -371,11 +373,11 @@ class StatusBoard:
     async def snapshot(self, server_id: int) -> StatusView:
         name = self._servers.ref_by_id(server_id).name
         status = await self._servers.status(name)
-        running = status.state is ServerState.RUNNING
+        running = status.state is ServerState.RUNNING and not status.host_unreachable
         rss = status.rss_bytes
-        if not running:
+        if status.state is not ServerState.RUNNING:
             self.samples.add(server_id, 0)
-        elif status.players_online is not None:
+        elif running and status.players_online is not None:
             self.samples.add(server_id, status.players_online)
         return StatusView(
             name=status.name,
@@ -392,6 +394,7 @@ class StatusBoard:
             cpu_percent=None if status.cpu_percent is None else round(status.cpu_percent),
             rss_bytes=None if rss is None else round(rss / 2**20) * 2**20,
             activity=self.samples.line(server_id),
+            host_unreachable=status.host_unreachable,
         )
 
 

@@ -25,6 +25,7 @@ from bot.checks import LIFECYCLE_RATE, actor_of, guard_guild, member_level
 from bot.embeds import Lang, result_embed
 from bot.i18n import error_text, tr
 from bot.progress import action_title, follow_states, players_question
+from bot.start_queue_view import run_start
 from bot.views import confirm
 from core.errors import LanguardError, NotFound
 from core.permissions import Level
@@ -203,9 +204,12 @@ class LifecycleButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=T
                 return
         if not interaction.response.is_done():
             await interaction.response.defer(ephemeral=True, thinking=True)
+        if self.action == "start":  # may wait for room on its host: the place is shown
+            ref = services.servers.ref_by_id(self.server_id)
+            await run_start(interaction, ref, clear_steps=True)
+            return
         actor = actor_of(interaction)
         work = {
-            "start": services.servers.start,
             "stop": services.servers.stop,
             "restart": services.servers.restart,
         }[self.action](actor, name)

@@ -9,10 +9,30 @@ import discord
 from bot.checks import guard_guild
 from bot.i18n import tr
 
-__all__ = ["Confirm", "confirm"]
+__all__ = ["Confirm", "InvokerView", "confirm"]
 
 
-class Confirm(discord.ui.View):
+class InvokerView(discord.ui.View):
+    """A view only the member who ran the command may press (and only in a served guild:
+    components reach the view, never the tree's checks)."""
+
+    def __init__(self, owner_id: int, *, timeout: float | None) -> None:
+        super().__init__(timeout=timeout)
+        self.owner_id = owner_id
+
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        if not await guard_guild(interaction):
+            return False
+        if interaction.user.id != self.owner_id:
+            await interaction.response.send_message(
+                tr(interaction.locale, "Only the person who ran the command can answer this."),
+                ephemeral=True,
+            )
+            return False
+        return True
+
+
+class Confirm(InvokerView):
     """`view.value` is True (confirmed), False (cancelled) or None (timed out).
 
     `locale` is the invoker's: only they can answer, so the buttons and what follows stay in
@@ -26,24 +46,11 @@ class Confirm(discord.ui.View):
         timeout: float = 60.0,
         locale: str | discord.Locale | None = None,
     ):
-        super().__init__(timeout=timeout)
-        self.owner_id = owner_id
+        super().__init__(owner_id, timeout=timeout)
         self.locale = locale
         self.value: bool | None = None
         self.confirm_button.label = confirm_label or tr(locale, "Confirm")
         self.cancel_button.label = tr(locale, "Cancel")
-
-    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
-        # components go to the View, never through the tree: the guild lock is checked here too
-        if not await guard_guild(interaction):
-            return False
-        if interaction.user.id != self.owner_id:
-            await interaction.response.send_message(
-                tr(interaction.locale, "Only the person who ran the command can answer this."),
-                ephemeral=True,
-            )
-            return False
-        return True
 
     def _disable(self) -> None:
         for item in self.children:

@@ -1,5 +1,6 @@
-"""/host: the machine the servers run on, and the bot itself, with a chart of its CPU and
-RAM over a period (sampled once a minute by the stats service)."""
+"""/host: the machine the bot runs on, and the bot itself, with a chart of its CPU and RAM
+over a period (sampled once a minute by the stats service); then every other host of
+hosts.toml (bot.host_embeds), probed at once so what it shows is current."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from bot.chart_embeds import DEFAULT_PERIOD, PERIOD_CHOICES, add_host_chart, hos
 from bot.checks import require
 from bot.client import LanguardBot
 from bot.embeds import format_bytes, format_uptime, info_embed
+from bot.host_embeds import HostCard, fit_host_embeds, waiting_text, wall_since
 from bot.i18n import tr
 from core.permissions import Level
+from core.services.fleet import Fleet
 
 
 class Host(commands.Cog):
@@ -68,9 +71,34 @@ class Host(commands.Cog):
             ),
         )
         embed.add_field(name=tr(locale, "Errors (24 h)"), value=str(info.errors_recorded))
+        fleet = self.bot.services.fleet
+        queued = [ticket.server for ticket in fleet.waiting("local")]
+        if queued:
+            embed.add_field(name=tr(locale, "Waiting to start"), value=waiting_text(queued, locale))
         chart = await self.bot.services.stats.host_chart(period, host_labels(locale, period))
         image = add_host_chart(embed, chart, locale)
-        await interaction.followup.send(embed=embed, files=[image] if image else [])
+        others = await self._other_hosts(fleet)
+        if others:
+            embed.title = f"🖥️ local · {info.hostname}"
+        embeds = [embed, *fit_host_embeds(others, locale, used_chars=len(embed))]
+        await interaction.followup.send(embeds=embeds, files=[image] if image else [])
+
+    @staticmethod
+    async def _other_hosts(fleet: Fleet) -> list[HostCard]:
+        """The hosts besides `local`, probed now (each probe bounded by the registry's
+        timeout); none on a one-machine install, which probes nothing more."""
+        if all(status.spec.is_local for status in fleet.statuses()):
+            return []
+        return [
+            HostCard(
+                status,
+                running=fleet.running_servers(status.name),
+                waiting=[ticket.server for ticket in fleet.waiting(status.name)],
+                since=wall_since(status),
+            )
+            for status in await fleet.refresh()
+            if not status.spec.is_local
+        ]
 
 
 async def setup(bot: LanguardBot) -> None:

@@ -26,8 +26,9 @@ from bot.mod_choices import mod_set_choices
 from bot.mod_embeds import server_mods_reply
 from bot.paginator import ListSource, Noun, Paginator, send_pages
 from bot.progress import action_title, follow_states, players_question
-from bot.server_choices import game_names, setting_keys
+from bot.server_choices import game_names, host_names, setting_keys
 from bot.server_lines import bindings_text, list_line
+from bot.start_queue_view import run_start
 from bot.views import confirm
 from core.errors import InvalidInput
 from core.permissions import Level
@@ -91,8 +92,9 @@ class Servers(commands.GroupCog, group_name="server", description="Game servers"
         name="Short name, 3-32 characters: lower-case letters, digits and dashes (like main-1)",
         game="Which game it runs",
         port="Its first game port, 1024-65535 (default: the next free block of ports)",
+        host="The machine it runs on (default: the one with the most free memory)",
     )
-    @app_commands.autocomplete(game=game_names)
+    @app_commands.autocomplete(game=game_names, host=host_names)
     @require(Level.ADMIN)
     async def create(
         self,
@@ -100,16 +102,21 @@ class Servers(commands.GroupCog, group_name="server", description="Game servers"
         name: app_commands.Range[str, 3, 32],
         game: str,
         port: app_commands.Range[int, 1024, 65535] | None = None,
+        host: app_commands.Range[str, 1, 32] | None = None,
     ) -> None:
         locale = interaction.locale
-        created = await self.bot.services.servers.create(actor_of(interaction), name, game, port)
-        text = tr(
-            locale,
-            "**{name}** ({game}) on port {port}.",
-            name=created.name,
-            game=created.game,
-            port=created.port,
-        )
+        servers = self.bot.services.servers
+        created = await servers.create(actor_of(interaction), name, game, port, host)
+        fields = {"name": created.name, "game": created.game, "port": created.port}
+        if created.host == "local" and len(servers.hosts()) < 2:  # one machine: as ever
+            text = tr(locale, "**{name}** ({game}) on port {port}.", **fields)
+        else:
+            text = tr(
+                locale,
+                "**{name}** ({game}) on host {host}, port {port}.",
+                host=created.host,
+                **fields,
+            )
         if created.generated_secrets:
             names = ", ".join(f"`{k}`" for k in created.generated_secrets)
             text += "\n" + tr(locale, "Generated: {names}", names=names)
@@ -155,8 +162,7 @@ class Servers(commands.GroupCog, group_name="server", description="Game servers"
     @require(Level.OPERATOR)
     async def start(self, interaction: discord.Interaction[LanguardBot], server: str) -> None:
         managed = self.bot.services.servers.ref(server)
-        work = self.bot.services.servers.start(actor_of(interaction), managed.name)
-        await self._lifecycle(interaction, managed, work, "start")
+        await run_start(interaction, managed)  # may wait for room on its host (a queue)
 
     @app_commands.command(name="stop", description="Stop a server gracefully")
     @app_commands.describe(server="The server to stop")

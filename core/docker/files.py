@@ -6,7 +6,10 @@ per file renames it (rename(2): readers see the old file or the new one). The re
 as an exec in the server's container when it runs, else in a short-lived helper container
 of the same image sharing the volume (the archive endpoint also works on a container that
 was created but never started [ref §7]), so files can be written before the first start.
-Images need `sh` and `mv`, which every Debian- or busybox-based image has.
+Files the bot took away on its side (a deleted mission, a key of a mod that left the set)
+are removed by the same script (`rm -f`), before the renames, and so are the files a game
+leaves behind when it is killed (the profile's stale globs, e.g. BattlEye's active cfg).
+Images need `sh`, `mv` and `rm`, which every Debian- or busybox-based image has.
 """
 
 from __future__ import annotations
@@ -28,14 +31,21 @@ from core.docker.client import Engine, EngineRefused
 from core.docker.logstream import FrameDecoder
 from core.errors import ConfigWriteError
 
-__all__ = ["HELPER_LABEL", "FileWrite", "build_tar", "write_files"]
+__all__ = ["HELPER_LABEL", "FileWrite", "build_tar", "refusal", "write_files"]
 
 _log = logging.getLogger(__name__)
 
 HELPER_LABEL = "languard.helper"
 HELPER_TIMEOUT = 60.0
-_RENAME = 'while [ "$#" -gt 1 ]; do mv -f -- "$1" "$2" || exit 1; shift 2; done'
-"""Renames pairs `tmp final ...` given as arguments (no file name is ever parsed by sh)."""
+_APPLY = (
+    'r=$1; n=$2; shift 2; while [ "$n" -gt 0 ]; do rm -f -- "$1" || exit 1; shift; n=$((n - 1)); '
+    'done; n=$1; shift; while [ "$n" -gt 0 ]; do (cd -- "$r" && IFS= && for f in $1; do '
+    'rm -f -- "$f" || exit 1; done) || exit 1; shift; n=$((n - 1)); done; '
+    'while [ "$#" -gt 1 ]; do mv -f -- "$1" "$2" || exit 1; shift 2; done'
+)
+"""Arguments `<root> <n> gone1..gone<n> <g> glob1..glob<g> tmp1 final1 ...`: removes n files,
+then what each glob (relative to root, expanded by sh, never split) matches, then renames
+the pairs. No file name is ever parsed by sh: names are arguments, quoted where used."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,14 +85,32 @@ def build_tar(root: PurePosixPath, files: Sequence[FileWrite], token: str) -> by
     return buffer.getvalue()
 
 
-def _pairs(files: Sequence[FileWrite], token: str) -> list[str]:
-    return [str(p) for item in files for p in (_temporary(item.path, token), item.path)]
+def _arguments(
+    root: PurePosixPath,
+    files: Sequence[FileWrite],
+    removals: Sequence[PurePosixPath],
+    patterns: Sequence[str],
+    token: str,
+) -> list[str]:
+    pairs = [str(p) for item in files for p in (_temporary(item.path, token), item.path)]
+    gone = [str(path) for path in removals]
+    return [str(root), str(len(gone)), *gone, str(len(patterns)), *patterns, *pairs]
 
 
-def _refusal(files: Sequence[FileWrite], reason: str) -> ConfigWriteError:
-    return ConfigWriteError(
-        "cannot write {name}: {reason}", name=files[0].path.name if files else "", reason=reason
-    )
+def _check_pattern(pattern: str) -> None:
+    parts = PurePosixPath(pattern).parts
+    if not parts or pattern.startswith("/") or ".." in parts:
+        raise ConfigWriteError("refusing to write {name} outside the server", name=pattern)
+
+
+def refusal(
+    files: Sequence[FileWrite], removals: Sequence[PurePosixPath], reason: str
+) -> ConfigWriteError:
+    """The error of a write (or, with no file to write, a removal) that did not happen."""
+    if files or not removals:
+        name = files[0].path.name if files else ""
+        return ConfigWriteError("cannot write {name}: {reason}", name=name, reason=reason)
+    return ConfigWriteError("cannot remove {name}: {reason}", name=removals[0].name, reason=reason)
 
 
 async def _put(engine: Engine, container_id: str, root: PurePosixPath, tar: bytes) -> None:
@@ -95,13 +123,13 @@ async def _put(engine: Engine, container_id: str, root: PurePosixPath, tar: byte
     )
 
 
-async def _exec_rename(engine: Engine, container_id: str, pairs: list[str]) -> tuple[int, str]:
-    """Run the renames in the running container; (exit code, what it printed)."""
+async def _exec_apply(engine: Engine, container_id: str, args: list[str]) -> tuple[int, str]:
+    """Run the removals and renames in the running container; (exit code, what it printed)."""
     created = await engine.request(
         "POST",
         f"containers/{container_id}/exec",
         body={
-            "Cmd": ["sh", "-c", _RENAME, "rename", *pairs],
+            "Cmd": ["sh", "-c", _APPLY, "apply", *args],
             "AttachStdout": True,
             "AttachStderr": True,
             "User": "0",
@@ -122,20 +150,21 @@ async def _exec_rename(engine: Engine, container_id: str, pairs: list[str]) -> t
     return (-1 if code is None else int(code)), output.decode("utf-8", "replace")
 
 
-async def _helper_rename(
+async def _helper_apply(
     engine: Engine,
     image: str,
     mounts: Sequence[Mapping[str, Any]],
     root: PurePosixPath,
-    tar: bytes,
-    pairs: list[str],
+    tar: bytes | None,
+    args: list[str],
     labels: Mapping[str, str],
 ) -> tuple[int, str]:
-    """Put and rename through a helper container that shares the volume, then remove it."""
+    """Put, remove and rename through a helper container that shares the volume, then
+    remove the helper."""
     body = {
         "Image": image,
-        "Entrypoint": ["sh", "-c", _RENAME, "rename"],
-        "Cmd": pairs,
+        "Entrypoint": ["sh", "-c", _APPLY, "apply"],
+        "Cmd": args,
         "User": "0",
         "Labels": {HELPER_LABEL: "rename", **labels},
         "HostConfig": {"Mounts": list(mounts), "NetworkMode": "none", "AutoRemove": False},
@@ -143,7 +172,8 @@ async def _helper_rename(
     name = f"languard-files-{secrets.token_hex(6)}"
     helper = await containers.create(engine, body, name)
     try:
-        await _put(engine, helper, root, tar)
+        if tar is not None:
+            await _put(engine, helper, root, tar)
         await containers.start(engine, helper)
         async with asyncio.timeout(HELPER_TIMEOUT):
             state = await containers.wait_stopped(engine, helper)
@@ -165,38 +195,41 @@ async def write_files(
     root: PurePosixPath,
     files: Sequence[FileWrite],
     *,
+    removals: Sequence[PurePosixPath] = (),
+    patterns: Sequence[str] = (),
     running: str | None = None,
     image: str = "",
     mounts: Sequence[Mapping[str, Any]] = (),
     labels: Mapping[str, str] | None = None,
 ) -> None:
-    """Write `files` (all under `root`, a mount point) atomically.
+    """Write `files` (all under `root`, a mount point) atomically, after removing the files
+    `removals` and those the globs `patterns` (relative to `root`) match; gone already is
+    fine.
 
-    `running`: the id of a running container that mounts `root` (the rename runs there);
+    `running`: the id of a running container that mounts `root` (the script runs there);
     else a helper of `image` with `mounts` does it. Raises ConfigWriteError.
     """
-    if not files:
+    if not files and not removals and not patterns:
         return
-    for item in files:
-        if root not in item.path.parents:
-            raise ConfigWriteError(
-                "refusing to write {name} outside the server", name=item.path.name
-            )
+    for path in [item.path for item in files] + list(removals):
+        if root not in path.parents:
+            raise ConfigWriteError("refusing to write {name} outside the server", name=path.name)
+    for pattern in patterns:
+        _check_pattern(pattern)
     token = secrets.token_hex(6)
-    tar = build_tar(root, files, token)
-    pairs = _pairs(files, token)
+    tar = build_tar(root, files, token) if files else None
+    args = _arguments(root, files, removals, patterns, token)
     try:
         if running is not None:
-            await _put(engine, running, root, tar)
-            code, output = await _exec_rename(engine, running, pairs)
+            if tar is not None:
+                await _put(engine, running, root, tar)
+            code, output = await _exec_apply(engine, running, args)
         else:
-            code, output = await _helper_rename(
-                engine, image, mounts, root, tar, pairs, labels or {}
-            )
+            code, output = await _helper_apply(engine, image, mounts, root, tar, args, labels or {})
     except EngineRefused as exc:
-        raise _refusal(files, str(exc.params.get("message", "refused"))) from None
+        raise refusal(files, removals, str(exc.params.get("message", "refused"))) from None
     except TimeoutError:
-        raise _refusal(files, "the engine took too long") from None
+        raise refusal(files, removals, "the engine took too long") from None
     if code != 0:
-        _log.warning("renames on %s exited %d: %s", engine.host, code, output.strip()[:500])
-        raise _refusal(files, f"rename failed with exit code {code}")
+        _log.warning("file changes on %s exited %d: %s", engine.host, code, output.strip()[:500])
+        raise refusal(files, removals, f"exit code {code} in the container")

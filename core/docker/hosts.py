@@ -37,10 +37,14 @@ def endpoint_of(spec: HostSpec) -> EngineEndpoint:
 
 
 def runtime_for(
-    spec: HostSpec, game_of: Callable[[int], str | None], mounts: Sequence[Mount] = ()
+    spec: HostSpec,
+    game_of: Callable[[int], str | None],
+    mounts: Sequence[Mount] = (),
+    stale_of: Callable[[str], Sequence[str]] | None = None,
 ) -> DockerRuntime:
-    """The runtime of one Docker host; `game_of` names a server's game by its id. The
-    host's declared `mounts` come first, then `mounts`."""
+    """The runtime of one Docker host; `game_of` names a server's game by its id, and
+    `stale_of` a game's stale files (globs its profile declares). The host's declared
+    `mounts` come first, then `mounts`."""
     images: Mapping[str, str] = dict(spec.images)
     declared = [Mount(m.source, m.inside, bind=True, read_only=m.read_only) for m in spec.mounts]
     mounts = (*declared, *mounts)
@@ -49,7 +53,13 @@ def runtime_for(
         game = game_of(unit.server_id)
         return None if game is None else images.get(game)
 
-    return DockerRuntime(spec.name, endpoint_of(spec), image_for=image_for, mounts=mounts)
+    def stale_for(unit: UnitRef) -> Sequence[str]:
+        game = game_of(unit.server_id)
+        return () if game is None or stale_of is None else stale_of(game)
+
+    return DockerRuntime(
+        spec.name, endpoint_of(spec), image_for=image_for, mounts=mounts, stale_for=stale_for
+    )
 
 
 async def probe_engine(engine: Engine) -> HostFacts:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, cast
 from core.docker import containers
 from core.docker.client import Engine, EngineEndpoint, EngineRefused, EngineUnreachable
 from core.docker.containers import ContainerState
-from core.docker.files import FileWrite, write_files
+from core.docker.files import FileWrite, refusal, write_files
 from core.docker.handle import DOCKER_BOOT_PREFIX, DockerHandle
 from core.docker.spec import (
     INSTANCE_LABEL,
@@ -64,6 +64,7 @@ _log = logging.getLogger(__name__)
 CONSOLE_LOG = "console.log"
 
 ImageFor = Callable[[UnitRef], str | None]
+StaleFor = Callable[[UnitRef], Sequence[str]]
 
 
 class DockerRuntime:
@@ -72,7 +73,9 @@ class DockerRuntime:
     `image_for` says which image runs a unit (hosts.toml's per-game images), None when the
     host has none for its game; `bind_mounts` is for the engine on the bot's own machine
     (the default for a unix socket); `mounts` are added to every unit (e.g. a game install
-    bound read-only).
+    bound read-only). `stale_for` names what a hard kill of the unit's game leaves in its
+    folder that the next start must not find (globs relative to the folder, the profile's
+    `stale_files`): the bot's own cleanup cannot reach a volume on another machine.
     """
 
     def __init__(
@@ -83,8 +86,10 @@ class DockerRuntime:
         image_for: ImageFor,
         bind_mounts: bool | None = None,
         mounts: Sequence[Mount] = (),
+        stale_for: StaleFor | None = None,
     ) -> None:
         self._name = name
+        self.stale_for = stale_for
         self.mounts = tuple(mounts)
         self.endpoint = endpoint
         self.image_for = image_for
@@ -173,36 +178,41 @@ class DockerRuntime:
         writes = [
             FileWrite(PurePosixPath(c.path), c.content, 0o600 if c.secret else 0o644) for c in files
         ]
-        await self.write(unit, writes)
+        stale = () if self.stale_for is None else self.stale_for(unit)
+        await self.write(unit, writes, patterns=stale)
 
-    async def write(self, unit: UnitRef, writes: Sequence[FileWrite]) -> None:
-        """Write files into the unit's volume atomically (configs, bans.txt, missions, keys):
-        in the running container when there is one, else through a helper container."""
+    async def write(
+        self,
+        unit: UnitRef,
+        writes: Sequence[FileWrite],
+        removals: Sequence[PurePosixPath] = (),
+        *,
+        patterns: Sequence[str] = (),
+    ) -> None:
+        """Write files into the unit's volume atomically (configs, bans.txt, missions, keys),
+        after removing `removals` and what the globs `patterns` match: in the running
+        container when there is one, else through a helper container."""
         try:
             running = [s for s in await self._containers(unit, everything=False) if s.running]
             image = self._image(unit)
         except (EngineRefused, EngineUnreachable) as exc:
-            raise ConfigWriteError(
-                "cannot write {name}: {reason}", name=writes[0].path.name, reason=str(exc)
-            ) from None
+            raise refusal(writes, removals, str(exc)) from None
         except OSError as exc:
-            raise ConfigWriteError(
-                "cannot write {name}: {reason}", name=writes[0].path.name, reason=exc.strerror
-            ) from None
+            raise refusal(writes, removals, exc.strerror or str(exc)) from None
         try:
             await write_files(
                 self.engine,
                 PurePosixPath(unit.folder),
                 writes,
+                removals=removals,
+                patterns=patterns,
                 running=running[0].id if running else None,
                 image=image,
                 mounts=[m.body() for m in (self._data_mount(unit), *self.mounts)],
                 labels={INSTANCE_LABEL: unit.instance},
             )
         except EngineUnreachable as exc:
-            raise ConfigWriteError(
-                "cannot write {name}: {reason}", name=writes[0].path.name, reason=str(exc)
-            ) from None
+            raise refusal(writes, removals, str(exc)) from None
 
     async def start(self, spec: RunSpec) -> DockerHandle:
         unit = spec.unit
@@ -334,9 +344,12 @@ class DockerRuntime:
         return Survey(servers=by_server, companions=by_key)
 
     async def push(self, unit: UnitRef, paths: Sequence[Path]) -> None:
+        """The volume's copy of each path becomes the bot's: written when the file is
+        here, removed when it is not (a deleted mission, a key of a mod that left)."""
         if self.bind_mounts:
             return  # the container sees the bot's folder itself
         writes: list[FileWrite] = []
+        removals: list[PurePosixPath] = []
         for path in paths:
             if not is_within(path, unit.folder):
                 raise ConfigWriteError(
@@ -345,13 +358,16 @@ class DockerRuntime:
             try:
                 mode = path.stat().st_mode & 0o777
                 content = path.read_bytes()
+            except FileNotFoundError:
+                removals.append(PurePosixPath(path))
+                continue
             except OSError as exc:
                 raise ConfigWriteError(
                     "cannot write {name}: {reason}", name=path.name, reason=exc.strerror
                 ) from None
             writes.append(FileWrite(PurePosixPath(path), content, mode))
-        if writes:
-            await self.write(unit, writes)
+        if writes or removals:
+            await self.write(unit, writes, removals)
 
     async def forget(self, unit: UnitRef) -> None:
         try:

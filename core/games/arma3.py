@@ -96,6 +96,9 @@ class Arma3Profile:
     secret_keys = SECRET_KEYS
     default_port = 2302
     port_stride = 100
+    stale_files = (f"battleye/{_STALE_BE_CFG}",)
+    """What `prepare` removes here, for a runtime whose files are out of its reach (a
+    Docker volume on another host) to remove there before a start."""
 
     def __init__(
         self,

@@ -18,14 +18,14 @@ from collections.abc import Collection, Sequence
 from core.docker.hosts import DockerProbe, runtime_for
 from core.docker.runtime import DockerRuntime
 from core.errors import InvalidInput, NotFound, StartRefused
-from core.events import EventBus, ServerStateChanged
+from core.events import EventBus, ServerCrashed, ServerStateChanged
 from core.hosts.loading import HostTable
 from core.hosts.model import LOCAL, EndpointKind, HostSpec
 from core.hosts.queue import StartQueue, Ticket
 from core.services.hosts import HostRegistry, HostState, HostStatus, LocalProbe
 from core.supervisor.launching import limits_of
 from core.supervisor.server import ManagedServer
-from core.supervisor.states import ACTIVE_STATES
+from core.supervisor.states import ACTIVE_STATES, ServerState
 from core.supervisor.supervisor import Supervisor
 from data.repositories.servers import ServerRecord
 
@@ -57,7 +57,9 @@ class Fleet:
         for spec in table:
             self.queue.configure_from(spec)
         self.runtimes: dict[str, DockerRuntime] = {
-            spec.name: runtime_for(spec, self._game_of) for spec in table if not spec.is_local
+            spec.name: runtime_for(spec, self._game_of, stale_of=self._stale_of)
+            for spec in table
+            if not spec.is_local
         }
         self.registry = HostRegistry(
             table,
@@ -68,7 +70,7 @@ class Fleet:
         )
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._states = bus.subscribe(ServerStateChanged)
+        self._states = bus.subscribe(ServerStateChanged, ServerCrashed)
 
     # -- wiring ------------------------------------------------------------------------
 
@@ -100,6 +102,13 @@ class Fleet:
                 record.host,
             )
         return record.host
+
+    def _stale_of(self, game: str) -> tuple[str, ...]:
+        """What a hard kill of `game` leaves behind for the next start to remove (globs):
+        the profile's optional `stale_files`; a remote volume is out of its own reach."""
+        if game not in self._sup.profiles:
+            return ()
+        return tuple(getattr(self._sup.profiles.get(game), "stale_files", ()))
 
     def _game_of(self, server_id: int) -> str | None:
         try:
@@ -133,9 +142,19 @@ class Fleet:
 
     async def _follow_states(self) -> None:
         """A place is held from admission until the server rests again; a start that did
-        not go through the queue (a restart, a crash's automatic restart) is counted too."""
+        not go through the queue (a restart, a crash's automatic restart) is counted too.
+
+        A crash keeps its place while its automatic restart is pending (else the restart
+        would run above capacity, after someone else took the place); a crash with no
+        restart coming, a stop or a failure frees it."""
         async for event in self._states:
+            if isinstance(event, ServerCrashed):
+                if event.restart_in_s is None and self.queue.ticket(event.server_id) is None:
+                    self.queue.release(event.server_id)
+                continue
             assert isinstance(event, ServerStateChanged)
+            if event.new is ServerState.CRASHED:
+                continue  # the ServerCrashed that follows says whether a restart comes
             if event.new in ACTIVE_STATES:
                 if self.queue.holds(event.server_id) is None:
                     with contextlib.suppress(NotFound):
@@ -228,6 +247,11 @@ class Fleet:
         """A start admitted but not made (refused, failed before any state change)."""
         if server.state not in ACTIVE_STATES:
             self.queue.release(server.id)
+
+    def waiting_on(self, server: ManagedServer) -> str | None:
+        """The host where a start of `server` waits in the queue, if one does."""
+        ticket = self.queue.ticket(server.id)
+        return None if ticket is None else ticket.host
 
     def forget(self, server_id: int) -> None:
         self.queue.release(server_id)

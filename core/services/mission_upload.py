@@ -1,5 +1,6 @@
 """The plumbing around a mission upload: the temp file written off the event loop, progress
-callbacks that never fail an upload, a link as the audit keeps it, sizes in MiB.
+callbacks that never fail an upload, a link as the audit keeps it, sizes in MiB, and the
+mission folder kept the same where the game runs (a volume on another host).
 
 Apart from the service so its methods read as the steps of an upload, not their care.
 """
@@ -10,13 +11,18 @@ import asyncio
 import inspect
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from yarl import URL
 
+from core.errors import ConfigWriteError
 from core.services.mission_types import MissionProgress, MissionProgressCallback
 from data.repositories.missions import MissionFiles
 
-__all__ = ["emit_progress", "mib", "safe_url", "write_temp"]
+if TYPE_CHECKING:
+    from core.supervisor.supervisor import Supervisor
+
+__all__ = ["emit_progress", "mib", "push_or_undo", "safe_url", "write_temp"]
 
 _log = logging.getLogger(__name__)
 
@@ -58,3 +64,17 @@ def safe_url(url: str) -> str:
 
 def mib(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MiB"
+
+
+async def push_or_undo(sup: Supervisor, server_id: int, files: MissionFiles, name: str) -> None:
+    """Copy a mission just stored (or take one just deleted away) where the game runs. An
+    upload the host did not take is removed here too: the list never shows a mission the
+    game cannot load. ConfigWriteError."""
+    path = files.folder / name
+    present = await asyncio.to_thread(path.exists)
+    try:
+        await sup.push_files(server_id, [path])
+    except ConfigWriteError:
+        if present:
+            await asyncio.to_thread(files.remove, name)
+        raise

@@ -40,7 +40,7 @@ from core.services.mission_types import (
     UploadResult,
     validate_difficulty,
 )
-from core.services.mission_upload import emit_progress, mib, safe_url, write_temp
+from core.services.mission_upload import emit_progress, mib, push_or_undo, safe_url, write_temp
 from core.supervisor.states import ServerState
 from data.repositories.missions import MissionFiles, MissionRecord, MissionRepository
 
@@ -202,6 +202,7 @@ class MissionService:
                         name=name,
                     )
                 mtime_ns = await asyncio.to_thread(files.commit, tmp, name)
+                await push_or_undo(self._sup, server.id, files, name)
                 await self._repo.put(
                     MissionRecord(
                         server_id=server.id,
@@ -271,6 +272,7 @@ class MissionService:
                     )
                 await asyncio.to_thread(self._files(server).remove, record.filename)
                 await self._repo.delete(server.id, record.filename)
+                await push_or_undo(self._sup, server.id, self._files(server), record.filename)
             scope.result = f"deleted {record.filename}"
             return record.filename
 

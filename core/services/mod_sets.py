@@ -14,8 +14,9 @@ import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from core.errors import InvalidInput, NotSupported
+from core.errors import ConfigWriteError, InvalidInput, NotSupported
 from core.mods.files import ModFiles
+from core.mods.keys import RECORD
 from core.mods.model import ModNotFound, Role, parse_workshop_id
 from core.mods.modset import ModsetEntry, clear_modset, write_modset
 from core.services.mod_views import ModView, ServerMods, ServerModView
@@ -97,7 +98,10 @@ class ModFolders:
         folder = self.sup.folder_for(self.sup.get(server_id).name)
         rows = await self.repo.server_set(server_id)
         if not rows:
+            before = await asyncio.to_thread(_key_files, folder / "keys")
             await asyncio.to_thread(clear_modset, folder)
+            after = await asyncio.to_thread(_key_files, folder / "keys")
+            await self._push_keys(server_id, folder, before - after)
             return ()
         entries = [
             ModsetEntry(
@@ -118,4 +122,23 @@ class ModFolders:
                 list(report.keys.added),
                 list(report.keys.removed),
             )
+        keys = report.keys
+        await self._push_keys(server_id, folder, (*keys.added, *keys.kept, *keys.removed))
         return report.missing
+
+    async def _push_keys(self, server_id: int, folder: Path, names: Iterable[str]) -> None:
+        """The server's `keys/` as it is now, where the game runs (a volume on another host
+        gets every key, and loses those taken out). A host that does not take them is
+        logged, not raised: the set is stored, and the next change pushes every key again."""
+        paths = [folder / "keys" / name for name in (*names, RECORD)]
+        try:
+            await self.sup.push_files(server_id, paths)
+        except ConfigWriteError as exc:
+            _log.warning("server %s: its mod keys are not on its host yet: %s", folder.name, exc)
+
+
+def _key_files(keys_dir: Path) -> set[str]:
+    """Names of the files in a server's own `keys/` (none while it links the install's)."""
+    if keys_dir.is_symlink() or not keys_dir.is_dir():
+        return set()
+    return {entry.name for entry in keys_dir.iterdir() if entry.is_file()}

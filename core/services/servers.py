@@ -315,6 +315,12 @@ class ServerService:
         finally:
             self._fleet.release(server)
 
+    def waiting_host(self, name: str) -> str | None:
+        """The host whose queue a start of `name` waits in (None: it does not wait)."""
+        if self._fleet is None:
+            return None
+        return self._fleet.waiting_on(self._server(name))
+
     def cancel_start(self, name: str) -> bool:
         """Take a waiting start of `name` out of its host's queue (False: none waits)."""
         server = self._server(name)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 __all__ = ["CrashDecision", "LifecyclePolicy", "decide_after_crash"]
+
+_log = logging.getLogger(__name__)
 
 
 class LifecyclePolicy(BaseModel):
@@ -35,7 +38,16 @@ class LifecyclePolicy(BaseModel):
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> LifecyclePolicy:
-        return cls.model_validate(dict(settings))
+        """The policy of stored settings; a stored value the rules no longer accept (an
+        older version's, a hand-edited row) falls back to its default instead of breaking
+        crash handling."""
+        values = dict(settings)
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            bad = {str(error["loc"][0]) for error in exc.errors() if error["loc"]}
+            _log.warning("ignoring unusable lifecycle settings: %s", ", ".join(sorted(bad)))
+            return cls.model_validate({k: v for k, v in values.items() if k not in bad})
 
 
 @dataclass(frozen=True, slots=True)

@@ -262,7 +262,8 @@ class GameRuntime(Protocol):
 
     async def push(self, unit: UnitRef, paths: Sequence[Path]) -> None:
         """Make files the bot just wrote under `unit.folder` (a mission, mod keys) visible
-        to the unit: a no-op where the unit sees that folder itself; ConfigWriteError."""
+        to the unit, and a path the bot removed there gone for it too: a no-op where the
+        unit sees that folder itself; ConfigWriteError."""
 
     async def forget(self, unit: UnitRef) -> None:
         """A deleted server's leftovers on the runtime (a host's volume, exited

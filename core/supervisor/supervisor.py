@@ -189,6 +189,13 @@ class Supervisor:
         """Supervise a server that was just created."""
         return await self._register(record)
 
+    async def push_files(self, server_id: int, paths: Sequence[Path]) -> None:
+        """Make what the bot just changed in a server's folder (a mission, mod keys) true
+        where the game runs: a volume on another host gets each file, or loses it when it
+        is gone here; a no-op where the game sees the folder itself. ConfigWriteError."""
+        server = self.get(server_id)
+        await server.runtime.push(server.unit(), paths)
+
     async def remove(self, server_id: int) -> None:
         """Forget a stopped server (its files and rows are handled by the caller)."""
         server = self._servers.pop(server_id, None)

@@ -77,7 +77,10 @@ async def test_an_oom_kill_on_a_docker_host_is_the_crash_reason(
     engine_a: DockerDaemon, extra_mounts: list[Mount], tmp_path: Path
 ) -> None:
     async with on_host(tmp_path, engine_a, extra_mounts) as env:
-        server = await env.add_server("hog", [], memory_limit_mb=6, auto_restart=False)
+        # the smallest limit `/server set` takes; the fake then fills four times as much
+        server = await env.add_server(
+            "hog", ["--hog-mb", "256"], memory_limit_mb=64, auto_restart=False
+        )
         with env.bus.subscribe(ServerStateChanged) as events:
             await server.start(wait=False)
             deadline = time.monotonic() + WAIT

@@ -261,9 +261,11 @@ class Product:
         return self.server(name)
 
     def note_pids(self) -> None:
-        """Remember every game process seen, so the end of the module can kill them all."""
+        """Remember every game process seen, so the end of the module can kill them all
+        (a container has no pid here: its engine's owner removes it)."""
         if self.bot is not None and self.bot.runtime is not None:
-            self.pids |= {s.handle.pid for s in self.bot.runtime.supervisor.all() if s.handle}
+            handles = [s.handle for s in self.bot.runtime.supervisor.all() if s.handle]
+            self.pids |= {h.pid for h in handles if h.pid is not None}
 
     async def game(self, name: str, command: str) -> str:
         """A raw RCon command to the fake game (the test playing the game's world)."""
@@ -326,10 +328,18 @@ async def _grant(product: Product, role: FakeRole, level: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def open_product(tmp: Path, *, real_rates: bool = False) -> AsyncIterator[Product]:
+async def open_product(
+    tmp: Path,
+    *,
+    real_rates: bool = False,
+    hosts_toml: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> AsyncIterator[Product]:
     """A fake Discord with people at every level, the bot on it (serving the fake's guild),
     grants made with `/perms grant`; at the end the bot stops and every fake game process is
-    killed. Per-member rates are relaxed unless `real_rates`."""
+    killed. Per-member rates are relaxed unless `real_rates`. `hosts_toml` is written as the
+    data folder's hosts.toml before the bot starts (as an operator would); `env` adds
+    settings as an operator gives them (LANGUARD_HOST_PROBE_INTERVAL...)."""
     async with FakeDiscord() as fake:
         with route_discord_to(fake):
             roles = {level: fake.add_role(level.capitalize() + "s") for level in LEVEL_NAMES}
@@ -348,9 +358,13 @@ async def open_product(tmp: Path, *, real_rates: bool = False) -> AsyncIterator[
                 "LANGUARD_DATA_DIR": str(tmp / "data"),
                 "LANGUARD_ARMA3_EXECUTABLE": str(write_fake_arma3(tmp / "bin")),
                 "LANGUARD_PUBLIC_HOST": "127.0.0.1",
+                **(env or {}),
             }
             with mock.patch.dict(os.environ, environment):
                 settings = load_settings(_env_file=None)
+            if hosts_toml is not None:
+                settings.data_dir.mkdir(parents=True, exist_ok=True)
+                (settings.data_dir / "hosts.toml").write_text(hosts_toml, encoding="utf-8")
             product = Product(fake, settings, cast, () if real_rates else RELAXED_RATES)
             try:
                 await product.start_bot()

@@ -40,6 +40,7 @@ TYPED = {
     "entry": "",
     "key": "",
     "game": "",
+    "host": "",
     "backup": "",
     "mod": "",
     "set": "",

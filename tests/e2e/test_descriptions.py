@@ -26,6 +26,7 @@ from core.backups.retention import DAY, MAX_AGE, MAX_KEEP, MIN_AGE
 from core.cron import MAX_TEXT as MAX_SCHEDULE_TEXT
 from core.errors import InvalidInput
 from core.games.arma3_link import _COMMAND_LIMIT as ARMA3_COMMAND_LIMIT
+from core.hosts.model import _NAME as HOST_NAME
 from core.net.download import MAX_URL_LENGTH
 from core.parsing import parse_duration
 from core.services.ban_targets import MAX_TEXT as MAX_REASON
@@ -86,6 +87,7 @@ RULES: dict[tuple[str, str], tuple[float, float]] = {
     ("server create", "name"): _name_rule(),
     # the union over games (Arma 3's own schema stops at 65000; the service says so)
     ("server create", "port"): (LOWEST_PORT, HIGHEST_PORT),
+    ("server create", "host"): _accepted_lengths(lambda n: bool(HOST_NAME.fullmatch("a" * n))),
     ("server set", "key"): (1, _key_rule()[1]),
     ("server set", "value"): (1, MAX_VALUE_CHARS),
     ("server maintenance", "minutes"): (1, MAX_MAINTENANCE_MINUTES),

@@ -23,9 +23,13 @@ written on every change) and appends every RCon `say` to `chat.log` in its cwd.
 
 Test-only RCon commands: `fake.join <name> <guid> <ip>` (banned GUID/IP ⇒ kicked),
 `fake.leave <slot>`, `fake.chat <slot> <channel> <text>`, `fake.hang` (RCon goes silent, the
-process lives), `fake.crash <code>`, `fake.state` (JSON). Knobs: `fake_arma3.json` in the cwd
-(`rcon_delay`: seconds before RCon listens, default 0.3; `windows`, `stdout`: see above;
-`vars_every`: seconds between rewrites of `profiles/Users/<name>/<name>.vars.Arma3Profile`).
+process lives), `fake.crash <code>`, `fake.state` (JSON), `fake.flood <tag> <count>
+[<seconds>]` (log lines `Flood <tag> <n>` for n = 1..count, at once or one every `seconds`),
+`fake.hog <MiB>` (takes and touches that much memory, 16 MiB at a time: a container's memory
+limit kills it). Knobs:
+`fake_arma3.json` in the cwd (`rcon_delay`: seconds before RCon listens, default 0.3;
+`windows`, `stdout`: see above; `vars_every`: seconds between rewrites of
+`profiles/Users/<name>/<name>.vars.Arma3Profile`).
 """
 
 from __future__ import annotations
@@ -447,6 +451,8 @@ class FakeArma3:
             "fake.hang": self._cmd_hang,
             "fake.crash": self._cmd_crash,
             "fake.state": self._cmd_state,
+            "fake.flood": self._cmd_flood,
+            "fake.hog": self._cmd_hog,
         }
 
     def _player(self, slot: str) -> _Player | None:
@@ -546,6 +552,35 @@ class FakeArma3:
     def _cmd_crash(self, rest: str) -> str:
         code = int(rest) if rest.isdigit() else 1
         asyncio.get_running_loop().call_later(0.05, self._crash, code)
+        return ""
+
+    def _cmd_flood(self, rest: str) -> str:
+        words = rest.split()
+        if len(words) not in (2, 3) or not words[1].isdigit():
+            return "usage: fake.flood <tag> <count> [<seconds>]"
+        tag, count, every = words[0], words[1], (words[2] if len(words) == 3 else "0")
+
+        async def flood() -> None:
+            for number in range(1, int(count) + 1):
+                self.log(f"Flood {tag} {number}")
+                if float(every) > 0:
+                    await asyncio.sleep(float(every))
+
+        self._flood_task = asyncio.get_running_loop().create_task(flood())
+        return ""
+
+    def _cmd_hog(self, rest: str) -> str:
+        chunks = (int(rest) if rest.isdigit() else 1024) // 16
+        held: list[bytes] = []
+
+        async def hog() -> None:
+            self.log(f"Fake hog: taking {chunks * 16} MiB")
+            for _ in range(chunks):
+                held.append(b"\x01" * (16 * 1024 * 1024))  # written, so really resident
+                await asyncio.sleep(0.01)
+            self.log("Fake hog: still alive")
+
+        self._hog_task = asyncio.get_running_loop().create_task(hog())
         return ""
 
     def _cmd_state(self, _: str) -> str:

@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--console", action="store_true", help="read commands from stdin")
     parser.add_argument("--tick", type=float, default=0.05, help="longest sleep between checks")
     parser.add_argument("--print-env", action="append", default=[], help="print this variable")
+    parser.add_argument(
+        "--hog-mb", type=int, default=0, help="once ready, fill this many MiB (an OOM kill)"
+    )
     args = parser.parse_args(argv)
 
     if args.ignore_term:
@@ -48,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
             ready = True
             out.write("READY\n")
             out.flush()
+            if args.hog_mb:
+                hoard = [bytearray(1024 * 1024) for _ in range(args.hog_mb)]  # pages touched
+                out.write(f"holding {len(hoard)} MiB\n")
+                out.flush()
         if args.crash_after is not None and now - start >= args.crash_after:
             out.write("FATAL: something went wrong\n")
             out.flush()

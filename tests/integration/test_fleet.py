@@ -22,9 +22,11 @@ import pytest
 from core.errors import InvalidInput, StartRefused
 from core.hosts.loading import load_hosts
 from core.hosts.queue import StartCancelled
+from core.metrics import render
 from core.secrets import SecretBox
 from core.services.audit import Actor, AuditLog
 from core.services.fleet import UNKNOWN_UNREACHABLE, Fleet
+from core.services.fleet_metrics import host_families
 from core.services.servers import ServerService
 from core.supervisor.states import ServerState
 from data.repositories.history import AuditRepository
@@ -210,3 +212,42 @@ def test_a_wrong_hosts_file_stops_the_bot_with_one_line_per_problem(tmp_path: Pa
     assert len(lines) >= 4, lines  # the header, then one line per problem
     assert any("adress" in line for line in lines)
     assert not any("Traceback" in line for line in lines)
+
+
+async def test_a_crash_with_a_restart_coming_keeps_its_place(tmp_path: Path) -> None:
+    async with fleet_env(tmp_path, local_servers=1) as (env, fleet, service):
+        one = await created(env, service, "one")
+        await created(env, service, "two")
+        await SettingsRepository(env.db).set_many(one, {"auto_restart": True, "backoff_base": 1.0})
+        await service.start(ACTOR, "one")
+        waiting = asyncio.create_task(service.start(ACTOR, "two"))
+        async with asyncio.timeout(WAIT):
+            while service.waiting_host("two") is None:
+                await asyncio.sleep(0.02)
+        assert service.waiting_host("two") == "local"
+        handle = env.supervisor.get(one).handle
+        assert handle is not None and handle.pid is not None
+        os.kill(handle.pid, signal.SIGKILL)
+        # the automatic restart runs in the place the crash kept: `two` still waits
+        server = env.supervisor.get(one)
+        async with asyncio.timeout(WAIT):
+            while not (server.state is S.RUNNING and server.handle is not handle):
+                await asyncio.sleep(0.02)
+        assert not waiting.done() and service.waiting_host("two") == "local"
+        assert fleet.queue.usage("local").servers == 1
+        await service.stop(ACTOR, "one")
+        result = await asyncio.wait_for(waiting, WAIT)
+        assert result.state is S.RUNNING
+        await service.stop(ACTOR, "two")
+
+
+async def test_metrics_say_which_host_answers_and_what_it_holds(tmp_path: Path) -> None:
+    async with fleet_env(tmp_path, local_servers=1) as (env, fleet, service):
+        await created(env, service, "one")
+        await service.start(ACTOR, "one")
+        text = render(host_families(fleet))
+        assert 'languard_host_up{host="local"} 1' in text
+        assert 'languard_host_up{host="far"} 0' in text
+        assert 'languard_host_servers{host="local"} 1' in text
+        assert 'languard_host_queued_starts{host="far"} 0' in text
+        await service.stop(ACTOR, "one")

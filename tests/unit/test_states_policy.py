@@ -83,3 +83,12 @@ def test_crash_decisions() -> None:
 def test_policy_from_settings_ignores_unrelated_keys() -> None:
     policy = LifecyclePolicy.from_settings({"max_crashes": 2, "hostname": "x"})
     assert policy.max_crashes == 2
+
+
+def test_a_stored_value_the_rules_no_longer_take_falls_back_to_its_default() -> None:
+    # an older version's or a hand-edited row must not break crash handling
+    policy = LifecyclePolicy.from_settings(
+        {"memory_limit_mb": 6, "max_crashes": 3, "backoff_base": "soon"}
+    )
+    assert policy.memory_limit_mb is None and policy.backoff_base == 2.0
+    assert policy.max_crashes == 3
