@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from core.docker.client import Engine, EngineEndpoint
 from core.docker.runtime import COMPANION_LABEL, DockerRuntime
 from core.docker.spec import SERVER_LABEL, Mount
+from core.hosts.facts import HostFacts
 from core.hosts.model import HostSpec
-from core.services.hosts import HostFacts
 from core.supervisor.runtime_api import UnitRef
 
 __all__ = ["DockerProbe", "endpoint_of", "probe_engine", "runtime_for"]

@@ -25,6 +25,7 @@ import psutil
 
 from core.errors import LanguardError, NotFound
 from core.events import EventBus, HostReachable, HostUnreachable
+from core.hosts.facts import HostFacts
 from core.hosts.loading import HostTable
 from core.hosts.model import HostSpec
 from core.hosts.placement import HostRoom, Placement, pick_host
@@ -56,21 +57,6 @@ class HostState(StrEnum):
     """Not probed yet."""
     REACHABLE = "reachable"
     UNREACHABLE = "unreachable"
-
-
-@dataclass(frozen=True, slots=True)
-class HostFacts:
-    """What a probe reports; sizes in bytes, None where the host cannot say."""
-
-    cpus: int
-    memory_total: int
-    memory_available: int | None
-    disk_total: int | None
-    disk_free: int | None
-    running_servers: int
-    engine_version: str | None = None
-    """The Docker engine's version (None for local processes)."""
-    api_version: str | None = None
 
 
 class HostProbe(Protocol):

@@ -96,7 +96,8 @@ def test_check_local_items_on_a_fresh_folder(tmp_path: Path) -> None:
     ]
     assert lines[4] == f"FAIL arma3: {arma} is not executable; fix: chmod +x {arma}"
     assert lines[5].startswith("FAIL minecraft: no-such-java-here is not found on PATH; fix:")
-    assert lines[6].startswith("FAIL discord: DISCORD_TOKEN is not set; fix:")
+    assert lines[6] == "--   hosts: only local (no hosts.toml: servers run as processes here)"
+    assert lines[7].startswith("FAIL discord: DISCORD_TOKEN is not set; fix:")
     assert not (tmp_path / "var").exists(), "check creates nothing in a missing data dir"
 
     arma.chmod(0o755)
@@ -257,3 +258,17 @@ def test_check_says_discord_is_unreachable(tmp_path: Path) -> None:
     failures = [x for x in result.stdout.splitlines() if x.startswith("FAIL")]
     assert len(failures) == 1 and failures[0].startswith("FAIL discord: Discord unreachable ")
     assert "secret-token" not in result.stdout + result.stderr
+
+
+def test_check_lists_every_problem_of_hosts_toml(tmp_path: Path) -> None:
+    data = tmp_path / "var"
+    data.mkdir(mode=0o700)
+    (data / "hosts.toml").write_text(
+        '[[hosts]]\nname = "b"\nendpoint = "tcp://10.0.0.2:2376"\n\n'
+        '[[hosts]]\nname = "c"\nendpoint = "unix:///run/docker.sock"\nadress = "x"\n'
+    )
+    lines = run_cli(tmp_path, "check", LANGUARD_DATA_DIR=str(data)).stdout.splitlines()
+    hosts = [line for line in lines if line.startswith("FAIL hosts:")]
+    assert len(hosts) == 2, lines
+    assert any("tls" in line for line in hosts) and any("adress" in line for line in hosts)
+    assert all(f"edit {data / 'hosts.toml'}" in line for line in hosts)
