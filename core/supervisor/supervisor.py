@@ -145,6 +145,9 @@ class Supervisor:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._loops.clear()
+        # the watcher stops first: a poll of its own between the last flush and the saved
+        # positions would publish lines the next bot reads again
+        await self.watcher.stop()
         for server in self._servers.values():
             await server.logs.flush()
         try:
@@ -153,7 +156,6 @@ class Supervisor:
             _log.error("saving log positions at close failed: %s", exc)
         for server in self._servers.values():
             await server.detach()
-        await self.watcher.stop()
         for runtime in self.runtimes.values():
             await runtime.close()
 

@@ -94,6 +94,7 @@ async def test_check_on_a_fresh_install_passes(fake_discord: FakeDiscord, tmp_pa
         "secret key",
         "arma3",
         "minecraft",
+        "hosts",
         "discord",
         f"guild {fake_discord.guild.id}",
         "channels",
