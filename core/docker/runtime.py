@@ -101,6 +101,10 @@ class DockerRuntime:
         return self._name
 
     @property
+    def files_here(self) -> bool:
+        return self.bind_mounts
+
+    @property
     def engine(self) -> Engine:
         if self._engine is None:
             self._engine = Engine(self._name, self.endpoint)

@@ -119,6 +119,19 @@ class BackupService:
     def _server(self, name: str) -> ManagedServer:
         return self._sup.get(self._servers.ref(name).id)
 
+    def _copyable(self, name: str) -> ManagedServer:
+        """The server, when its files are on this machine: a backup of a server on another
+        host would copy the bot's side only and miss the game's own files."""
+        managed = self._server(name)
+        if not managed.runtime.files_here:
+            raise InvalidInput(
+                "`{name}` runs on host {host}, whose files live in a volume there: back up "
+                "that volume on the host (backups here cover servers on this machine)",
+                name=managed.name,
+                host=managed.runtime.name,
+            )
+        return managed
+
     async def recover(self) -> builtins.list[str]:
         """Finish or drop the restores a crash interrupted (before any server starts)."""
         root = self._sup.data_dir / "servers"
@@ -146,7 +159,7 @@ class BackupService:
         on_update: UpdateListener | None = None,
     ) -> Job[BackupResult]:
         """Queue a backup of `server`; a cold one stops it for the copy and starts it again."""
-        managed = self._server(server)
+        managed = self._copyable(server)
         text = _clean_note(note)
 
         async def run(ctx: JobContext) -> BackupResult:
@@ -188,7 +201,7 @@ class BackupService:
         self._restorable(server, backup)
 
     def _restorable(self, server: str, backup: str) -> tuple[ManagedServer, str]:
-        managed = self._server(server)
+        managed = self._copyable(server)
         name = _backup_name(backup)
         self._runs.require_stopped(managed)
         if not (self.store.folder(managed.name) / name).is_dir():

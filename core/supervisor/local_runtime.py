@@ -40,6 +40,10 @@ class LocalRuntime:
 
     name = LOCAL
 
+    @property
+    def files_here(self) -> bool:
+        return True
+
     async def open(self) -> None:
         # systemd-run is probed once, off the loop, so no start ever waits on it
         await asyncio.to_thread(default_spawn_mode)

@@ -218,6 +218,11 @@ class GameRuntime(Protocol):
     def name(self) -> str:
         """`local`, or the host's name from hosts.toml."""
 
+    @property
+    def files_here(self) -> bool:
+        """The unit's files are `unit.folder` on this machine (local processes, an engine
+        here binding it); False: they live in a volume on another machine."""
+
     async def open(self) -> None:
         """Get ready before the first start or survey (the supervisor's start calls it)."""
 

@@ -22,13 +22,16 @@ import pytest
 from core.errors import InvalidInput, StartRefused
 from core.hosts.loading import load_hosts
 from core.hosts.queue import StartCancelled
+from core.jobs import JobQueue
 from core.metrics import render
 from core.secrets import SecretBox
 from core.services.audit import Actor, AuditLog
+from core.services.backups import BackupService
 from core.services.fleet import UNKNOWN_UNREACHABLE, Fleet
 from core.services.fleet_metrics import host_families
 from core.services.servers import ServerService
 from core.supervisor.states import ServerState
+from data.repositories.backups import BackupPolicyRepository
 from data.repositories.history import AuditRepository
 from data.repositories.servers import ProcessRecord
 from data.repositories.settings import SettingsRepository
@@ -251,3 +254,32 @@ async def test_metrics_say_which_host_answers_and_what_it_holds(tmp_path: Path) 
         assert 'languard_host_servers{host="local"} 1' in text
         assert 'languard_host_queued_starts{host="far"} 0' in text
         await service.stop(ACTOR, "one")
+
+
+async def test_a_backup_of_a_server_whose_files_are_on_another_host_is_refused(
+    tmp_path: Path,
+) -> None:
+    async with fleet_env(tmp_path) as (env, fleet, service):
+        # as an engine on another machine (tcp://, ssh://): named volumes, not this folder
+        fleet.runtimes["far"].bind_mounts = False
+        await created(env, service, "home")
+        await created(env, service, "away", host="far")
+        jobs = JobQueue()
+        audit = AuditLog(AuditRepository(env.db), env.bus)
+        backups = BackupService(
+            env.supervisor,
+            service,
+            audit,
+            jobs,
+            BackupPolicyRepository(env.db),
+            root=tmp_path / "backups",
+        )
+        try:
+            with pytest.raises(InvalidInput, match="volume there"):
+                backups.backup(ACTOR, "away")
+            with pytest.raises(InvalidInput, match="volume there"):
+                backups.check_restore("away", "20260101T000000Z")
+            done = await asyncio.wait_for(backups.backup(ACTOR, "home").result(), WAIT)
+            assert done.backup.size > 0
+        finally:
+            await jobs.close()
