@@ -15,6 +15,7 @@ import contextlib
 import logging
 from collections.abc import Collection, Sequence
 
+from core.aio import cancel_and_wait
 from core.docker.hosts import DockerProbe, runtime_for
 from core.docker.runtime import DockerRuntime
 from core.errors import InvalidInput, NotFound, StartRefused
@@ -133,11 +134,7 @@ class Fleet:
     async def close(self) -> None:
         self._stop.set()
         self._states.close()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         self._tasks.clear()
 
     async def _follow_states(self) -> None:

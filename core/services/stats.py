@@ -10,7 +10,6 @@ bounded batches, safe to kill), so a year of history stays a few megabytes per s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -20,6 +19,7 @@ from datetime import tzinfo
 
 import psutil
 
+from core.aio import cancel_and_wait
 from core.charts import ChartLabels, render_host_chart, render_server_chart
 from core.cron import local_zone
 from core.errors import InvalidInput
@@ -165,11 +165,7 @@ class StatsService:
         ]
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         self._tasks.clear()
 
     # -- charts --------------------------------------------------------------------------

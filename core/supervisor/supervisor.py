@@ -11,12 +11,12 @@ Each server runs on a runtime (core.supervisor.runtime_api): `local` processes u
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
+from core.aio import cancel_and_wait
 from core.errors import NotFound
 from core.events import EventBus, ServerMetrics
 from core.games.base import GameBan, ProfileRegistry, ServerContext
@@ -139,11 +139,7 @@ class Supervisor:
 
     async def close(self) -> None:
         """Let go of everything without stopping any game server."""
-        for task in self._loops:
-            task.cancel()
-        for task in self._loops:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._loops)
         self._loops.clear()
         # the watcher stops first: a poll of its own between the last flush and the saved
         # positions would publish lines the next bot reads again
