@@ -83,10 +83,11 @@ def engines(dockerd: str) -> Iterator[tuple[DockerDaemon, DockerDaemon]]:
         manager.__exit__(None, None, None)
 
 
-@pytest.fixture
-def live_engine(dockerd: str) -> Iterator[DockerDaemon]:
-    """A third engine of its own, with --live-restore, for tests that stop and restart it."""
-    engine = new_engine("c", tcp=False)
+@contextlib.contextmanager
+def live_restore_engine(dockerd: str, name: str, *, tcp: bool) -> Iterator[DockerDaemon]:
+    """An engine of its own with --live-restore (its containers outlive a stop of dockerd),
+    for tests that stop and restart it; stopped and removed at the end, failures included."""
+    engine = new_engine(name, tcp=tcp)
     try:
         start_engine(engine, dockerd, live_restore=True)
         import_image(engine)
@@ -98,6 +99,13 @@ def live_engine(dockerd: str) -> Iterator[DockerDaemon]:
             remove_containers(engine)
         stop_engine(engine)
         remove_root(engine)
+
+
+@pytest.fixture
+def live_engine(dockerd: str) -> Iterator[DockerDaemon]:
+    """A third engine of its own, on a unix socket, for tests that stop and restart it."""
+    with live_restore_engine(dockerd, "c", tcp=False) as engine:
+        yield engine
 
 
 @pytest.fixture

@@ -43,17 +43,11 @@ from tests.docker.bot_hosts import (
     remove_instance,
     titled,
 )
+from tests.docker.conftest import live_restore_engine
 from tests.docker.engines import (
     DockerDaemon,
-    EngineDidNotStart,
-    import_image,
-    new_engine,
     pause_engine,
-    remove_containers,
-    remove_root,
     resume_engine,
-    start_engine,
-    stop_engine,
 )
 from tests.e2e.fake_discord import FakeChannel
 from tests.e2e.product import (
@@ -86,18 +80,8 @@ def guid(name: str) -> str:
 def engine_c(dockerd: str) -> Iterator[DockerDaemon]:
     """A third engine of this module, on TCP with TLS like B, with --live-restore so its
     containers outlive a stop of dockerd."""
-    engine = new_engine("c", tcp=True)
-    try:
-        start_engine(engine, dockerd, live_restore=True)
-        import_image(engine)
+    with live_restore_engine(dockerd, "c", tcp=True) as engine:
         yield engine
-    except EngineDidNotStart as exc:
-        pytest.fail(f"no Docker engine can be started here: {exc}", pytrace=False)
-    finally:
-        if engine.alive():
-            remove_containers(engine)
-        stop_engine(engine)
-        remove_root(engine)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
