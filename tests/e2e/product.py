@@ -22,6 +22,7 @@ points at the fake's `arma3server_x64`, `LANGUARD_DATA_DIR` at a temporary folde
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import os
@@ -135,15 +136,24 @@ async def until(check: Callable[[], Any], timeout: float, what: str) -> Any:
         await asyncio.sleep(0.02)
 
 
+_HANDED_OUT: collections.deque[int] = collections.deque(maxlen=64)
+"""Bases given lately: a server created but not started holds its block in the bot's plan
+though the ports are free, so a second server of the same test must not draw it again."""
+
+
 def free_arma_port() -> int:
     """A game port P with P..P+4 and the RCon port P+10 free (UDP), picked at random so
     parallel test runs on the host do not collide on Arma's default 2302."""
 
     def free(base: int) -> bool:
+        if base in _HANDED_OUT:
+            return False
         ports = [*range(base, base + 5), base + 10]
         return all(port_is_free(p, "udp") and port_is_free(p, "tcp") for p in ports)
 
-    return random_port_block(100, free)
+    base = random_port_block(100, free)
+    _HANDED_OUT.append(base)
+    return base
 
 
 class Product:
