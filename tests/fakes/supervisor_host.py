@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import signal
 import sys
@@ -86,6 +87,10 @@ async def main_async(args: argparse.Namespace) -> None:
         checkpoint_interval=args.checkpoint_interval,
         log_rotation=RotationPolicy(args.rotate_bytes, args.rotate_keep),
     )
+    if args.docker_config:  # servers on Docker hosts (tests/docker/docker_bot.py)
+        from tests.docker.docker_bot import install_hosts
+
+        install_hosts(supervisor, json.loads(Path(args.docker_config).read_text()))
     tasks = [asyncio.create_task(pump()), asyncio.create_task(run_sink(db, queue))]
     started = time.monotonic()
     await supervisor.start()
@@ -121,6 +126,7 @@ def main() -> int:
     parser.add_argument("--rotate-bytes", type=int, default=50 * 1024 * 1024)
     parser.add_argument("--rotate-keep", type=int, default=5)
     parser.add_argument("--arma3", help="the Arma 3 executable (a fake one) to supervise too")
+    parser.add_argument("--docker-config", help="Docker hosts and placement (JSON, see docker_bot)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     asyncio.run(main_async(args))
