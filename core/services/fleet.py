@@ -184,13 +184,15 @@ class Fleet:
             return None
 
     def unreachable(self, server: ManagedServer) -> bool:
-        """The server's host does not answer: its state is not known."""
+        """The server's host does not answer (or is no longer declared): its state is
+        not known."""
         name = server.runtime.name
         if name == LOCAL:
             return False
-        with contextlib.suppress(NotFound):
+        try:
             return self.registry.status(name).state is HostState.UNREACHABLE
-        return False
+        except NotFound:
+            return True
 
     def shown_state(self, server: ManagedServer) -> str | None:
         """`unknown (host unreachable)` for an active server on a host away, else None."""
@@ -231,14 +233,27 @@ class Fleet:
     async def request(self, server: ManagedServer) -> Ticket:
         """A ticket for starting `server` on its host; refused at once when that host does
         not answer (a start there cannot go well)."""
-        if self.unreachable(server):
+        self.refuse_if_away(server, "start")
+        memory = await self._memory(server)
+        return self.queue.request(server.runtime.name, server.id, server.name, memory)
+
+    def refuse_if_away(self, server: ManagedServer, action: str) -> None:
+        """A lifecycle command on a server whose host does not answer cannot act on the
+        game (it may well run there): refuse it rather than record what did not happen."""
+        if not self.unreachable(server):
+            return
+        if action == "start":
             raise StartRefused(
                 "{server} cannot start: host {host} does not answer",
                 server=server.name,
                 host=server.runtime.name,
             )
-        memory = await self._memory(server)
-        return self.queue.request(server.runtime.name, server.id, server.name, memory)
+        raise InvalidInput(
+            "{server} runs on host {host}, which does not answer: it cannot be stopped "
+            "from here until the host is back",
+            server=server.name,
+            host=server.runtime.name,
+        )
 
     def release(self, server: ManagedServer) -> None:
         """A start admitted but not made (refused, failed before any state change)."""

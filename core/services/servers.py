@@ -46,7 +46,7 @@ from core.services.server_views import (
 from core.services.settings_keys import SettingKey
 from core.services.settings_schema import schema_for
 from core.supervisor.server import ManagedServer
-from core.supervisor.states import ServerState
+from core.supervisor.states import ACTIVE_STATES, ServerState
 from core.supervisor.supervisor import Supervisor
 
 __all__ = ["NAME_PATTERN", "RESERVED_NAMES", "PlaceHook", "ServerHook", "ServerService"]
@@ -367,6 +367,8 @@ class ServerService:
                 supervised = False
             if not supervised:
                 raise NotFound("`{name}` was just deleted", name=server.name)
+            if self._fleet is not None and action != "start" and server.state in ACTIVE_STATES:
+                self._fleet.refuse_if_away(server, action)
             self._commands[server.id] = self._commands.get(server.id, 0) + 1
             try:
                 state = await run()

@@ -24,6 +24,7 @@ from core.logs.rotation import RotationPolicy
 from core.logs.tailer import LogPosition
 from core.logs.watcher import LogWatcher
 from core.secrets import SecretBox, SecretError
+from core.supervisor.absent_runtime import AbsentRuntime
 from core.supervisor.local_runtime import LOCAL, LocalRuntime
 from core.supervisor.policy import LifecyclePolicy
 from core.supervisor.record_keeper import StorageErrors
@@ -179,8 +180,10 @@ class Supervisor:
         name = LOCAL if self.runtime_of is None else await self.runtime_of(record)
         runtime = self.runtimes.get(name)
         if runtime is None:  # a host taken out of hosts.toml: say so, run nothing there
-            _log.error("server %s: runtime %s is not known; using %s", record.name, name, LOCAL)
-            return self.runtimes[LOCAL]
+            _log.error(
+                "server %s is on host %s, which is not declared: kept as unknown", record.name, name
+            )
+            runtime = self.runtimes[name] = AbsentRuntime(name)
         return runtime
 
     async def add(self, record: ServerRecord) -> ManagedServer:

@@ -122,6 +122,11 @@ async def test_a_server_on_a_host_away_shows_unknown_and_cannot_start(tmp_path: 
         assert summary.host == "far" and summary.host_unreachable
         status = await asyncio.wait_for(service.status("away"), WAIT)
         assert status.host_unreachable and status.players_online is None
+        # nothing can be stopped over there: refused, not recorded as stopped
+        for action in (service.stop, service.kill, service.restart):
+            with pytest.raises(InvalidInput, match="cannot be stopped from here"):
+                await action(ACTOR, "away")
+        assert server.state is S.RUNNING and server.handle is not None
         await server.detach()
         server.state = S.STOPPED
         with pytest.raises(StartRefused, match="does not answer"):
@@ -283,3 +288,32 @@ async def test_a_backup_of_a_server_whose_files_are_on_another_host_is_refused(
             assert done.backup.size > 0
         finally:
             await jobs.close()
+
+
+async def test_a_server_on_a_host_no_longer_declared_is_kept_unknown_not_run_here(
+    tmp_path: Path,
+) -> None:
+    async with fleet_env(tmp_path) as (env, fleet, service):
+        server_id = await created(env, service, "gone")
+        # as if hosts.toml had declared a host `old` for it, since taken out
+        await env.db.execute("UPDATE servers SET host = 'old' WHERE id = ?", (server_id,))
+        record = ProcessRecord(0, 0.0, (), 1.0, "docker:" + "cd" * 32)
+        await env.supervisor.servers_repo.set_process(server_id, record)
+        await env.supervisor.servers_repo.set_state(server_id, S.RUNNING, "adopted")
+        await env.supervisor.remove(server_id)
+        stored = await env.supervisor.servers_repo.get(server_id)
+        assert stored is not None and stored.host == "old"
+        server = await env.supervisor.add(stored)
+        assert server.runtime.name == "old" and not server.runtime.files_here
+        assert "adopted" in await server.resume()
+        assert server.state is S.RUNNING  # not a crash, and not restarted on this machine
+        assert fleet.shown_state(server) == UNKNOWN_UNREACHABLE
+        kept = await env.supervisor.servers_repo.get(server_id)
+        assert kept is not None and kept.process == record
+        await server.detach()
+        server.state = S.STOPPED
+        with pytest.raises(StartRefused):
+            await service.start(ACTOR, "gone")
+        with pytest.raises(StartRefused, match="no longer declares"):
+            await server.start()
+        assert server.state is S.STOPPED
