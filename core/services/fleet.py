@@ -82,6 +82,7 @@ class Fleet:
             self._sup.add_runtime(runtime)
         self._sup.runtime_of = self._runtime_of
         self._sup.address_of = self._address_of
+        self._sup.away = self.unreachable
 
     def _address_of(self, server_id: int) -> str | None:
         """The engine's host for a server on another machine; None on this one (local

@@ -141,8 +141,10 @@ class ScheduleRuns:
         server = self._find(record.server_id)
         if server is None:
             return
-        if self.in_maintenance(server.id) or server.state is not ServerState.RUNNING:
+        away = self._supervisor.host_away(server)
+        if self.in_maintenance(server.id) or server.state is not ServerState.RUNNING or away:
             why = "in maintenance" if self.in_maintenance(server.id) else server.state.value
+            why = "on a host that does not answer" if away else why
             _log.info("restart schedule #%d: %s is %s; skipped", record.id, server.name, why)
             return
         if server.id in self._restarts:

@@ -81,6 +81,9 @@ class Supervisor:
         self.runtime_of: Callable[[ServerRecord], Awaitable[str]] | None = None
         """Set by the hosts service: the name of the runtime a server runs on (None: every
         server runs locally). Asked once, when the server is loaded or created."""
+        self.away: Callable[[ManagedServer], bool] | None = None
+        """Set by the hosts: whether a server's host does not answer now (its game cannot
+        be reached, so nothing automatic should try to stop or restart it)."""
         self.address_of: Callable[[int], str | None] | None = None
         """Set by the hosts: where the bot reaches a server's ports when its host is another
         machine (None: this machine)."""
@@ -219,6 +222,9 @@ class Supervisor:
 
     def all(self) -> list[ManagedServer]:
         return sorted(self._servers.values(), key=lambda s: s.name)
+
+    def host_away(self, server: ManagedServer) -> bool:
+        return self.away is not None and self.away(server)
 
     def folder_for(self, name: str) -> Path:
         return self.data_dir / "servers" / name

@@ -422,3 +422,19 @@ async def test_invalid_input_is_refused_with_a_reason(tmp_path: Path) -> None:
             await svc.add_message(ALICE, "alpha", "1h", "again")
         with pytest.raises(InvalidInput, match="already has 20 schedules"):
             await svc.add_message(ALICE, "alpha", "1h", "one too many")
+
+
+async def test_a_restart_schedule_leaves_a_server_on_a_host_away_alone(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="core.services.schedule")
+    clock = FakeClock(at(5, 50))
+    async with supervised(tmp_path, [MemoryProfile()]) as env, service(env, clock) as svc:
+        server = await env.add_server("alpha", QUICK_STOP)
+        pid = await running(server)
+        env.supervisor.away = lambda managed: managed is server  # its host stopped answering
+        await svc.add_restart(ALICE, "alpha", "06:00")
+        clock.set(at(6))
+        await eventually(lambda: "alpha is on a host that does not answer; skipped" in caplog.text)
+        assert server.state is S.RUNNING and server.handle is not None
+        assert server.handle.pid == pid
