@@ -47,9 +47,29 @@ def _asked_for(config: pytest.Config) -> bool:
     return False
 
 
+# A TLS connection to an engine that aiohttp drops without waiting for connection_lost is
+# closed only when the garbage collector finalises it, in whatever test runs then (aiohttp
+# #1925, CPython #90476): about one run in three here, after the scenarios that stop an
+# engine mid-connection. Only that finaliser is let through, and only in these tests.
+_TLS_FINALISER = [
+    pytest.mark.filterwarnings(
+        r"ignore:Exception ignored in. <function _SelectorTransport.__del__"
+        r":pytest.PytestUnraisableExceptionWarning"
+    ),
+    pytest.mark.filterwarnings(
+        r"ignore:Exception ignored in. <socket.socket fd=\d+, family=2, type=1, proto=6, "
+        r"laddr=\('127.0.0.1':pytest.PytestUnraisableExceptionWarning"
+    ),
+]
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A plain `pytest` of the whole suite does not start engines: `make test-docker` does."""
     if _asked_for(config):
+        for item in items:
+            if HERE in Path(str(item.fspath)).resolve().parents:
+                for mark in _TLS_FINALISER:
+                    item.add_marker(mark)
         return
     skip = pytest.mark.skip(reason="Docker tests run with `make test-docker`")
     for item in items:
