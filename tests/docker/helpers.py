@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
+from core.docker.handle import DockerHandle
 from core.docker.runtime import DockerRuntime
 from core.docker.spec import Mount
 from core.supervisor.runtime_api import Limits, RunSpec, UnitRef
-from tests.docker.conftest import image_for
+from tests.docker.conftest import image_for, unit_for
 from tests.docker.engines import PYTHON, REPO, DockerDaemon
 
 GAME = REPO / "tests" / "fakes" / "game_server.py"
@@ -62,3 +64,26 @@ async def wait_for_line(path: Path, text: str, timeout: float = 20.0) -> list[st
 def numbered(lines: Sequence[str], prefix: str) -> list[int]:
     """The numbers of the lines `<prefix><n>`, in log order."""
     return [int(line[len(prefix) :]) for line in lines if line.startswith(prefix)]
+
+
+@contextlib.asynccontextmanager
+async def started(
+    engine: DockerDaemon,
+    mounts: Sequence[Mount],
+    instance: str,
+    tmp_path: Path,
+    argv: tuple[str, ...],
+    *,
+    console: bool = False,
+    limits: Limits | None = None,
+) -> AsyncIterator[tuple[DockerRuntime, UnitRef, DockerHandle]]:
+    """A runtime on `engine` and one unit of the fake started there (in `tmp_path/srv`);
+    the handle and the runtime are closed at the end (the container is the fixture's)."""
+    docker = runtime(engine, mounts)
+    unit = unit_for(instance, tmp_path / "srv")
+    handle = await docker.start(run_spec(unit, argv, console=console, limits=limits))
+    try:
+        yield docker, unit, handle
+    finally:
+        await handle.aclose()
+        await docker.close()

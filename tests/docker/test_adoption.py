@@ -15,7 +15,15 @@ from core.docker.spec import Mount
 from data.repositories.servers import ProcessRecord
 from tests.docker.conftest import unit_for
 from tests.docker.engines import DockerDaemon
-from tests.docker.helpers import game_argv, log_lines, numbered, run_spec, runtime, wait_for_line
+from tests.docker.helpers import (
+    game_argv,
+    log_lines,
+    numbered,
+    run_spec,
+    runtime,
+    started,
+    wait_for_line,
+)
 
 WAIT = 30.0
 
@@ -132,10 +140,11 @@ async def test_a_container_that_crashed_while_the_bot_was_down_reports_its_exit_
 async def test_adoption_takes_only_this_installations_containers(
     engine_a: DockerDaemon, instance: str, extra_mounts: list[Mount], tmp_path: Path
 ) -> None:
-    docker = runtime(engine_a, extra_mounts)
-    unit = unit_for(instance, tmp_path / "srv")
-    handle = await docker.start(run_spec(unit, game_argv()))
-    try:
+    async with started(engine_a, extra_mounts, instance, tmp_path, game_argv()) as (
+        docker,
+        unit,
+        handle,
+    ):
         record = handle.record()
         stranger = dataclasses.replace(unit, instance="someone-else")
         assert await docker.adopt(stranger, record) is None
@@ -146,6 +155,3 @@ async def test_adoption_takes_only_this_installations_containers(
         assert await docker.adopt(unit, local) is None
         gone = dataclasses.replace(record, boot_id="docker:" + "0" * 64)
         assert await docker.adopt(unit, gone) is None
-    finally:
-        await handle.aclose()
-        await docker.close()

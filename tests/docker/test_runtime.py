@@ -20,6 +20,7 @@ from tests.docker.helpers import (
     python_argv,
     run_spec,
     runtime,
+    started,
     wait_for_line,
 )
 
@@ -80,20 +81,18 @@ async def test_a_fake_game_runs_in_a_container_and_its_log_lands_in_console_log(
 async def test_a_crash_reports_its_exit_code_after_its_last_words(
     engine_b: DockerDaemon, instance: str, extra_mounts: list[Mount], tmp_path: Path
 ) -> None:
-    docker = runtime(engine_b, extra_mounts)
-    unit = unit_for(instance, tmp_path / "srv")
-    handle = await docker.start(
-        run_spec(unit, game_argv("--crash-after", "0.5", "--exit-code", "7"))
-    )
-    try:
+    async with started(
+        engine_b,
+        extra_mounts,
+        instance,
+        tmp_path,
+        game_argv("--crash-after", "0.5", "--exit-code", "7"),
+    ) as (_docker, unit, handle):
         status = await asyncio.wait_for(handle.watch(), WAIT)
         assert (status.exit_code, status.signal, status.oom_killed) == (7, None, False)
         assert status.describe() == "exit code 7"
         # the exit resolves only once the last line was copied
         assert log_lines(unit.folder / "console.log")[-1] == "FATAL: something went wrong"
-    finally:
-        await handle.aclose()
-        await docker.close()
 
 
 async def test_an_oom_kill_is_told_apart_from_a_crash(
@@ -119,12 +118,14 @@ async def test_an_oom_kill_is_told_apart_from_a_crash(
 async def test_console_lines_reach_the_games_stdin_through_attach(
     engine_b: DockerDaemon, instance: str, extra_mounts: list[Mount], tmp_path: Path
 ) -> None:
-    docker = runtime(engine_b, extra_mounts)
-    unit = unit_for(instance, tmp_path / "srv")
-    handle = await docker.start(
-        run_spec(unit, game_argv("--console", "--interval", "0.5"), console=True)
-    )
-    try:
+    async with started(
+        engine_b,
+        extra_mounts,
+        instance,
+        tmp_path,
+        game_argv("--console", "--interval", "0.5"),
+        console=True,
+    ) as (_docker, unit, handle):
         exited = handle.watch()
         log = unit.folder / "console.log"
         await wait_for_line(log, "READY")
@@ -138,24 +139,19 @@ async def test_console_lines_reach_the_games_stdin_through_attach(
         assert "stopping on console command" in log_lines(log)
         with pytest.raises(OSError):
             handle.write_console("too late")
-    finally:
-        await handle.aclose()
-        await docker.close()
 
 
 async def test_a_game_without_console_refuses_console_lines(
     engine_a: DockerDaemon, instance: str, extra_mounts: list[Mount], tmp_path: Path
 ) -> None:
-    docker = runtime(engine_a, extra_mounts)
-    unit = unit_for(instance, tmp_path / "srv")
-    handle = await docker.start(run_spec(unit, game_argv()))
-    try:
+    async with started(engine_a, extra_mounts, instance, tmp_path, game_argv()) as (
+        _docker,
+        unit,
+        handle,
+    ):
         await wait_for_line(unit.folder / "console.log", "READY")
         with pytest.raises(OSError, match="no console"):
             handle.write_console("say hi")
-    finally:
-        await handle.aclose()
-        await docker.close()
 
 
 async def test_a_start_that_cannot_run_is_an_os_error_and_leaves_no_container(

@@ -18,31 +18,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
-from pydantic import SecretStr
 
-from core.jobs import JobQueue, JobState, JobUpdate
+from core.jobs import JobState, JobUpdate
 from core.services.audit import Actor, AuditLog
 from core.services.mod_maintenance import Step, warning_text
 from core.services.mod_updates import ModUpdates
 from core.services.mods import ModService
-from core.steam import RetryPolicy, SteamAccount, SteamCmd, WorkshopClient, WorkshopDownloadFailed
+from core.steam import RetryPolicy, WorkshopDownloadFailed
 from core.supervisor.server import ManagedServer
 from core.supervisor.states import ServerState
-from data.repositories.history import AuditRepository
-from data.repositories.mods import ModRepository
-from tests.fakes.steamcmd_bin import FakeSteamCmd, install_fake_steamcmd
-from tests.fakes.workshop_api import FakeWorkshopApi, fake_workshop_api
+from tests.fakes.steamcmd_bin import FakeSteamCmd
+from tests.fakes.workshop_api import FakeWorkshopApi
 from tests.integration.arma3_env import (
     add_arma3_server,
-    arma3_supervised,
     game_log_text,
     wait_for_link,
 )
+from tests.integration.mod_library import mod_library
 from tests.integration.supervision import Env
 
 CBA, ACE = 450814997, 463939057
 NAMES = {CBA: "CBA_A3", ACE: "ACE"}
-PASSWORD = "Pa55 w0rd!xyzzy"
 OPERATOR = Actor(7, "otto")
 POLICY = RetryPolicy(
     max_attempts=2, backoff_base=0.05, backoff_cap=0.1, stall_timeout=30.0, kill_grace=1.0
@@ -66,36 +62,9 @@ class World:
 @asynccontextmanager
 async def world(tmp_path: Path) -> AsyncIterator[World]:
     items = {str(i): {"name": name, "size": 20_000} for i, name in NAMES.items()}
-    fake = install_fake_steamcmd(
-        tmp_path / "steamcmd", {"accounts": {"opsteam": {"password": PASSWORD}}, "items": items}
-    )
     api_items = {i: {"title": name, "size": 20_000} for i, name in NAMES.items()}
-    async with (
-        fake_workshop_api(api_items) as api,
-        arma3_supervised(tmp_path) as (env, profile),
-    ):
-        install = profile.executable().parent
-        (install / "keys").mkdir()
-        (install / "keys" / "a3.bikey").write_bytes(b"bis-key")
-        steam = SteamCmd(
-            fake.executable,
-            SteamAccount("opsteam", SecretStr(PASSWORD)),
-            work_dir=tmp_path / "steamwork",
-            policy=POLICY,
-            poll_interval=0.05,
-        )
-        audit = AuditLog(AuditRepository(env.db))
-        jobs = JobQueue()
-        mods = ModService(
-            env.supervisor,
-            ModRepository(env.db),
-            audit,
-            jobs,
-            WorkshopClient(api.url),
-            root=tmp_path / "mods",
-            steam=steam,
-            base_keys=install / "keys",
-        )
+    async with mod_library(tmp_path, items, api_items, POLICY) as lib:
+        env, mods, audit, jobs, steam = lib.env, lib.service, lib.audit, lib.jobs, lib.steam
         game_dir = tmp_path / "game"  # not the fake's own folder: app_update writes there
         updates = ModUpdates(
             env.supervisor,
@@ -108,11 +77,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             warnings=WARNINGS,
             verify_timeout=15.0,
         )
-        try:
-            yield World(env, mods, updates, fake, api, audit, game_dir)
-        finally:
-            await jobs.close()
-            await mods.close()
+        yield World(env, mods, updates, lib.fake, lib.api, audit, game_dir)
 
 
 async def running_with_mods(w: World, name: str) -> ManagedServer:

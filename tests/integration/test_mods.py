@@ -17,11 +17,10 @@ from pathlib import Path
 
 import psutil
 import pytest
-from pydantic import SecretStr
 
 from core.config import load_settings
 from core.errors import InvalidInput
-from core.jobs import JobQueue, JobState, JobUpdate
+from core.jobs import JobState, JobUpdate
 from core.mods import ModsNotReady, Role
 from core.mods.model import ModError, ModNotFound
 from core.runtime import Runtime
@@ -29,24 +28,19 @@ from core.services.audit import Actor, AuditLog
 from core.services.mods import ModService
 from core.steam import (
     RetryPolicy,
-    SteamAccount,
-    SteamCmd,
     SteamCmdUnavailable,
-    WorkshopClient,
     WorkshopDownloadFailed,
 )
 from core.steam.acf import content_dir, installed_items
 from core.supervisor.states import ServerState
-from data.repositories.history import AuditRepository
-from data.repositories.mods import ModRepository
-from tests.fakes.steamcmd_bin import FakeSteamCmd, install_fake_steamcmd
-from tests.fakes.workshop_api import FakeWorkshopApi, fake_workshop_api
-from tests.integration.arma3_env import add_arma3_server, arma3_supervised
+from tests.fakes.steamcmd_bin import FakeSteamCmd
+from tests.fakes.workshop_api import FakeWorkshopApi
+from tests.integration.arma3_env import add_arma3_server
+from tests.integration.mod_library import mod_library
 from tests.integration.supervision import Env
 
 CBA, ACE, RHS, TWEAKS, HCAI = 450814997, 463939057, 843425103, 1000001, 1000002
 NAMES = {CBA: "CBA_A3", ACE: "ACE", RHS: "RHSAFRF", TWEAKS: "Server Tweaks", HCAI: "HC AI"}
-PASSWORD = "Pa55 w0rd!xyzzy"
 ADMIN = Actor(42, "admin")
 POLICY = RetryPolicy(
     max_attempts=4, backoff_base=0.05, backoff_cap=0.2, stall_timeout=30.0, kill_grace=1.0
@@ -93,44 +87,11 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         str(TWEAKS): {"name": "Server Tweaks", "size": 10_000},
         str(HCAI): {"name": "HC AI", "size": 10_000},
     }  # fmt: skip
-    fake = install_fake_steamcmd(
-        tmp_path / "steamcmd",
-        {"accounts": {"opsteam": {"password": PASSWORD}}, "items": steam_items},
-    )
     api_items = {
         i: {"title": name, "size": steam_items[str(i)]["size"]} for i, name in NAMES.items()
     }
-    async with (
-        fake_workshop_api(api_items) as api,
-        arma3_supervised(tmp_path) as (env, profile),
-    ):
-        install = profile.executable().parent
-        (install / "keys").mkdir()
-        (install / "keys" / "a3.bikey").write_bytes(b"bis-key")
-        steam = SteamCmd(
-            fake.executable,
-            SteamAccount("opsteam", SecretStr(PASSWORD)),
-            work_dir=tmp_path / "steamwork",
-            policy=POLICY,
-            poll_interval=0.05,
-        )
-        audit = AuditLog(AuditRepository(env.db))
-        jobs = JobQueue()
-        service = ModService(
-            env.supervisor,
-            ModRepository(env.db),
-            audit,
-            jobs,
-            WorkshopClient(api.url),
-            root=tmp_path / "mods",
-            steam=steam,
-            base_keys=install / "keys",
-        )
-        try:
-            yield World(env, service, fake, api, audit, install)
-        finally:
-            await jobs.close()
-            await service.close()
+    async with mod_library(tmp_path, steam_items, api_items, POLICY) as lib:
+        yield World(lib.env, lib.service, lib.fake, lib.api, lib.audit, lib.install)
 
 
 def mod_args(pid: int) -> list[str]:
